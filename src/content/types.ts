@@ -1,0 +1,52 @@
+import type { Readable } from 'node:stream';
+
+/**
+ * ContentStore: immutable blobs addressed by digest (`sha256:<hex>`).
+ *
+ * Lifecycle of a write: `writer()` opens a file in the ingest area; bytes are appended and hashed;
+ * `commit()` fsyncs, checks size and digest against what was expected, renames the file into
+ * `blobs/sha256/<hex>` and fsyncs the directory. A failed or abandoned write leaves nothing under
+ * blobs/ (ingest leftovers are removed by `cleanup()`). Committing a digest that already exists is
+ * success. Readers therefore never see a partial blob.
+ *
+ * Layout under `root`: blobs/sha256/<hex>, ingest/<random>.
+ */
+export interface BlobInfo {
+  digest: string;
+  size: number;
+}
+
+export interface ContentWriter {
+  write(chunk: Uint8Array): Promise<void>;
+  /** Verify and move into place. Throws DigestMismatchError (and discards) on a mismatch. */
+  commit(): Promise<BlobInfo>;
+  /** Discard the partial write. Safe to call after commit (no-op). */
+  abort(): Promise<void>;
+}
+
+export interface WriterOptions {
+  /** Expected digest; commit fails if the content differs. */
+  expected?: string;
+  /** Expected size in bytes; commit fails if it differs. */
+  size?: number;
+}
+
+export interface ContentStore {
+  readonly root: string;
+  has(digest: string): Promise<boolean>;
+  info(digest: string): Promise<BlobInfo | undefined>;
+  /** Absolute path of a committed blob (for streaming readers and hard links). */
+  path(digest: string): string;
+  read(digest: string): Promise<Buffer>;
+  createReadStream(digest: string): Readable;
+  writer(opts?: WriterOptions): Promise<ContentWriter>;
+  /** Write a whole buffer. */
+  put(data: Uint8Array, opts?: WriterOptions): Promise<BlobInfo>;
+  /** Write from a stream. */
+  putStream(stream: AsyncIterable<Uint8Array>, opts?: WriterOptions): Promise<BlobInfo>;
+  delete(digest: string): Promise<void>;
+  /** Every committed blob. */
+  list(): AsyncIterable<BlobInfo>;
+  /** Remove abandoned ingest files. */
+  cleanup(): Promise<void>;
+}

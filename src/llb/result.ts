@@ -1,0 +1,23 @@
+import type { ImageConfig, Layer } from '../image/types.js';
+
+/**
+ * What the solver hands to exporters. Exporters never see solver internals.
+ * - `layers`: the target's layer chain, base image layers first; every blob is in the ContentStore.
+ * - `image`: the target image config with `rootfs.diff_ids` equal to the layers' diffIDs (same order)
+ *   and `history` aligned (one non-empty_layer entry per layer).
+ * - `snapshot`: committed snapshot name of the target rootfs (for exporters that write files), or
+ *   null when the rootfs is empty (FROM scratch with no changes).
+ */
+export interface BuildResult {
+  layers: Layer[];
+  image: ImageConfig;
+  snapshot: string | null;
+  vertices: VertexSummary[];
+}
+
+export interface VertexSummary {
+  id: string;
+  name: string;
+  cached: boolean;
+  durationMs: number;
+}

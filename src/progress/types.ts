@@ -1,0 +1,20 @@
+/**
+ * Progress is a stream of typed events. Producers (solver, exporters, CLI) call `emit`; only
+ * src/cli/render/* turns events into terminal output. Events never carry credentials or secrets.
+ * `id` is the vertex digest (or an exporter step id); `name` the human description.
+ */
+export type ProgressEvent =
+  | { type: 'vertex.started'; id: string; name: string; at: number }
+  | { type: 'vertex.cached'; id: string; name: string; at: number }
+  | { type: 'vertex.done'; id: string; name: string; at: number; durationMs: number }
+  | { type: 'vertex.failed'; id: string; name: string; at: number; error: string }
+  | { type: 'vertex.skipped'; id: string; name: string; reason: string }
+  | { type: 'vertex.log'; id: string; stream: 'stdout' | 'stderr'; data: string }
+  | { type: 'warning'; message: string; file?: string; line?: number }
+  | { type: 'info'; message: string };
+
+export interface ProgressSink {
+  emit(event: ProgressEvent): void;
+}
+
+export const nullProgress: ProgressSink = { emit() {} };
