@@ -13,6 +13,12 @@ export interface BuildResult {
   image: ImageConfig;
   snapshot: string | null;
   vertices: VertexSummary[];
+  /**
+   * When the newest layer of the chain was first built (ISO 8601), from the cache. Exporters use it
+   * as the image's `created` time (unless SOURCE_DATE_EPOCH says otherwise), so an unchanged rebuild
+   * gives a byte-identical image.
+   */
+  created?: string;
 }
 
 export interface VertexSummary {

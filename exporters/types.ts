@@ -1,0 +1,33 @@
+import type { ContentStore } from '../src/content/types.js';
+import type { Descriptor } from '../src/image/types.js';
+import type { ImageStore } from '../src/imagestore/types.js';
+import type { BuildResult } from '../src/llb/result.js';
+import type { ProgressSink } from '../src/progress/types.js';
+
+/**
+ * An Exporter writes a BuildResult somewhere a user can use it. It sees the result (layer chain and
+ * image config) and the stores, never solver internals. Every exporter writes atomically: a failed
+ * export leaves no partial file, tag or blob behind.
+ */
+export interface ExportContext {
+  content: ContentStore;
+  images: ImageStore;
+  progress: ProgressSink;
+  signal?: AbortSignal;
+}
+
+/** The image as written to the content store by writeImage(). */
+export interface ImageBlobs {
+  manifest: Descriptor;
+  config: Descriptor;
+}
+
+export interface ExportResponse {
+  /** Human summary, e.g. "naming to docker.io/library/app:v1". */
+  message: string;
+}
+
+export interface Exporter {
+  readonly type: string;
+  export(result: BuildResult, image: ImageBlobs, ctx: ExportContext): Promise<ExportResponse>;
+}

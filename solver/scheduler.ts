@@ -1,0 +1,273 @@
+/**
+ * The scheduler: solves a Graph in three phases.
+ * 1. Keys: every reachable vertex's cache key, computed lazily in DAG order (inputs first, branches in
+ *    parallel), and its cache record looked up (unless noCache).
+ * 2. Needs: the output must exist; a vertex runs only if it misses and the output or a running dependent
+ *    needs it. A hit's snapshot is never touched unless a dependent runs on it.
+ * 3. Run: needed vertices run on a p-queue (deduped by digest, independent branches in parallel); the
+ *    output's layer chain gets its layers (memoized in the cache records) as soon as each snapshot exists.
+ * The first failure aborts everything else; solveGraph waits for in-flight work, then throws it as a VertexError.
+ */
+import { availableParallelism } from 'node:os';
+import { StringDecoder } from 'node:string_decoder';
+import PQueue from 'p-queue';
+import { TsbuildError, VertexError } from '../src/errors.js';
+import type { SourceLocation } from '../src/errors.js';
+import type { Layer } from '../src/image/types.js';
+import type { VertexSummary } from '../src/llb/result.js';
+import type { ProgressSink } from '../src/progress/types.js';
+import { computeCacheKey } from './cachekey.js';
+import type { CacheRecord, CacheStore } from './cachestore.js';
+import type { Graph } from './graph.js';
+import { isTrivial } from './types.js';
+import type { KeyFacts, OpResolver, Vertex } from './types.js';
+
+export interface SchedulerOptions {
+  resolver: OpResolver;
+  cache: CacheStore;
+  /** Make the layer blob holding a committed snapshot's own changes. */
+  createLayer(snapshot: string, signal: AbortSignal): Promise<Layer>;
+  /** Whether a memoized layer's blob is still present; default: assume it is. */
+  layerExists?(layer: Layer): Promise<boolean>;
+  progress: ProgressSink;
+  signal?: AbortSignal;
+  noCache?: boolean;
+  /** Ops run at the same time; default max(2, CPUs). */
+  concurrency?: number;
+}
+
+export interface SolvedGraph {
+  /** Committed snapshot of the output (null for an empty rootfs). */
+  snapshot: string | null;
+  /** The output's layer chain: base image layers, then one per exec/file op. */
+  layers: Layer[];
+  vertices: VertexSummary[];
+}
+
+export async function solveGraph(graph: Graph, opts: SchedulerOptions): Promise<SolvedGraph> {
+  return new Solve(graph, opts).run();
+}
+
+class Solve {
+  private readonly ctrl = new AbortController();
+  private firstError: unknown;
+  private readonly keys = new Map<Vertex, Promise<string>>();
+  private readonly keyOf = new Map<Vertex, string>();
+  private readonly facts = new Map<Vertex, KeyFacts>();
+  private readonly records = new Map<Vertex, CacheRecord | undefined>();
+  private readonly mustRun = new Set<Vertex>();
+  private readonly mats = new Map<Vertex, Promise<string | null>>();
+  private readonly durations = new Map<Vertex, number>();
+  private readonly tracked: Promise<unknown>[] = [];
+  private readonly queue: PQueue;
+  private readonly layerQueue: PQueue;
+
+  constructor(
+    private readonly graph: Graph,
+    private readonly opts: SchedulerOptions,
+  ) {
+    const concurrency = opts.concurrency ?? Math.max(2, availableParallelism());
+    this.queue = new PQueue({ concurrency });
+    this.layerQueue = new PQueue({ concurrency });
+  }
+
+  async run(): Promise<SolvedGraph> {
+    const outer = this.opts.signal;
+    const onAbort = () => this.ctrl.abort(outer?.reason);
+    if (outer?.aborted) onAbort();
+    outer?.addEventListener('abort', onAbort, { once: true });
+    try {
+      await Promise.all(this.graph.vertices.map((v) => this.key(v)));
+      this.decideNeeds();
+      const chain = this.chain();
+      const [snapshot, ...layers] = await Promise.all([
+        this.track(this.mat(this.graph.output)),
+        ...chain.map((v) => this.track(this.layer(v))),
+      ]);
+      return {
+        snapshot: snapshot as string | null,
+        layers: [...this.baseLayers(), ...(layers as Layer[]).reverse()],
+        vertices: this.summaries(),
+      };
+    } catch (err) {
+      if (this.firstError === undefined && !this.ctrl.signal.aborted) this.firstError = err;
+      this.ctrl.abort(this.firstError);
+      await Promise.allSettled(this.tracked);
+      this.queue.clear();
+      if (this.firstError !== undefined) throw this.firstError;
+      const reason: unknown = outer?.reason;
+      throw reason instanceof Error ? reason : new TsbuildError('CANCELED', 'build canceled');
+    } finally {
+      outer?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.tracked.push(p);
+    p.catch(() => {});
+    return p;
+  }
+
+  // Phase 1: keys.
+  private key(v: Vertex): Promise<string> {
+    let p = this.keys.get(v);
+    if (!p) {
+      p = this.track(this.computeKey(v));
+      this.keys.set(v, p);
+    }
+    return p;
+  }
+
+  private async computeKey(v: Vertex): Promise<string> {
+    const inputKeys = await Promise.all(v.inputs.map((i) => this.key(i)));
+    this.checkAborted();
+    try {
+      const facts = await this.opts.resolver.keyFacts({ vertex: v, signal: this.ctrl.signal });
+      this.checkAborted();
+      const key = computeCacheKey(v.op, v.inputs.map((i, n) => ({ op: i.op, key: inputKeys[n]! })), facts);
+      this.facts.set(v, facts);
+      this.keyOf.set(v, key);
+      if (!isTrivial(v.op) && !this.opts.noCache) this.records.set(v, await this.opts.cache.get(key));
+      return key;
+    } catch (err) {
+      throw this.fail(v, err, false);
+    }
+  }
+
+  // Phase 2: which vertices must run.
+  private decideNeeds(): void {
+    const visit = (v: Vertex): void => {
+      if (isTrivial(v.op) || this.mustRun.has(v) || this.records.get(v)) return;
+      this.mustRun.add(v);
+      v.inputs.forEach(visit);
+    };
+    visit(this.graph.output);
+    for (const v of this.graph.vertices) {
+      if (isTrivial(v.op) || this.mustRun.has(v)) continue;
+      this.opts.progress.emit({ type: 'vertex.cached', id: v.digest, name: v.metadata.description, at: Date.now() });
+    }
+  }
+
+  // Phase 3: materialize snapshots (running only what must run) and make the chain's layers.
+  private mat(v: Vertex): Promise<string | null> {
+    let p = this.mats.get(v);
+    if (!p) {
+      p = this.track(this.materialize(v));
+      this.mats.set(v, p);
+    }
+    return p;
+  }
+
+  private async materialize(v: Vertex): Promise<string | null> {
+    if (isTrivial(v.op)) return null;
+    if (!this.mustRun.has(v)) return this.records.get(v)!.snapshot;
+    const inputs = await Promise.all(v.inputs.map((i) => this.mat(i)));
+    this.checkAborted();
+    return this.queue.add(() => this.execute(v, inputs), { signal: this.ctrl.signal });
+  }
+
+  private async execute(v: Vertex, inputSnapshots: (string | null)[]): Promise<string | null> {
+    this.checkAborted();
+    const { progress } = this.opts;
+    const name = v.metadata.description;
+    const key = this.keyOf.get(v)!;
+    const t0 = Date.now();
+    progress.emit({ type: 'vertex.started', id: v.digest, name, at: t0 });
+    const decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
+    try {
+      const out = await this.opts.resolver.run({
+        vertex: v,
+        key,
+        facts: this.facts.get(v) ?? {},
+        inputs: v.inputs.map((i, n) => ({ vertex: i, key: this.keyOf.get(i)!, snapshot: inputSnapshots[n]! })),
+        signal: this.ctrl.signal,
+        noCache: this.opts.noCache ?? false,
+        log: (stream, data) => {
+          const text = typeof data === 'string' ? data : decoders[stream].write(data);
+          if (text) progress.emit({ type: 'vertex.log', id: v.digest, stream, data: text });
+        },
+      });
+      this.checkAborted();
+      if (out.snapshot !== null) {
+        const rec: CacheRecord = { key, snapshot: out.snapshot, created: new Date().toISOString() };
+        await this.opts.cache.put(rec);
+        this.records.set(v, rec);
+      }
+      const durationMs = Date.now() - t0;
+      this.durations.set(v, durationMs);
+      progress.emit({ type: 'vertex.done', id: v.digest, name, at: Date.now(), durationMs });
+      return out.snapshot;
+    } catch (err) {
+      throw this.fail(v, err, true);
+    }
+  }
+
+  /** The output's chain (output → inputs[0] → …) down to, not including, its source; exec/file ops only. */
+  private chain(): Vertex[] {
+    const out: Vertex[] = [];
+    let v = this.graph.output;
+    while (v.op.type !== 'source') {
+      out.push(v);
+      const parent = v.inputs[0];
+      if (!parent) throw new TsbuildError('INVALID_DEFINITION', `invalid build definition: op ${v.digest} has no parent input`);
+      v = parent;
+    }
+    return out;
+  }
+
+  private baseLayers(): Layer[] {
+    let v = this.graph.output;
+    while (v.op.type !== 'source') v = v.inputs[0]!;
+    const s = v.op.source;
+    if (s.kind === 'scratch') return [];
+    if (s.kind === 'local') {
+      throw new TsbuildError('INVALID_DEFINITION', `invalid build definition: local source "${s.name}" cannot be an image's root filesystem`);
+    }
+    const layers = this.facts.get(v)?.imageLayers;
+    if (!layers) throw new TsbuildError('INTERNAL', `image source ${s.ref}: its layers are unknown`);
+    return layers;
+  }
+
+  private async layer(v: Vertex): Promise<Layer> {
+    const rec = this.records.get(v);
+    if (!this.mustRun.has(v) && rec?.layer && (await (this.opts.layerExists?.(rec.layer) ?? true))) return rec.layer;
+    const snapshot = await this.mat(v);
+    this.checkAborted();
+    try {
+      if (snapshot === null) throw new TsbuildError('INTERNAL', 'an exec or file op produced no snapshot');
+      const layer = await this.layerQueue.add(() => this.opts.createLayer(snapshot, this.ctrl.signal), { signal: this.ctrl.signal });
+      this.checkAborted();
+      const created = this.records.get(v)?.created ?? new Date().toISOString();
+      await this.opts.cache.put({ key: this.keyOf.get(v)!, snapshot, layer, created });
+      return layer;
+    } catch (err) {
+      throw this.fail(v, err, false);
+    }
+  }
+
+  private summaries(): VertexSummary[] {
+    return this.graph.vertices
+      .filter((v) => !isTrivial(v.op))
+      .map((v) => ({ id: v.digest, name: v.metadata.description, cached: !this.mustRun.has(v), durationMs: this.durations.get(v) ?? 0 }));
+  }
+
+  private checkAborted(): void {
+    if (this.ctrl.signal.aborted) throw this.ctrl.signal.reason ?? new TsbuildError('CANCELED', 'build canceled');
+  }
+
+  /** Record a vertex's failure. The first failure aborts everything; later ones (cancellations) are reported as skipped. */
+  private fail(v: Vertex, err: unknown, started: boolean): unknown {
+    const name = v.metadata.description;
+    if (this.ctrl.signal.aborted || this.firstError !== undefined) {
+      if (started) this.opts.progress.emit({ type: 'vertex.skipped', id: v.digest, name, reason: 'canceled' });
+      return this.firstError ?? err;
+    }
+    const loc = v.metadata.location;
+    const location: SourceLocation | undefined = loc ? { file: loc.file, line: loc.line } : undefined;
+    const wrapped = err instanceof VertexError ? err : new VertexError(name, err, location);
+    this.firstError = wrapped;
+    this.opts.progress.emit({ type: 'vertex.failed', id: v.digest, name, at: Date.now(), error: wrapped.message });
+    this.ctrl.abort(wrapped);
+    return wrapped;
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * Solver-internal contracts.
+ *
+ * Words:
+ * - vertex: one op of the Definition that is reachable from its output, with its inputs resolved to vertices.
+ * - cache key: `sha256:<hex>` of the op's cache map (./cachekey.ts). Equal keys mean equal results.
+ * - key facts: what an op must learn with I/O before its key can be computed (an image's manifest digest,
+ *   the content checksum of the local files a COPY selects). Learning them never runs, mounts or copies anything.
+ * - run: producing the op's output snapshot, a committed snapshot name (null for an empty rootfs).
+ *
+ * Lifecycle of a vertex in one solve: key facts → key → cache lookup → (only if the vertex or a dependent
+ * that needs it misses) run → record written → (only for the output's layer chain) layer created and memoized.
+ */
+import type { Layer } from '../src/image/types.js';
+import type { Digest, Op, OpMetadata } from '../src/llb/types.js';
+
+export interface Vertex {
+  digest: Digest;
+  op: Op;
+  metadata: OpMetadata;
+  /** Same order as op.inputs. */
+  inputs: Vertex[];
+}
+
+export interface KeyFacts {
+  /** Image source: the manifest digest the reference resolves to. */
+  imageDigest?: string;
+  /** Image source: the image's layers (descriptor + diffID), the start of a layer chain. */
+  imageLayers?: Layer[];
+  /** File op: content checksum of exactly the files a copy action selects from a local source, by action index. */
+  localChecksums?: Record<number, string>;
+}
+
+export interface KeyContext {
+  vertex: Vertex;
+  signal: AbortSignal;
+}
+
+export interface ResolvedInput {
+  vertex: Vertex;
+  key: string;
+  /** Committed snapshot of the input's output; null for scratch and local sources. */
+  snapshot: string | null;
+}
+
+export interface RunContext {
+  vertex: Vertex;
+  key: string;
+  facts: KeyFacts;
+  /** Same order as op.inputs; every input is materialized before run is called. */
+  inputs: ResolvedInput[];
+  signal: AbortSignal;
+  /** --no-cache: the result must be produced afresh and not adopted from an existing snapshot of the same key. */
+  noCache: boolean;
+  /** Step output, forwarded as vertex.log progress events. */
+  log(stream: 'stdout' | 'stderr', data: Buffer | string): void;
+}
+
+export interface OpOutput {
+  snapshot: string | null;
+}
+
+/** Runs ops. Injected so the scheduler can be tested with fake ops. */
+export interface OpResolver {
+  keyFacts(ctx: KeyContext): Promise<KeyFacts>;
+  run(ctx: RunContext): Promise<OpOutput>;
+}
+
+/** True for ops whose output is never a snapshot (scratch, local sources): nothing to run, cache or report. */
+export function isTrivial(op: Op): boolean {
+  return op.type === 'source' && (op.source.kind === 'scratch' || op.source.kind === 'local');
+}

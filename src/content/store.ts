@@ -1,0 +1,257 @@
+import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { createReadStream, existsSync } from 'node:fs';
+import { mkdir, open, readFile, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { DigestMismatchError, NotFoundError, StoreError } from '../errors.js';
+import { fsyncDir } from '../fsutil/atomic.js';
+import type { BlobInfo, ContentStore, ContentWriter, WriterOptions } from './types.js';
+
+const DIGEST_RE = /^sha256:([a-f0-9]{64})$/;
+/** Ingest file names: `<pid>-<random hex>`; the pid lets cleanup() tell abandoned files from live ones. */
+const INGEST_RE = /^(\d+)-[a-f0-9]+$/;
+
+/** Ingest files of writers still open in this process (cleanup() must not remove them). */
+const liveIngest = new Set<string>();
+
+function hexOf(digest: string): string {
+  const m = DIGEST_RE.exec(digest);
+  if (!m) throw new StoreError('BAD_DIGEST', `invalid digest "${digest}": expected sha256:<64 hex digits>`);
+  return m[1]!;
+}
+
+function isAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function isENOENT(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException)?.code === 'ENOENT';
+}
+
+/**
+ * ContentStore on the local filesystem. Layout under `root`: blobs/sha256/<hex> (read-only files),
+ * ingest/<pid>-<random>. See src/content/types.ts for the write lifecycle.
+ */
+export class LocalContentStore implements ContentStore {
+  readonly root: string;
+  private readonly blobDir: string;
+  private readonly ingestDir: string;
+
+  constructor(root: string) {
+    this.root = root;
+    this.blobDir = join(root, 'blobs', 'sha256');
+    this.ingestDir = join(root, 'ingest');
+  }
+
+  path(digest: string): string {
+    return join(this.blobDir, hexOf(digest));
+  }
+
+  async has(digest: string): Promise<boolean> {
+    return (await this.info(digest)) !== undefined;
+  }
+
+  async info(digest: string): Promise<BlobInfo | undefined> {
+    try {
+      const st = await stat(this.path(digest));
+      return { digest, size: st.size };
+    } catch (err) {
+      if (isENOENT(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async read(digest: string): Promise<Buffer> {
+    try {
+      return await readFile(this.path(digest));
+    } catch (err) {
+      if (isENOENT(err)) throw notFound(digest, err);
+      throw err;
+    }
+  }
+
+  /** Throws NotFoundError at once if the blob does not exist. */
+  createReadStream(digest: string): Readable {
+    const p = this.path(digest);
+    if (!existsSync(p)) throw notFound(digest);
+    return createReadStream(p, { highWaterMark: 1 << 20 });
+  }
+
+  async writer(opts: WriterOptions = {}): Promise<ContentWriter> {
+    if (opts.expected !== undefined) hexOf(opts.expected);
+    await mkdir(this.ingestDir, { recursive: true });
+    const ingestPath = join(this.ingestDir, `${process.pid}-${randomBytes(8).toString('hex')}`);
+    liveIngest.add(ingestPath);
+    let fh: FileHandle;
+    try {
+      fh = await open(ingestPath, 'wx', 0o644);
+    } catch (err) {
+      liveIngest.delete(ingestPath);
+      throw err;
+    }
+    return new LocalWriter(this, fh, ingestPath, opts);
+  }
+
+  async put(data: Uint8Array, opts?: WriterOptions): Promise<BlobInfo> {
+    return this.putStream([data], opts);
+  }
+
+  async putStream(stream: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, opts?: WriterOptions): Promise<BlobInfo> {
+    const w = await this.writer(opts);
+    try {
+      for await (const chunk of stream) await w.write(chunk);
+      return await w.commit();
+    } catch (err) {
+      await w.abort();
+      throw err;
+    }
+  }
+
+  async delete(digest: string): Promise<void> {
+    try {
+      await unlink(this.path(digest));
+    } catch (err) {
+      if (isENOENT(err)) return;
+      throw err;
+    }
+    await fsyncDir(this.blobDir);
+  }
+
+  async *list(): AsyncIterable<BlobInfo> {
+    let names: string[];
+    try {
+      names = await readdir(this.blobDir);
+    } catch (err) {
+      if (isENOENT(err)) return;
+      throw err;
+    }
+    names.sort();
+    for (const name of names) {
+      if (!/^[a-f0-9]{64}$/.test(name)) continue;
+      const info = await this.info(`sha256:${name}`);
+      if (info) yield info;
+    }
+  }
+
+  /**
+   * Remove ingest files whose writer is gone: those of dead processes, and those of this process
+   * that no open writer owns. Files of other live processes are left alone (they may still commit).
+   */
+  async cleanup(): Promise<void> {
+    let names: string[];
+    try {
+      names = await readdir(this.ingestDir);
+    } catch (err) {
+      if (isENOENT(err)) return;
+      throw err;
+    }
+    for (const name of names) {
+      const p = join(this.ingestDir, name);
+      const m = INGEST_RE.exec(name);
+      if (m) {
+        const pid = Number(m[1]);
+        if (pid === process.pid ? liveIngest.has(p) : isAlive(pid)) continue;
+      }
+      await unlink(p).catch((err) => {
+        if (!isENOENT(err)) throw err;
+      });
+    }
+  }
+
+  /** @internal Move a verified ingest file into place. */
+  async _commitFile(ingestPath: string, hex: string): Promise<void> {
+    await mkdir(this.blobDir, { recursive: true });
+    // rename over an existing blob of the same digest is harmless: the content is identical.
+    await rename(ingestPath, join(this.blobDir, hex));
+    await fsyncDir(this.blobDir);
+  }
+}
+
+class LocalWriter implements ContentWriter {
+  private readonly hash: Hash = createHash('sha256');
+  private size = 0;
+  private state: 'open' | 'committed' | 'aborted' = 'open';
+  private chain: Promise<void> = Promise.resolve();
+  private closed = false;
+  private failed: unknown;
+
+  constructor(
+    private readonly store: LocalContentStore,
+    private readonly fh: FileHandle,
+    private readonly ingestPath: string,
+    private readonly opts: WriterOptions,
+  ) {}
+
+  write(chunk: Uint8Array): Promise<void> {
+    if (this.state !== 'open') return Promise.reject(new StoreError('WRITER_CLOSED', `content writer already ${this.state}`));
+    // Writes are serialised so that concurrent callers keep their order.
+    const next = this.chain.then(async () => {
+      if (this.failed) throw this.failed;
+      let off = 0;
+      while (off < chunk.byteLength) {
+        const { bytesWritten } = await this.fh.write(chunk, off, chunk.byteLength - off);
+        off += bytesWritten;
+      }
+      this.hash.update(chunk);
+      this.size += chunk.byteLength;
+    });
+    this.chain = next.catch((err) => {
+      this.failed ??= err;
+    });
+    return next;
+  }
+
+  async commit(): Promise<BlobInfo> {
+    if (this.state !== 'open') throw new StoreError('WRITER_CLOSED', `content writer already ${this.state}`);
+    try {
+      await this.chain;
+      if (this.failed) throw this.failed;
+      await this.fh.sync();
+      await this.close();
+      const hex = this.hash.digest('hex');
+      const digest = `sha256:${hex}`;
+      if (this.opts.size !== undefined && this.opts.size !== this.size) {
+        throw new StoreError('SIZE_MISMATCH', `content: expected ${this.opts.size} bytes, got ${this.size} (digest ${digest})`);
+      }
+      if (this.opts.expected !== undefined && this.opts.expected !== digest) {
+        throw new DigestMismatchError(this.opts.expected, digest);
+      }
+      await this.store._commitFile(this.ingestPath, hex);
+      this.state = 'committed';
+      liveIngest.delete(this.ingestPath);
+      return { digest, size: this.size };
+    } catch (err) {
+      await this.abort();
+      throw err;
+    }
+  }
+
+  async abort(): Promise<void> {
+    if (this.state === 'committed') return;
+    this.state = 'aborted';
+    await this.chain.catch(() => {});
+    await this.close().catch(() => {});
+    await unlink(this.ingestPath).catch(() => {});
+    liveIngest.delete(this.ingestPath);
+  }
+
+  private async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      await this.fh.chmod(0o444);
+    } finally {
+      await this.fh.close();
+    }
+  }
+}
+
+function notFound(digest: string, cause?: unknown): NotFoundError {
+  return new NotFoundError('BLOB_NOT_FOUND', `blob ${digest} not found in the content store`, cause !== undefined ? { cause } : {});
+}

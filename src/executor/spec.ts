@@ -1,0 +1,141 @@
+/**
+ * Build the OCI runtime spec (config.json, runtime-spec 1.0.2) that runc runs one build step with.
+ * Pure function: it reads nothing and writes nothing; src/executor/runc.ts supplies the paths.
+ */
+
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+export const DEFAULT_HOSTNAME = 'buildkitsandbox';
+export const DEFAULT_PIDS_LIMIT = 16384;
+
+/** Docker's default capability set. */
+export const DEFAULT_CAPABILITIES = [
+  'CAP_CHOWN',
+  'CAP_DAC_OVERRIDE',
+  'CAP_FSETID',
+  'CAP_FOWNER',
+  'CAP_MKNOD',
+  'CAP_NET_RAW',
+  'CAP_SETGID',
+  'CAP_SETUID',
+  'CAP_SETFCAP',
+  'CAP_SETPCAP',
+  'CAP_NET_BIND_SERVICE',
+  'CAP_SYS_CHROOT',
+  'CAP_KILL',
+  'CAP_AUDIT_WRITE',
+];
+
+/** Docker's default masked and read-only paths. */
+const MASKED_PATHS = [
+  '/proc/asound',
+  '/proc/acpi',
+  '/proc/kcore',
+  '/proc/keys',
+  '/proc/latency_stats',
+  '/proc/timer_list',
+  '/proc/timer_stats',
+  '/proc/sched_debug',
+  '/proc/scsi',
+  '/sys/firmware',
+  '/sys/devices/virtual/powercap',
+];
+const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
+
+export interface RuntimeSpecOptions {
+  /** Host path of the mounted root filesystem. */
+  rootfs: string;
+  args: string[];
+  /** KEY=VALUE. PATH and HOME are added when absent. */
+  env: string[];
+  cwd: string;
+  user: { uid: number; gid: number; additionalGids: number[]; home: string };
+  hostname?: string;
+  network?: 'default' | 'none' | 'host';
+  /** Host files bind-mounted read-only at /etc/hosts and /etc/resolv.conf. */
+  hostsFile: string;
+  resolvConfFile: string;
+  /**
+   * cgroup path for runc. A relative path is placed by runc under runc's own cgroup (per controller on
+   * cgroup v1, under the own unified cgroup on v2); runc creates and removes it.
+   */
+  cgroupsPath?: string;
+  /** pids.max for the step; omitted when the pids controller cannot be used. */
+  pidsLimit?: number;
+}
+
+/** The mount destinations of the spec that must exist in the rootfs (runc creates them otherwise). */
+export const STUB_DIRS = ['/proc', '/dev', '/sys'];
+export const STUB_FILES = ['/etc/hosts', '/etc/resolv.conf'];
+
+export function withDefaultEnv(env: string[], home: string): string[] {
+  const out = [...env];
+  const has = (k: string) => out.some((e) => e.startsWith(k + '='));
+  if (!has('PATH')) out.unshift('PATH=' + DEFAULT_PATH);
+  if (!has('HOME')) out.push('HOME=' + home);
+  return out;
+}
+
+export function buildRuntimeSpec(opts: RuntimeSpecOptions): object {
+  const network = opts.network ?? 'default';
+  const namespaces: { type: string }[] = [{ type: 'mount' }, { type: 'pid' }, { type: 'ipc' }, { type: 'uts' }];
+  // 'default' and 'host' both share the host network for now: tsbuild has no bridge/CNI setup yet,
+  // so a step that needs the network (apt-get, npm install) uses the host's stack, like
+  // `docker build --network host`. 'none' gets its own namespace with only loopback (runc brings lo up).
+  if (network === 'none') namespaces.push({ type: 'network' });
+
+  const caps = [...DEFAULT_CAPABILITIES];
+  const resources: Record<string, unknown> = {
+    devices: [{ allow: false, access: 'rwm' }],
+  };
+  if (opts.pidsLimit !== undefined) resources.pids = { limit: opts.pidsLimit };
+
+  const linux: Record<string, unknown> = {
+    namespaces,
+    resources,
+    maskedPaths: MASKED_PATHS,
+    readonlyPaths: READONLY_PATHS,
+  };
+  if (opts.cgroupsPath !== undefined) linux.cgroupsPath = opts.cgroupsPath;
+
+  return {
+    ociVersion: '1.0.2',
+    root: { path: opts.rootfs, readonly: false },
+    process: {
+      terminal: false,
+      user: { uid: opts.user.uid, gid: opts.user.gid, additionalGids: opts.user.additionalGids },
+      args: opts.args,
+      env: withDefaultEnv(opts.env, opts.user.home),
+      cwd: opts.cwd,
+      capabilities: { bounding: caps, effective: caps, permitted: caps },
+      rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1048576, soft: 1048576 }],
+      noNewPrivileges: false,
+    },
+    hostname: opts.hostname ?? DEFAULT_HOSTNAME,
+    mounts: [
+      { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
+      { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+      {
+        destination: '/dev/pts',
+        type: 'devpts',
+        source: 'devpts',
+        options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'],
+      },
+      { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
+      { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
+      { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+      { destination: '/etc/resolv.conf', type: 'bind', source: opts.resolvConfFile, options: ['rbind', 'ro'] },
+      { destination: '/etc/hosts', type: 'bind', source: opts.hostsFile, options: ['rbind', 'ro'] },
+    ],
+    linux,
+  };
+}
+
+/** /etc/hosts of a step: loopback names and the step's hostname. */
+export function hostsFileContent(hostname: string): string {
+  return [
+    '127.0.0.1\tlocalhost',
+    '::1\tlocalhost ip6-localhost ip6-loopback',
+    `127.0.0.1\t${hostname}`,
+    '',
+  ].join('\n');
+}
