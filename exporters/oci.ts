@@ -40,8 +40,10 @@ export class OciTarExporter implements Exporter {
     const tmp = tempPathFor(dest);
     try {
       const pack = tarPack();
-      const out = createWriteStream(tmp, { flags: 'wx' });
+      const fd = await open(tmp, 'wx', 0o644); // fails early (and cleanly) when dest's dir is missing or read-only
+      const out = createWriteStream('', { fd: fd.fd });
       const done = pipeline(pack, out);
+      done.catch(() => {}); // awaited below; avoid an unhandled rejection while entries are still being added
       const header = (name: string, size: number, type: 'file' | 'directory' = 'file') => ({
         name,
         size,

@@ -8,6 +8,7 @@
  *    output's layer chain gets its layers (memoized in the cache records) as soon as each snapshot exists.
  * The first failure aborts everything else; solveGraph waits for in-flight work, then throws it as a VertexError.
  */
+import { setMaxListeners } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { StringDecoder } from 'node:string_decoder';
 import PQueue from 'p-queue';
@@ -42,6 +43,8 @@ export interface SolvedGraph {
   /** The output's layer chain: base image layers, then one per exec/file op. */
   layers: Layer[];
   vertices: VertexSummary[];
+  /** When the newest op of the output's chain was first built (from its cache record). */
+  created?: string;
 }
 
 export async function solveGraph(graph: Graph, opts: SchedulerOptions): Promise<SolvedGraph> {
@@ -69,6 +72,8 @@ class Solve {
     const concurrency = opts.concurrency ?? Math.max(2, availableParallelism());
     this.queue = new PQueue({ concurrency });
     this.layerQueue = new PQueue({ concurrency });
+    // Every queued task and running op listens on the one signal.
+    setMaxListeners(0, this.ctrl.signal);
   }
 
   async run(): Promise<SolvedGraph> {
@@ -78,8 +83,8 @@ class Solve {
     outer?.addEventListener('abort', onAbort, { once: true });
     try {
       await Promise.all(this.graph.vertices.map((v) => this.key(v)));
-      this.decideNeeds();
       const chain = this.chain();
+      await this.decideNeeds(chain);
       const [snapshot, ...layers] = await Promise.all([
         this.track(this.mat(this.graph.output)),
         ...chain.map((v) => this.track(this.layer(v))),
@@ -88,12 +93,16 @@ class Solve {
         snapshot: snapshot as string | null,
         layers: [...this.baseLayers(), ...(layers as Layer[]).reverse()],
         vertices: this.summaries(),
+        ...this.newestCreated(chain),
       };
     } catch (err) {
       if (this.firstError === undefined && !this.ctrl.signal.aborted) this.firstError = err;
       this.ctrl.abort(this.firstError);
-      await Promise.allSettled(this.tracked);
-      this.queue.clear();
+      // Wait for in-flight work (it sees the abort) so nothing runs or writes after solve returns.
+      for (let n = -1; n !== this.tracked.length; ) {
+        n = this.tracked.length;
+        await Promise.allSettled(this.tracked);
+      }
       if (this.firstError !== undefined) throw this.firstError;
       const reason: unknown = outer?.reason;
       throw reason instanceof Error ? reason : new TsbuildError('CANCELED', 'build canceled');
@@ -135,13 +144,18 @@ class Solve {
   }
 
   // Phase 2: which vertices must run.
-  private decideNeeds(): void {
+  private async decideNeeds(chain: Vertex[]): Promise<void> {
     const visit = (v: Vertex): void => {
       if (isTrivial(v.op) || this.mustRun.has(v) || this.records.get(v)) return;
       this.mustRun.add(v);
       v.inputs.forEach(visit);
     };
     visit(this.graph.output);
+    // A chain step whose layer is not memoized needs its snapshot to make one.
+    const memo = await Promise.all(chain.map((v) => this.memoizedLayer(v)));
+    chain.forEach((v, i) => {
+      if (!memo[i]) visit(v);
+    });
     for (const v of this.graph.vertices) {
       if (isTrivial(v.op) || this.mustRun.has(v)) continue;
       this.opts.progress.emit({ type: 'vertex.cached', id: v.digest, name: v.metadata.description, at: Date.now() });
@@ -163,7 +177,9 @@ class Solve {
     if (!this.mustRun.has(v)) return this.records.get(v)!.snapshot;
     const inputs = await Promise.all(v.inputs.map((i) => this.mat(i)));
     this.checkAborted();
-    return this.queue.add(() => this.execute(v, inputs), { signal: this.ctrl.signal });
+    // No signal for add(): p-queue would reject at once on abort while the task still runs; a task that
+    // starts after the abort throws right away instead (execute checks the signal first).
+    return this.queue.add(() => this.execute(v, inputs));
   }
 
   private async execute(v: Vertex, inputSnapshots: (string | null)[]): Promise<string | null> {
@@ -229,13 +245,16 @@ class Solve {
   }
 
   private async layer(v: Vertex): Promise<Layer> {
-    const rec = this.records.get(v);
-    if (!this.mustRun.has(v) && rec?.layer && (await (this.opts.layerExists?.(rec.layer) ?? true))) return rec.layer;
+    const memo = this.mustRun.has(v) ? undefined : this.memoLayers.get(v);
+    if (memo) return memo;
     const snapshot = await this.mat(v);
     this.checkAborted();
     try {
       if (snapshot === null) throw new TsbuildError('INTERNAL', 'an exec or file op produced no snapshot');
-      const layer = await this.layerQueue.add(() => this.opts.createLayer(snapshot, this.ctrl.signal), { signal: this.ctrl.signal });
+      const layer = await this.layerQueue.add(() => {
+        this.checkAborted();
+        return this.opts.createLayer(snapshot, this.ctrl.signal);
+      });
       this.checkAborted();
       const created = this.records.get(v)?.created ?? new Date().toISOString();
       await this.opts.cache.put({ key: this.keyOf.get(v)!, snapshot, layer, created });
@@ -243,6 +262,21 @@ class Solve {
     } catch (err) {
       throw this.fail(v, err, false);
     }
+  }
+
+  private readonly memoLayers = new Map<Vertex, Layer>();
+
+  /** The latest `created` of the chain's records, so an unchanged rebuild reproduces the image exactly. */
+  private newestCreated(chain: Vertex[]): { created?: string } {
+    const times = chain.map((v) => this.records.get(v)?.created).filter((t): t is string => t !== undefined);
+    return times.length ? { created: times.sort().at(-1)! } : {};
+  }
+
+  private async memoizedLayer(v: Vertex): Promise<Layer | undefined> {
+    const layer = this.records.get(v)?.layer;
+    if (!layer || !(await (this.opts.layerExists?.(layer) ?? true))) return undefined;
+    this.memoLayers.set(v, layer);
+    return layer;
   }
 
   private summaries(): VertexSummary[] {

@@ -45,7 +45,7 @@ export async function buildCommand(argv: string[]): Promise<number> {
       const name = normalizeReference(ref);
       const rec = await images.get(name);
       if (!rec) {
-        throw new NotFoundError('IMAGE_NOT_FOUND', `image "${ref}" (${name}) not found in the local image store`, {
+        throw new NotFoundError('IMAGE_NOT_FOUND', `${name} is not in the local image store`, {
           hint: 'build or load it first (`tsbuild images` lists what the store has)',
         });
       }

@@ -1,19 +1,21 @@
-import { spawn, execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { join, posix } from 'node:path';
 import { constants as osConstants } from 'node:os';
 import { SandboxError } from '../errors.js';
 import { resolveUser } from '../fsutil/passwd.js';
-import { mountAll, unmount } from '../snapshot/mount.js';
+import { mountAll } from '../snapshot/mount.js';
 import type { Mount } from '../snapshot/types.js';
 import { detectCgroupSupport } from './cgroup.js';
+import { unmountAll } from './mountpoint.js';
+import { ID_PREFIX, runcCmd, runcError, runtimeNotFound } from './runc-cli.js';
+import { detectNofileLimit } from './rlimit.js';
 import { buildRuntimeSpec, DEFAULT_HOSTNAME, DEFAULT_PIDS_LIMIT, hostsFileContent, STUB_DIRS, STUB_FILES } from './spec.js';
 import { createStubs, ensureWorkdir, removeStubs, type StubRecord } from './stubs.js';
+export { cleanupStaleContainers } from './stale.js';
 import type { Executor, ProcessSpec, RunOptions, RunResult } from './types.js';
 
-/** Container ids are `tsb-<pid of the tsbuild process>-<random>`; cleanup uses the pid to spare live builds. */
-const ID_PREFIX = 'tsb-';
 /** How long to wait for runc to exit after SIGKILL of the container before killing runc itself. */
 const KILL_GRACE_MS = 5000;
 
@@ -56,11 +58,13 @@ export class RuncExecutor implements Executor {
     await mkdir(rootDir, { recursive: true });
     let mounted = false;
     let stubs: StubRecord | undefined;
+    let result: RunResult;
     try {
+      mounted = true; // set first: a partly done mountAll must be undone too (unmount tolerates "not mounted")
       await mountAll(rootfs, rootDir);
-      mounted = true;
       const user = await resolveUser(rootDir, proc.user);
-      await ensureWorkdir(rootDir, proc.cwd, user.uid, user.gid);
+      const cwd = posix.resolve('/', proc.cwd || '/');
+      await ensureWorkdir(rootDir, cwd, user.uid, user.gid);
       stubs = await createStubs(rootDir, { files: STUB_FILES, dirs: STUB_DIRS });
       await writeFile(join(bundle, 'stubs.json'), JSON.stringify(stubs));
 
@@ -75,7 +79,7 @@ export class RuncExecutor implements Executor {
         rootfs: rootDir,
         args: proc.args,
         env: proc.env,
-        cwd: proc.cwd,
+        cwd,
         user,
         hostname,
         network,
@@ -83,28 +87,30 @@ export class RuncExecutor implements Executor {
         resolvConfFile,
         cgroupsPath: `tsbuild-${id}`,
         ...(cg.pids ? { pidsLimit: DEFAULT_PIDS_LIMIT } : {}),
+        nofile: await detectNofileLimit(),
       });
       await writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
       signal?.throwIfAborted();
-      return await this.runContainer(id, bundle, opts);
-    } finally {
-      await this.teardown(id, bundle, rootDir, mounted, stubs);
+      result = await this.runContainer(id, bundle, opts);
+    } catch (err) {
+      // The step's own failure wins over a cleanup failure.
+      await this.teardown(id, bundle, rootDir, mounted, stubs).catch(() => {});
+      throw err;
     }
+    await this.teardown(id, bundle, rootDir, mounted, stubs);
+    return result;
   }
 
   private runContainer(id: string, bundle: string, opts: RunOptions): Promise<RunResult> {
     const signal = opts.signal;
     return new Promise<RunResult>((resolve, reject) => {
-      const child = spawn(this.runtime, ['--root', this.runcRoot, 'run', '--bundle', bundle, id], {
+      const logFile = join(bundle, 'runc.log');
+      const child = spawn(this.runtime, ['--root', this.runcRoot, '--log', logFile, '--log-format', 'json', 'run', '--bundle', bundle, id], {
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let aborted = false;
-      let stderrTail = '';
       child.stdout.on('data', (c: Buffer) => opts.onStdout?.(c));
-      child.stderr.on('data', (c: Buffer) => {
-        stderrTail = (stderrTail + c.toString('utf8')).slice(-4000);
-        opts.onStderr?.(c);
-      });
+      child.stderr.on('data', (c: Buffer) => opts.onStderr?.(c));
       const onAbort = () => {
         aborted = true;
         void this.killContainer(id, child);
@@ -113,12 +119,7 @@ export class RuncExecutor implements Executor {
       child.on('error', (err: NodeJS.ErrnoException) => {
         signal?.removeEventListener('abort', onAbort);
         if (err.code === 'ENOENT') {
-          reject(
-            new SandboxError('RUNTIME_NOT_FOUND', `OCI runtime "${this.runtime}" not found`, {
-              cause: err,
-              hint: 'apt-get install runc',
-            }),
-          );
+          reject(runtimeNotFound(this.runtime, err));
         } else {
           reject(new SandboxError('RUNTIME_FAILED', `cannot start ${this.runtime}: ${err.message}`, { cause: err }));
         }
@@ -134,12 +135,18 @@ export class RuncExecutor implements Executor {
           resolve({ exitCode: n ? 128 + n : 255, ...(sig ? { signal: sig } : {}) });
           return;
         }
-        if (isRuncFailure(code, stderrTail)) {
-          reject(new SandboxError('RUNTIME_FAILED', `${this.runtime} failed to run the step: ${lastLine(stderrTail)}`));
-          return;
-        }
-        const name = code > 128 && code < 160 ? signalName(code - 128) : undefined;
-        resolve({ exitCode: code, ...(name ? { signal: name } : {}) });
+        void runcError(logFile).then((msg) => {
+          if (code !== 0 && msg !== undefined) {
+            // runc itself failed (bad spec, mount error, or the command could not be started).
+            const notStarted = /unable to start container process: exec/.test(msg);
+            reject(
+              new SandboxError(notStarted ? 'EXEC_START_FAILED' : 'RUNTIME_FAILED', `${this.runtime} run failed: ${msg}`),
+            );
+            return;
+          }
+          const name = code > 128 && code < 160 ? signalName(code - 128) : undefined;
+          resolve({ exitCode: code, ...(name ? { signal: name } : {}) });
+        });
       });
     });
   }
@@ -175,11 +182,16 @@ export class RuncExecutor implements Executor {
       }
     };
     await step(() => deleteIfPresent(this.runtime, this.runcRoot, id));
+    let unmounted = true;
     if (mounted) {
       if (stubs) await step(() => removeStubs(rootDir, stubs));
-      await step(() => unmount(rootDir).catch(() => unmount(rootDir, { lazy: true })));
+      const before = errors.length;
+      await step(() => unmountAll(rootDir));
+      unmounted = errors.length === before;
     }
-    await step(() => rm(bundle, { recursive: true, force: true }));
+    // Never recurse into a rootfs that may still be mounted: that would delete the snapshot's files.
+    // A bundle left behind is removed by cleanupStaleContainers once this process is gone.
+    if (unmounted) await step(() => rm(bundle, { recursive: true, force: true }));
     if (errors.length > 0) {
       const first = errors[0];
       throw new SandboxError('TEARDOWN_FAILED', `cleaning up step sandbox ${id} failed: ${String((first as Error)?.message ?? first)}`, {
@@ -193,77 +205,16 @@ export class RuncExecutor implements Executor {
   }
 }
 
-function runcCmd(runtime: string, root: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(runtime, ['--root', root, ...args], (err, stdout, stderr) => {
-      if (err) reject(Object.assign(err, { stderr: String(stderr) }));
-      else resolve(String(stdout));
-    });
-  });
-}
-
-/** `runc delete -f` when runc still has state for `id`. */
-async function deleteIfPresent(runtime: string, root: string, id: string): Promise<void> {
-  try {
-    await runcCmd(runtime, root, ['state', id]);
-  } catch (err) {
-    if ((err as { code?: string }).code === 'ENOENT') return;
-    return; // no such container
-  }
-  await runcCmd(runtime, root, ['delete', '-f', id]);
-}
-
 /**
- * Remove what killed builds left under `stateDir`: runc containers, stubs in still-mounted rootfses,
- * mounts and bundle dirs. Containers of tsbuild processes that are still alive are left alone.
+ * `runc delete -f` when runc still has state for `id`. `runc run` deletes its container when the
+ * step ends, so this is normally a stat of runc's state dir (<root>/<id>), not a process.
  */
-export async function cleanupStaleContainers(stateDir: string, opts: { runtime?: string } = {}): Promise<void> {
-  const runtime = opts.runtime ?? 'runc';
-  const root = join(stateDir, 'runc');
-  const stale = (id: string) => id.startsWith(ID_PREFIX) && !pidAlive(Number(id.slice(ID_PREFIX.length).split('-')[0]));
-  let listed: { id: string }[] = [];
-  try {
-    listed = JSON.parse((await runcCmd(runtime, root, ['list', '--format', 'json'])) || 'null') ?? [];
-  } catch (err) {
-    if ((err as { code?: string }).code === 'ENOENT') {
-      throw new SandboxError('RUNTIME_NOT_FOUND', `OCI runtime "${runtime}" not found`, { cause: err, hint: 'apt-get install runc' });
-    }
-  }
-  for (const c of listed) if (stale(c.id)) await runcCmd(runtime, root, ['delete', '-f', c.id]).catch(() => {});
-
-  const bundles = join(stateDir, 'bundles');
-  const { readdir } = await import('node:fs/promises');
-  const names = await readdir(bundles).catch(() => [] as string[]);
-  const mounts = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
-  for (const name of names) {
-    if (!stale(name)) continue;
-    const rootDir = join(bundles, name, 'rootfs');
-    if (isMountPoint(mounts, rootDir)) {
-      const record = await readFile(join(bundles, name, 'stubs.json'), 'utf8').then(
-        (t) => JSON.parse(t) as StubRecord,
-        () => undefined,
-      );
-      if (record) await removeStubs(rootDir, record).catch(() => {});
-      await unmount(rootDir).catch(() => unmount(rootDir, { lazy: true }));
-    }
-    await rm(join(bundles, name), { recursive: true, force: true });
-  }
-}
-
-function isMountPoint(mountinfo: string, path: string): boolean {
-  // Field 5 of mountinfo is the mount point, with spaces etc. octal-escaped.
-  const esc = path.replace(/[ \t\n\\]/g, (c) => '\\' + c.charCodeAt(0).toString(8).padStart(3, '0'));
-  return mountinfo.split('\n').some((l) => l.split(' ')[4] === esc);
-}
-
-function pidAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as { code?: string }).code === 'EPERM';
-  }
+async function deleteIfPresent(runtime: string, root: string, id: string): Promise<void> {
+  const present = await stat(join(root, id)).then(
+    () => true,
+    () => false,
+  );
+  if (present) await runcCmd(runtime, root, ['delete', '-f', id]);
 }
 
 function signalName(n: number): string | undefined {
@@ -271,15 +222,3 @@ function signalName(n: number): string | undefined {
   return undefined;
 }
 
-/**
- * runc exits 1 both when the step exits 1 and when runc itself fails (bad spec, mount error). runc
- * marks its own failures with a level=error log line on stderr.
- */
-function isRuncFailure(code: number, stderr: string): boolean {
-  return code !== 0 && /(^|\n)(time="[^"]*" )?level=(error|fatal) msg=/.test(stderr) && /runc run failed|container_linux|process_linux|rootfs_linux|unable to start|OCI runtime/i.test(stderr);
-}
-
-function lastLine(s: string): string {
-  const lines = s.trim().split('\n');
-  return lines[lines.length - 1] ?? '';
-}

@@ -61,6 +61,8 @@ export interface RuntimeSpecOptions {
   cgroupsPath?: string;
   /** pids.max for the step; omitted when the pids controller cannot be used. */
   pidsLimit?: number;
+  /** RLIMIT_NOFILE (soft = hard). Default 1048576, Docker's. */
+  nofile?: number;
 }
 
 /** The mount destinations of the spec that must exist in the rootfs (runc creates them otherwise). */
@@ -107,7 +109,7 @@ export function buildRuntimeSpec(opts: RuntimeSpecOptions): object {
       env: withDefaultEnv(opts.env, opts.user.home),
       cwd: opts.cwd,
       capabilities: { bounding: caps, effective: caps, permitted: caps },
-      rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1048576, soft: 1048576 }],
+      rlimits: [{ type: 'RLIMIT_NOFILE', hard: opts.nofile ?? 1048576, soft: opts.nofile ?? 1048576 }],
       noNewPrivileges: false,
     },
     hostname: opts.hostname ?? DEFAULT_HOSTNAME,

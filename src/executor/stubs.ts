@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { lstat, mkdir, open, rmdir, unlink, chown } from 'node:fs/promises';
+import { lstat, lutimes, mkdir, open, rmdir, unlink, chown } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { resolveInRoot } from '../fsutil/passwd.js';
 
@@ -106,8 +106,17 @@ async function mtimeOf(p: string): Promise<string> {
   return `${s}.${ns.toString().padStart(9, '0')}`;
 }
 
-/** Node's utimes goes through a double and drops nanoseconds; touch(1) sets them exactly. */
+/**
+ * Set the mtime exactly. Node's utimes goes through a double and can only be trusted with whole
+ * seconds (common: tar-extracted layers); otherwise touch(1) sets the nanoseconds.
+ */
 async function setMtime(p: string, mtime: string): Promise<void> {
+  const [sec, ns] = mtime.split('.') as [string, string];
+  if (/^0+$/.test(ns)) {
+    const st = await lstat(p);
+    await lutimes(p, st.atime, Number(sec));
+    return;
+  }
   await run('touch', ['-h', '-m', '-d', '@' + mtime, p]);
 }
 

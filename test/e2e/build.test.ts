@@ -29,6 +29,10 @@ describe('tsbuild build, end to end', () => {
     const rootfs = umociUnpack(sb, out, 'v1');
     expect(listTree(rootfs)).toEqual(['artifact.txt']);
     expect(readFileSync(join(rootfs, 'artifact.txt'), 'utf8')).toBe('HELLO MULTI-STAGE\n');
+    // With --output, buildx writes only that output; -t alone names the image in the local store.
+    expect((await sb.tsbuild(['images'])).stdout).not.toMatch(/^multi/m);
+    const again = await sb.build(['-t', 'multi:v1', ctx]);
+    expect(again.stderr).toMatch(/#(\d+) \[build 4\/4\] RUN tr a-z A-Z < app\.txt > \/out\.txt\n#\1 CACHED/);
     const images = await sb.tsbuild(['images']);
     expect(images.code).toBe(0);
     expect(images.stdout).toMatch(/^multi\s+v1\s+sha256:[0-9a-f]{12}\s+\S+/m);
@@ -60,7 +64,7 @@ describe('tsbuild build, end to end', () => {
     expect(lstatSync(join(rootfs, 'bin/cat')).isSymbolicLink()).toBe(true);
     expect(existsSync(join(rootfs, 'bin/ls'))).toBe(false);
     expect(existsSync(join(rootfs, 'root'))).toBe(false);
-    expect(listTree(join(rootfs, 'etc'))).toEqual(['only-file']);
+    expect(listTree(join(rootfs, 'data'))).toEqual(['only-file']);
   });
 
   it('rebuilds an unchanged project with every step CACHED and no RUN process started', async () => {

@@ -1,0 +1,246 @@
+/**
+ * The conversion driver: splits instructions into stages, evaluates global ARGs, converts the target
+ * stage and (lazily, once each) the stages it depends on, then assembles the Definition.
+ */
+import { DockerfileError, NotFoundError } from '../../src/errors.js';
+import type { Platform } from '../../src/image/types.js';
+import { parseDockerfile } from '../parse/index.js';
+import { scanDockerfile } from '../parse/scan.js';
+import { toInstruction, type Instruction, type InstructionLocation } from '../parse/instructions.js';
+import { ShellLex } from '../shell/lex.js';
+import { expandWord, fail, type Converter, type ResolvedImage, type StageDef, type StageState } from './context.js';
+import { dispatch } from './dispatch.js';
+import { EnvList } from './env-list.js';
+import { GraphBuilder, type NodeId } from './graph.js';
+import { baseImage, cloneImage, emptyImage, formatPlatform, parsePlatform } from './image-config.js';
+import type { FrontendInput, FrontendOutput, Warning } from './input.js';
+
+const PROXY_ARGS = ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy'];
+
+function platformArgs(p: Platform): string[] {
+  const out: string[] = [];
+  for (const prefix of ['BUILD', 'TARGET']) {
+    out.push(`${prefix}PLATFORM=${formatPlatform(p)}`, `${prefix}OS=${p.os}`, `${prefix}ARCH=${p.architecture}`, `${prefix}VARIANT=${p.variant ?? ''}`);
+  }
+  return out;
+}
+
+function splitStages(instructions: Instruction[], file: string): { globals: Instruction[]; stages: StageDef[] } {
+  const globals: Instruction[] = [];
+  const stages: StageDef[] = [];
+  const names = new Map<string, number>();
+  for (const inst of instructions) {
+    if (inst.keyword === 'FROM') {
+      const def: StageDef = { index: stages.length, from: inst, instructions: [] };
+      if (inst.stageName !== undefined) {
+        if (names.has(inst.stageName)) fail(inst.loc, 'DUPLICATE_STAGE', `duplicate stage name ${JSON.stringify(inst.stageName)}`);
+        names.set(inst.stageName, def.index);
+        def.name = inst.stageName;
+      }
+      stages.push(def);
+    } else if (stages.length === 0) {
+      if (inst.keyword !== 'ARG') fail(inst.loc, 'NO_BUILD_STAGE', `${inst.keyword} before the first FROM: no build stage in current context`);
+      globals.push(inst);
+    } else {
+      stages[stages.length - 1]!.instructions.push(inst);
+    }
+  }
+  if (stages.length === 0) {
+    const last = instructions[instructions.length - 1]!.loc;
+    throw new DockerfileError('NO_STAGES', 'the Dockerfile has no FROM instruction', { file, line: last.startLine, lineText: last.lineText });
+  }
+  return { globals, stages };
+}
+
+/** "run make" → "RUN make" (progress text). */
+function stepText(original: string): string {
+  const m = /^(\S+)(.*)$/s.exec(original);
+  return m ? m[1]!.toUpperCase() + m[2]! : original;
+}
+
+export async function convertDockerfile(input: FrontendInput): Promise<FrontendOutput> {
+  const file = input.dockerfilePath;
+  const parsed = parseDockerfile(input.dockerfile, file);
+  const warnings: Warning[] = parsed.warnings.map((w) => ({ message: w.message, file, line: w.line }));
+  const { globals, stages } = splitStages(parsed.instructions, file);
+  const graph = new GraphBuilder();
+  const lex = new ShellLex({ escapeToken: parsed.escapeToken });
+  const usedArgs = new Set<string>();
+
+  let targetIndex = stages.length - 1;
+  if (input.target !== undefined && input.target !== '') {
+    const t = stages.find((s) => s.name === input.target!.toLowerCase());
+    if (!t) {
+      const named = stages.filter((s) => s.name).map((s) => s.name);
+      throw new NotFoundError('TARGET_NOT_FOUND', `target stage ${JSON.stringify(input.target)} could not be found; the named stages are: ${named.length > 0 ? named.join(', ') : '(none)'}`);
+    }
+    targetIndex = t.index;
+  }
+
+  const images = new Map<string, Promise<{ ref: string; digest: string; config: import('../../src/image/types.js').ImageConfig }>>();
+  const converted = new Map<number, Promise<StageState>>();
+  const inProgress = new Set<number>();
+  let contextNode: NodeId | undefined;
+  const contextPaths = new Set<string>();
+
+  const c: Converter = {
+    input,
+    file,
+    graph,
+    lex,
+    warnings,
+    usedArgs,
+    proxyEnv: PROXY_ARGS.filter((k) => Object.prototype.hasOwnProperty.call(input.buildArgs, k)).map((k) => `${k}=${input.buildArgs[k]}`),
+    findStage(ref) {
+      const lower = ref.toLowerCase();
+      const byName = stages.find((s) => s.name === lower);
+      if (byName) return byName;
+      if (/^\d+$/.test(ref)) return stages[Number(ref)];
+      return undefined;
+    },
+    async stage(index, from) {
+      if (inProgress.has(index)) fail(from, 'CIRCULAR_DEPENDENCY', `circular dependency detected on stage ${stages[index]!.name ?? index}`);
+      let p = converted.get(index);
+      if (!p) {
+        inProgress.add(index);
+        p = convertStage(stages[index]!).finally(() => inProgress.delete(index));
+        converted.set(index, p);
+      }
+      return p;
+    },
+    async image(ref, loc, _label): Promise<ResolvedImage> {
+      let p = images.get(ref);
+      if (!p) {
+        p = input.resolveImage(ref);
+        images.set(ref, p);
+      }
+      let resolved;
+      try {
+        resolved = await p;
+      } catch (err) {
+        if (err instanceof NotFoundError) fail(loc, 'IMAGE_NOT_FOUND', `image ${JSON.stringify(ref)} not found: ${err.message}`, err);
+        throw err;
+      }
+      const node = graph.add(
+        { type: 'source', source: { kind: 'image', ref: resolved.ref, digest: resolved.digest, platform: { ...input.platform } } },
+        [],
+        { description: `FROM ${resolved.ref}`, location: { file: loc.file, line: loc.startLine, endLine: loc.endLine } },
+      );
+      return { node, ref: resolved.ref, config: resolved.config };
+    },
+    context(paths) {
+      for (const p of paths) contextPaths.add(p);
+      if (contextNode === undefined) {
+        contextNode = graph.add(
+          { type: 'source', source: { kind: 'local', name: 'context', excludePatterns: [...input.excludePatterns] } },
+          [],
+          { description: '[internal] load build context' },
+        );
+      }
+      return contextNode;
+    },
+  };
+
+  // Global ARGs (before the first FROM): usable in FROM, inherited by `ARG name` in stages.
+  const meta = new EnvList(platformArgs(input.platform));
+  for (const inst of globals) {
+    if (inst.keyword !== 'ARG') continue;
+    for (const a of inst.args) {
+      const key = expandWord(c, meta.lookup(), a.key, inst.loc);
+      usedArgs.add(key);
+      let value: string | undefined;
+      if (Object.prototype.hasOwnProperty.call(input.buildArgs, key)) value = input.buildArgs[key];
+      else if (a.value !== undefined) value = expandWord(c, meta.lookup(), a.value, inst.loc);
+      if (value !== undefined) meta.set(key, value);
+    }
+  }
+
+  async function convertStage(def: StageDef): Promise<StageState> {
+    const from = def.from;
+    const loc = from.loc;
+    const label = def.name ?? (def.index === targetIndex ? '' : `stage-${def.index}`);
+    const stageTag = def.name ?? String(def.index);
+    const base = expandWord(c, meta.lookup(), from.image, loc);
+    if (base === '') fail(loc, 'INVALID_INSTRUCTION', `base name (${from.image}) should not be blank`);
+    let platform = input.platform;
+    if (from.platform !== undefined) {
+      const text = expandWord(c, meta.lookup(), from.platform, loc);
+      const p = parsePlatform(text);
+      if (!p) fail(loc, 'INVALID_FLAG', `FROM --platform: invalid platform ${JSON.stringify(text)} (os/arch[/variant])`);
+      platform = p!;
+    }
+    const parent = c.findStage(base);
+    let s: StageState;
+    if (parent && parent.index < def.index) {
+      const ps = await c.stage(parent.index, loc);
+      s = { def, label, node: ps.node, image: cloneImage(ps.image), env: ps.env.clone(), args: [], cmdSet: false, steps: [{ text: `FROM ${base}`, meta: null }] };
+    } else if (base.toLowerCase() === 'scratch') {
+      const image = emptyImage(platform);
+      const node = graph.add({ type: 'source', source: { kind: 'scratch' } }, [], {
+        description: '',
+        stage: stageTag,
+        location: { file, line: loc.startLine, endLine: loc.endLine },
+      });
+      s = { def, label, node, image, env: new EnvList(image.config.Env ?? []), args: [], cmdSet: false, steps: [{ text: 'FROM scratch', meta: graph.node(node).meta }] };
+    } else {
+      const r = await c.image(base, loc, label);
+      const image = baseImage(r.config);
+      const m = graph.node(r.node).meta;
+      m.stage = stageTag;
+      s = { def, label, node: r.node, image, env: new EnvList(image.config.Env ?? []), args: [], cmdSet: false, steps: [{ text: `FROM ${r.ref}`, meta: m }] };
+    }
+    const globalsLookup = (key: string): string | undefined => meta.get(key);
+    for (const inst of onbuildTriggers(s, loc)) await dispatch(c, s, inst, globalsLookup);
+    for (const inst of def.instructions) await dispatch(c, s, inst, globalsLookup);
+
+    const total = s.steps.length;
+    const width = String(total).length;
+    s.steps.forEach((step, i) => {
+      if (step.meta) step.meta.description = `[${label ? label + ' ' : ''}${String(i + 1).padStart(width)}/${total}] ${stepText(step.text)}`;
+    });
+    return s;
+  }
+
+  /** The base's ONBUILD triggers, parsed and located at the FROM line; clears them from the config. */
+  function onbuildTriggers(s: StageState, loc: InstructionLocation): Instruction[] {
+    const triggers = s.image.config.OnBuild ?? [];
+    delete s.image.config.OnBuild;
+    const out: Instruction[] = [];
+    for (const expr of triggers) {
+      try {
+        for (const node of scanDockerfile(expr, file).nodes) {
+          const kw = node.keyword.toUpperCase();
+          if (kw === 'FROM' || kw === 'ONBUILD' || kw === 'MAINTAINER') throw new Error(`${kw} isn't allowed as an ONBUILD trigger`);
+          const inst = toInstruction(node, file);
+          inst.loc = loc;
+          out.push(inst);
+        }
+      } catch (err) {
+        fail(loc, 'INVALID_ONBUILD', `ONBUILD trigger ${JSON.stringify(expr)} from the base image: ${(err as Error).message}`, err);
+      }
+    }
+    return out;
+  }
+
+  const target = await c.stage(targetIndex, stages[targetIndex]!.from.loc);
+  // Wait for every stage that started converting (all are dependencies of the target).
+  const states = new Map<number, StageState>();
+  for (const [i, p] of converted) states.set(i, await p);
+
+  if (contextNode !== undefined) {
+    const body = graph.node(contextNode).body;
+    if (body.type === 'source' && body.source.kind === 'local' && !contextPaths.has('.')) {
+      body.source.includePaths = [...contextPaths].sort();
+    }
+  }
+
+  const unused = Object.keys(input.buildArgs).filter((k) => !usedArgs.has(k) && !PROXY_ARGS.includes(k)).sort();
+  if (unused.length > 0) warnings.push({ message: `One or more build-args [${unused.join(' ')}] were not consumed`, file });
+
+  const definition = graph.finalize(target.node, target.image);
+  return {
+    definition,
+    warnings,
+    stages: stages.map((d) => ({ name: d.name ?? '', index: d.index, reachable: states.has(d.index) })),
+  };
+}

@@ -1,0 +1,239 @@
+/**
+ * Applies one instruction (other than FROM) to a stage: updates the image config, the RUN
+ * environment and history, and adds ExecOps/FileOps to the graph.
+ */
+import type { ExecOp, MkdirAction } from '../../src/llb/types.js';
+import type { HealthConfig } from '../../src/image/types.js';
+import { chompHeredocContent } from '../parse/heredoc.js';
+import { parseHeredocWord } from '../parse/heredoc.js';
+import type { Instruction, InstructionLocation, RunInstruction } from '../parse/instructions.js';
+import { goQuoteList } from '../parse/text.js';
+import { expandWord, fail, type Converter, type StageState } from './context.js';
+import { dispatchCopy, parseChown } from './copy.js';
+import { commitHistory, goHealthcheck, goList, goPortSet, setEnv } from './image-config.js';
+import { cleanPath, joinPath } from './paths.js';
+import { PortError, parsePortSpec } from './ports.js';
+
+const DEFAULT_SHELL = ['/bin/sh', '-c'];
+
+function shell(s: StageState): string[] {
+  return s.image.config.Shell && s.image.config.Shell.length > 0 ? [...s.image.config.Shell] : [...DEFAULT_SHELL];
+}
+
+function stageTag(s: StageState): string {
+  return s.def.name ?? String(s.def.index);
+}
+
+function location(loc: InstructionLocation): { file: string; line: number; endLine: number } {
+  return { file: loc.file, line: loc.startLine, endLine: loc.endLine };
+}
+
+/** `[ARG values] args` as BuildKit writes RUN into history: `|2 A=1 B=2 /bin/sh -c make`. */
+function runHistory(s: StageState, args: string[]): string {
+  const seen = new Map<string, number>();
+  const pairs: string[] = [];
+  for (const a of s.args) {
+    const v = s.env.get(a.key) ?? a.value ?? '';
+    const kv = `${a.key}=${v}`;
+    const i = seen.get(a.key);
+    if (i !== undefined) pairs[i] = kv;
+    else {
+      seen.set(a.key, pairs.length);
+      pairs.push(kv);
+    }
+  }
+  const prefix = pairs.length > 0 ? [`|${pairs.length}`, ...pairs] : [];
+  return [...prefix, ...args].join(' ');
+}
+
+function runArgs(s: StageState, inst: RunInstruction): string[] {
+  if (inst.json) return [...inst.args];
+  const text = inst.args[0] ?? '';
+  if (inst.heredocs.length === 0) return [...shell(s), text];
+  const single = inst.heredocs.length === 1 ? safeHeredoc(text) : null;
+  if (single) {
+    const doc = inst.heredocs[0]!;
+    if (doc.content.startsWith('#!')) fail(inst.loc, 'NOT_SUPPORTED', 'a RUN heredoc with a #! interpreter line is not supported by tsbuild yet');
+    return [...shell(s), doc.chomp ? chompHeredocContent(doc.content) : doc.content];
+  }
+  let full = text;
+  for (const doc of inst.heredocs) full += '\n' + doc.content + doc.name;
+  return [...shell(s), full];
+}
+
+function safeHeredoc(word: string): boolean {
+  try {
+    return parseHeredocWord(word) !== null;
+  } catch {
+    return false;
+  }
+}
+
+function dispatchRun(c: Converter, s: StageState, inst: RunInstruction): void {
+  const args = runArgs(s, inst);
+  const op: Omit<ExecOp, 'inputs'> = {
+    type: 'exec',
+    args,
+    env: [...s.env.toArray(), ...c.proxyEnv.filter((kv) => s.env.get(kv.slice(0, kv.indexOf('='))) === undefined)],
+    cwd: s.image.config.WorkingDir || '/',
+    user: s.image.config.User ?? '',
+    network: (inst.network as ExecOp['network'] | undefined) ?? 'default',
+  };
+  s.node = c.graph.add(op, [s.node], { description: '', stage: stageTag(s), location: location(inst.loc) });
+  s.steps.push({ text: inst.original, meta: c.graph.node(s.node).meta });
+  commitHistory(s.image, `RUN ${runHistory(s, args)} # buildkit`, true);
+}
+
+function dispatchWorkdir(c: Converter, s: StageState, path: string, loc: InstructionLocation, original: string): void {
+  const wd = path.startsWith('/') ? cleanPath(path) : joinPath('/', s.image.config.WorkingDir || '/', path);
+  s.image.config.WorkingDir = wd;
+  if (wd === '/') {
+    commitHistory(s.image, `WORKDIR ${wd}`, false);
+    return;
+  }
+  const mkdir: MkdirAction = { action: 'mkdir', path: wd, mode: 0o755, makeParents: true };
+  if (s.image.config.User) mkdir.chown = parseChown(s.image.config.User);
+  s.node = c.graph.add({ type: 'file', actions: [mkdir] }, [s.node], { description: '', stage: stageTag(s), location: location(loc) });
+  s.steps.push({ text: original, meta: c.graph.node(s.node).meta });
+  commitHistory(s.image, `WORKDIR ${wd}`, true);
+}
+
+export function declareArg(c: Converter, s: StageState, key: string, value: string | undefined): void {
+  if (value !== undefined) s.env.set(key, value);
+  s.args.push(value === undefined ? { key } : { key, value });
+  c.usedArgs.add(key);
+}
+
+/** Apply one instruction. `globals` resolves an ARG with no default from the global scope. */
+export async function dispatch(
+  c: Converter,
+  s: StageState,
+  inst: Instruction,
+  globals: (key: string) => string | undefined,
+): Promise<void> {
+  const loc = inst.loc;
+  const x = (w: string): string => expandWord(c, s.env.lookup(), w, loc);
+  const cfg = s.image.config;
+  switch (inst.keyword) {
+    case 'FROM':
+      return fail(loc, 'INVALID_INSTRUCTION', 'internal: FROM dispatched as a stage instruction');
+    case 'ARG': {
+      const commit: string[] = [];
+      for (const a of inst.args) {
+        const key = x(a.key);
+        let value: string | undefined;
+        if (Object.prototype.hasOwnProperty.call(c.input.buildArgs, key)) value = c.input.buildArgs[key];
+        else if (a.value !== undefined) value = x(a.value);
+        else value = globals(key);
+        declareArg(c, s, key, value);
+        commit.push(value === undefined ? key : `${key}=${value}`);
+      }
+      commitHistory(s.image, `ARG ${commit.join(' ')}`, false);
+      return;
+    }
+    case 'ENV': {
+      const commit: string[] = [];
+      for (const p of inst.pairs) {
+        const key = x(p.key);
+        const value = x(p.value);
+        if (key === '') fail(loc, 'INVALID_INSTRUCTION', 'ENV names can not be blank');
+        cfg.Env = setEnv(cfg.Env ?? [], key, value);
+        s.env.set(key, value);
+        commit.push(`${key}=${value}`);
+      }
+      commitHistory(s.image, `ENV ${commit.join(' ')}`, false);
+      return;
+    }
+    case 'LABEL': {
+      const commit: string[] = [];
+      for (const p of inst.pairs) {
+        const key = x(p.key);
+        const value = x(p.value);
+        if (key === '') fail(loc, 'INVALID_INSTRUCTION', 'LABEL names can not be blank');
+        (cfg.Labels ??= {})[key] = value;
+        commit.push(`${key}=${value}`);
+      }
+      commitHistory(s.image, `LABEL ${commit.join(' ')}`, false);
+      return;
+    }
+    case 'RUN':
+      return dispatchRun(c, s, inst);
+    case 'CMD': {
+      const args = inst.json ? [...inst.args] : [...shell(s), inst.args[0]!];
+      cfg.Cmd = args;
+      s.cmdSet = true;
+      commitHistory(s.image, `CMD ${goQuoteList(args)}`, false);
+      return;
+    }
+    case 'ENTRYPOINT': {
+      const args = inst.json ? [...inst.args] : [...shell(s), inst.args[0]!];
+      cfg.Entrypoint = args;
+      if (!s.cmdSet) delete cfg.Cmd;
+      commitHistory(s.image, `ENTRYPOINT ${goQuoteList(args)}`, false);
+      return;
+    }
+    case 'SHELL':
+      cfg.Shell = [...inst.args];
+      commitHistory(s.image, `SHELL ${goList(inst.args)}`, false);
+      return;
+    case 'COPY':
+    case 'ADD':
+      return dispatchCopy(c, s, inst);
+    case 'WORKDIR':
+      return dispatchWorkdir(c, s, x(inst.value), loc, inst.original);
+    case 'USER':
+      cfg.User = x(inst.value);
+      commitHistory(s.image, `USER ${cfg.User}`, false);
+      return;
+    case 'STOPSIGNAL': {
+      const sig = x(inst.value);
+      if (!/^(SIG[A-Z0-9+-]+|\d+)$/i.test(sig)) fail(loc, 'INVALID_INSTRUCTION', `invalid signal: ${sig}`);
+      cfg.StopSignal = sig;
+      commitHistory(s.image, `STOPSIGNAL ${sig}`, false);
+      return;
+    }
+    case 'MAINTAINER':
+      s.image.author = inst.value;
+      commitHistory(s.image, `MAINTAINER ${inst.value}`, false);
+      return;
+    case 'EXPOSE': {
+      const ports: string[] = [];
+      for (const p of inst.ports) {
+        const spec = x(p);
+        try {
+          ports.push(...parsePortSpec(spec));
+        } catch (err) {
+          if (err instanceof PortError) fail(loc, 'INVALID_INSTRUCTION', `EXPOSE ${spec}: ${err.message}`);
+          throw err;
+        }
+      }
+      cfg.ExposedPorts ??= {};
+      for (const p of ports) cfg.ExposedPorts[p] = {};
+      commitHistory(s.image, `EXPOSE ${goPortSet(ports)}`, false);
+      return;
+    }
+    case 'VOLUME': {
+      const paths = inst.paths.map(x);
+      if (paths.some((p) => p.trim() === '')) fail(loc, 'INVALID_INSTRUCTION', 'VOLUME specified can not be an empty string');
+      cfg.Volumes ??= {};
+      for (const p of paths) cfg.Volumes[p] = {};
+      commitHistory(s.image, `VOLUME ${goList(paths)}`, false);
+      return;
+    }
+    case 'HEALTHCHECK': {
+      const h: HealthConfig = { Test: [...inst.test] };
+      if (inst.interval) h.Interval = inst.interval;
+      if (inst.timeout) h.Timeout = inst.timeout;
+      if (inst.startPeriod) h.StartPeriod = inst.startPeriod;
+      if (inst.startInterval) h.StartInterval = inst.startInterval;
+      if (inst.retries) h.Retries = inst.retries;
+      cfg.Healthcheck = h;
+      commitHistory(s.image, `HEALTHCHECK ${goHealthcheck(h)}`, false);
+      return;
+    }
+    case 'ONBUILD':
+      cfg.OnBuild = [...(cfg.OnBuild ?? []), inst.expression];
+      commitHistory(s.image, `ONBUILD ${inst.expression}`, false);
+      return;
+  }
+}

@@ -1,0 +1,32 @@
+/** The frontend's public input/output types (re-exported by frontend/index.ts). */
+import type { ImageConfig, Platform } from '../../src/image/types.js';
+import type { Definition } from '../../src/llb/types.js';
+
+export interface FrontendInput {
+  /** The Dockerfile text (a BOM is allowed). */
+  dockerfile: string;
+  /** Shown in errors, e.g. "Dockerfile" or "path/Dockerfile". */
+  dockerfilePath: string;
+  /** Already-parsed .dockerignore patterns; copied into the context's local source unchanged. */
+  excludePatterns: string[];
+  buildArgs: Record<string, string>;
+  /** Stage name; default: the last stage. */
+  target?: string;
+  /** The target platform, e.g. the host's {os:'linux', architecture:'amd64'}. */
+  platform: Platform;
+  /** Resolves an image ref (as written after expansion) → normalized ref, manifest digest, config. Throws NotFoundError if absent. */
+  resolveImage(ref: string): Promise<{ ref: string; digest: string; config: ImageConfig }>;
+}
+
+export interface Warning {
+  message: string;
+  file: string;
+  line?: number;
+}
+
+export interface FrontendOutput {
+  definition: Definition;
+  warnings: Warning[];
+  /** Every stage in Dockerfile order; `name` is the lowercased AS name or "" when unnamed. */
+  stages: { name: string; index: number; reachable: boolean }[];
+}

@@ -1,0 +1,89 @@
+/**
+ * The solver's entry point: Definition → BuildResult, with a persistent cache under `cacheDir`
+ * (records/<key hex>.json, statcache/). See ./scheduler.ts for how vertices are run and ./cachekey.ts
+ * for what a cache key covers.
+ */
+import { join } from 'node:path';
+import type { ContentStore } from '../src/content/types.js';
+import { StatCache } from '../src/context/statcache.js';
+import { createLayer } from '../src/diff/compare.js';
+import type { Executor } from '../src/executor/types.js';
+import type { ImageStore } from '../src/imagestore/types.js';
+import type { BuildResult } from '../src/llb/result.js';
+import type { Definition } from '../src/llb/types.js';
+import type { ProgressSink } from '../src/progress/types.js';
+import type { Snapshotter } from '../src/snapshot/types.js';
+import { CacheStore } from './cachestore.js';
+import { buildGraph } from './graph.js';
+import { DefaultOpResolver } from './resolver.js';
+import { solveGraph } from './scheduler.js';
+import type { OpResolver } from './types.js';
+
+export type { OpResolver } from './types.js';
+
+export interface SolveOptions {
+  content: ContentStore;
+  snapshotter: Snapshotter;
+  executor: Executor;
+  images: ImageStore;
+  /** `<store>/cache`: cache records and the stat cache. */
+  cacheDir: string;
+  /** Scratch dir for temporary mount points. */
+  stateDir: string;
+  /** Local source name → absolute dir, e.g. { context: '/abs/ctx' }. */
+  locals: Record<string, string>;
+  progress: ProgressSink;
+  signal?: AbortSignal;
+  /** Ignore cache records (still write them). */
+  noCache?: boolean;
+  /** Injected for tests; default: the real ops. */
+  ops?: OpResolver;
+  /** gzip level of new layers. */
+  compressionLevel?: number;
+  /** Ops run at the same time; default max(2, CPUs). */
+  concurrency?: number;
+}
+
+export async function solve(def: Definition, opts: SolveOptions): Promise<BuildResult> {
+  const graph = buildGraph(def);
+  const { snapshotter, content } = opts;
+  const statCache = await StatCache.open(join(opts.cacheDir, 'statcache'));
+  const ops =
+    opts.ops ??
+    new DefaultOpResolver({
+      content,
+      snapshotter,
+      executor: opts.executor,
+      images: opts.images,
+      locals: opts.locals,
+      stateDir: opts.stateDir,
+      statCache,
+    });
+  const cache = new CacheStore({
+    dir: opts.cacheDir,
+    snapshotExists: async (name) => (await snapshotter.stat(name))?.kind === 'committed',
+  });
+  try {
+    const solved = await solveGraph(graph, {
+      resolver: ops,
+      cache,
+      createLayer: async (snapshot, signal) =>
+        createLayer({
+          layerDir: await snapshotter.layerDir(snapshot),
+          content,
+          signal,
+          ...(opts.compressionLevel !== undefined ? { level: opts.compressionLevel } : {}),
+        }),
+      layerExists: (layer) => content.has(layer.descriptor.digest),
+      progress: opts.progress,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(opts.noCache ? { noCache: true } : {}),
+      ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
+    });
+    const image = structuredClone(def.image);
+    image.rootfs = { type: 'layers', diff_ids: solved.layers.map((l) => l.diffID) };
+    return { layers: solved.layers, image, snapshot: solved.snapshot, vertices: solved.vertices, ...(solved.created ? { created: solved.created } : {}) };
+  } finally {
+    await statCache.flush().catch(() => {});
+  }
+}

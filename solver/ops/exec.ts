@@ -1,0 +1,68 @@
+/** exec op: run a process on a writable snapshot of the parent, then commit it. */
+import { ExecError, TsbuildError } from '../../src/errors.js';
+import type { Executor } from '../../src/executor/types.js';
+import type { ExecOp } from '../../src/llb/types.js';
+import type { Snapshotter } from '../../src/snapshot/types.js';
+import type { OpOutput, RunContext } from '../types.js';
+import { commitSnapshot, keyHex, tempKey } from './commit.js';
+
+const TAIL_LINES = 20;
+const TAIL_BYTES = 64 * 1024;
+
+/** The last lines of a process's combined output. */
+export class OutputTail {
+  private chunks: Buffer[] = [];
+  private size = 0;
+
+  push(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+    while (this.size - this.chunks[0]!.length >= TAIL_BYTES) this.size -= this.chunks.shift()!.length;
+  }
+
+  text(lines = TAIL_LINES): string {
+    const all = Buffer.concat(this.chunks).toString('utf8').replace(/\n$/, '');
+    if (all === '') return '';
+    return all.split('\n').slice(-lines).join('\n');
+  }
+}
+
+export async function runExec(ctx: RunContext, deps: { snapshotter: Snapshotter; executor: Executor }): Promise<OpOutput> {
+  const op = ctx.vertex.op as ExecOp;
+  const { snapshotter, executor } = deps;
+  const parent = ctx.inputs[0]?.snapshot ?? undefined;
+  const active = tempKey(`exec:${keyHex(ctx.key).slice(0, 16)}`);
+  const mounts = await snapshotter.prepare(active, parent);
+  const tail = new OutputTail();
+  try {
+    const res = await executor.run(
+      mounts,
+      { args: op.args, env: op.env, cwd: op.cwd, user: op.user },
+      {
+        signal: ctx.signal,
+        network: op.network,
+        onStdout: (c) => {
+          tail.push(c);
+          ctx.log('stdout', c);
+        },
+        onStderr: (c) => {
+          tail.push(c);
+          ctx.log('stderr', c);
+        },
+      },
+    );
+    if (ctx.signal.aborted) throw ctx.signal.reason ?? new TsbuildError('CANCELED', 'build canceled');
+    if (res.exitCode !== 0) {
+      const how = res.signal ? `exit code: ${res.exitCode} (killed by ${res.signal})` : `exit code: ${res.exitCode}`;
+      throw new ExecError(`process "${op.args.join(' ')}" did not complete successfully: ${how}`, {
+        exitCode: res.exitCode,
+        signal: res.signal ?? null,
+        outputTail: tail.text(),
+      });
+    }
+    return { snapshot: await commitSnapshot(snapshotter, `op:${keyHex(ctx.key)}`, active, ctx.noCache) };
+  } catch (err) {
+    await snapshotter.remove(active).catch(() => {});
+    throw err;
+  }
+}

@@ -1,0 +1,256 @@
+/**
+ * Docker's COPY rules, from one root (the build context or a stage rootfs) into a destination rootfs.
+ *
+ * - A directory source copies its contents; `dest` ending in "/" (or an existing directory) means "into it".
+ * - Several matches (several sources, or a wildcard matching several) need a directory destination.
+ * - Missing parents of dest are created 0755, owned by `chown` if given, else 0:0.
+ * - Files keep their mode and mtime; symlinks below a copied directory are copied as symlinks; a matched
+ *   symlink is followed (within srcRoot) when followSymlinks.
+ * - Ownership: `chown` if given, else the source's when preserveOwnership (stage → stage), else 0:0.
+ * - `chmod` applies to every copied file and directory (not to symlinks).
+ * - Every destination path is resolved with chroot semantics (src/fsutil/scoped.ts): hostile symlinks in
+ *   the destination rootfs (`/app -> /etc`) can never make a write land outside destRoot. An existing
+ *   file or symlink in the way is replaced, never written through.
+ */
+import {
+  chmodSync,
+  constants,
+  copyFileSync,
+  lchownSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  type Stats,
+} from 'node:fs';
+import { resolve as resolveHost } from 'node:path';
+import { ContextError } from '../errors.js';
+import { resolveInRootSync } from '../fsutil/scoped.js';
+import { cleanSlashPath, type DockerIgnoreMatcher } from '../context/dockerignore.js';
+import { selectSources, type SelectedEntry, type SourceSelection } from '../context/select.js';
+
+export interface CopyFilesOptions {
+  srcRoot: string;
+  destRoot: string;
+  src: string[];
+  /** Absolute path in the destination; a trailing "/" means a directory. */
+  dest: string;
+  allowWildcard: boolean;
+  followSymlinks: boolean;
+  exclude?: DockerIgnoreMatcher;
+  chown?: { uid: number; gid: number };
+  chmod?: number;
+  preserveOwnership: boolean;
+  /** A selection already made by selectSources with the same srcRoot/src/options (saves a second walk). */
+  selection?: SourceSelection[];
+  /** For messages: "build context" (default) or e.g. "stage builder". */
+  rootName?: string;
+}
+
+const MULTI_SOURCE_MESSAGE = 'When using COPY with more than one source file, the destination must be a directory and end with a /';
+
+/** Parse a `--chmod` value. Octal only for now (e.g. "755", "0644"). */
+export function parseChmod(s: string): number {
+  if (!/^[0-7]{1,4}$/.test(s)) {
+    throw new ContextError('BAD_CHMOD', `invalid --chmod value ${JSON.stringify(s)}: expected an octal mode such as 755`);
+  }
+  return parseInt(s, 8);
+}
+
+export async function copyFiles(opts: CopyFilesOptions): Promise<void> {
+  const selection =
+    opts.selection ??
+    (await selectSources({
+      root: opts.srcRoot,
+      sources: opts.src,
+      allowWildcard: opts.allowWildcard,
+      followSymlinks: opts.followSymlinks,
+      ...(opts.exclude ? { exclude: opts.exclude } : {}),
+      ...(opts.rootName ? { rootName: opts.rootName } : {}),
+    }));
+  const destRoot = resolveHost(opts.destRoot);
+  const destIsDirName = opts.dest.endsWith('/') || opts.dest.endsWith('/.') || opts.dest === '.';
+  const dest = cleanSlashPath(`/${opts.dest}`);
+  const dirOwner = opts.chown ?? { uid: 0, gid: 0 };
+  const total = selection.reduce((n, s) => n + s.matches.length, 0);
+
+  if (total > 1 && !destIsDirName && !isDir(resolveInRootSync(destRoot, dest))) {
+    throw new ContextError('COPY_DEST_NOT_DIR', `${MULTI_SOURCE_MESSAGE} (destination "${opts.dest}")`);
+  }
+  mkdirAllInRoot(destRoot, destIsDirName ? dest : parentOf(dest), dirOwner);
+
+  const w = new Writer(destRoot, opts);
+  for (const source of selection) {
+    for (const match of source.matches) {
+      const top = match.entries[0]!;
+      const destHost = resolveInRootSync(destRoot, dest);
+      const destSt = tryLstat(destHost);
+      if (top.type === 'dir') {
+        if (!destSt) {
+          mkdirMissing(destRoot, destHost, dirOwner);
+          w.applyMeta(destHost, top);
+        } else if (!destSt.isDirectory()) {
+          throw new ContextError('COPY_DEST_NOT_DIR', `cannot copy directory "${source.src}" to "${opts.dest}": it exists and is not a directory`);
+        }
+        await w.copyTree(destHost, match.entries);
+      } else {
+        const name = baseName(match.path === '' ? top.hostPath : match.path);
+        const into = destIsDirName || (destSt?.isDirectory() ?? false);
+        const targetPath = into ? `${relTo(destRoot, destHost)}/${name}` : dest;
+        const target = resolveInRootSync(destRoot, targetPath, { followFinal: false });
+        w.copyLeaf(target, top, true);
+      }
+    }
+  }
+  w.finishDirTimes();
+}
+
+/** Writes entries below already-resolved destination directories. */
+class Writer {
+  private readonly dirTimes: Array<[string, Stats]> = [];
+  private count = 0;
+  constructor(
+    private readonly destRoot: string,
+    private readonly opts: CopyFilesOptions,
+  ) {}
+
+  owner(st: Stats): { uid: number; gid: number } {
+    if (this.opts.chown) return this.opts.chown;
+    return this.opts.preserveOwnership ? { uid: st.uid, gid: st.gid } : { uid: 0, gid: 0 };
+  }
+
+  /** Owner, then mode (chown clears set-id bits); the mtime is set at the end (children change it). */
+  applyMeta(host: string, e: SelectedEntry): void {
+    const o = this.owner(e.stat);
+    lchownSync(host, o.uid, o.gid);
+    chmodSync(host, this.opts.chmod ?? e.stat.mode & 0o7777);
+    this.dirTimes.push([host, e.stat]);
+  }
+
+  /** Copy entries[1..] (below a matched directory) into the directory `base`. */
+  async copyTree(base: string, entries: SelectedEntry[]): Promise<void> {
+    const dirs = new Map<string, string>([['', base]]);
+    for (let i = 1; i < entries.length; i++) {
+      const e = entries[i]!;
+      const slash = e.rel.lastIndexOf('/');
+      const parentRel = slash < 0 ? '' : e.rel.slice(0, slash);
+      const parentHost = dirs.get(parentRel);
+      if (parentHost === undefined) continue; // parent could not be created as a directory (never happens)
+      const host = `${parentHost}/${e.rel.slice(slash + 1)}`;
+      if (e.type === 'dir') dirs.set(e.rel, this.copyDir(host, e));
+      else this.copyLeaf(host, e, false);
+      if (++this.count % 256 === 0) await new Promise((r) => setImmediate(r));
+    }
+  }
+
+  /** A directory below a match: reuse an existing one (its metadata is overwritten), else create it. */
+  private copyDir(host: string, e: SelectedEntry): string {
+    const st = tryLstat(host);
+    if (st?.isDirectory()) {
+      this.applyMeta(host, e);
+      return host;
+    }
+    if (st?.isSymbolicLink()) {
+      // e.g. /lib -> usr/lib in the destination: write into the directory it names, inside destRoot.
+      const followed = resolveInRootSync(this.destRoot, relTo(this.destRoot, host));
+      if (isDir(followed)) return followed;
+    }
+    if (st) unlinkSync(host);
+    mkdirSync(host);
+    this.applyMeta(host, e);
+    return host;
+  }
+
+  /** A file or symlink at `host` (whose final component is never followed). */
+  copyLeaf(host: string, e: SelectedEntry, top: boolean): void {
+    const existing = tryLstat(host);
+    if (existing?.isDirectory()) {
+      if (top) throw new ContextError('COPY_DEST_IS_DIR', `cannot replace directory ${relTo(this.destRoot, host)} with a file`);
+      rmSync(host, { recursive: true, force: true });
+    } else if (existing) {
+      unlinkSync(host);
+    }
+    const o = this.owner(e.stat);
+    if (e.type === 'symlink') {
+      symlinkSync(e.linkTarget ?? '', host);
+      lchownSync(host, o.uid, o.gid);
+      lutimesSync(host, e.stat.atime, e.stat.mtime);
+      return;
+    }
+    copyFileSync(e.hostPath, host, constants.COPYFILE_EXCL);
+    lchownSync(host, o.uid, o.gid);
+    chmodSync(host, this.opts.chmod ?? e.stat.mode & 0o7777);
+    lutimesSync(host, e.stat.atime, e.stat.mtime);
+  }
+
+  /** Set directory times deepest first, after their contents were written. */
+  finishDirTimes(): void {
+    for (let i = this.dirTimes.length - 1; i >= 0; i--) {
+      const [host, st] = this.dirTimes[i]!;
+      lutimesSync(host, st.atime, st.mtime);
+    }
+  }
+}
+
+/** Create `path` (absolute in root) and its missing parents, 0755, owned by `owner`. Returns the host path. */
+export function mkdirAllInRoot(root: string, path: string, owner: { uid: number; gid: number }): string {
+  let cur = '';
+  let host = resolveHost(root);
+  for (const part of cleanSlashPath(`/${path}`).split('/')) {
+    if (part === '') continue;
+    cur = `${cur}/${part}`;
+    host = resolveInRootSync(root, cur);
+    const st = tryLstat(host);
+    if (!st) {
+      mkdirMissing(root, host, owner);
+    } else if (!st.isDirectory()) {
+      throw new ContextError('COPY_DEST_NOT_DIR', `cannot create directory ${cur}: a file is in the way`);
+    }
+  }
+  return host;
+}
+
+/**
+ * Create `host` (a path resolveInRootSync returned, so its existing prefix has no symlinks left) and its
+ * missing ancestors: a symlink may have led to a missing path several levels deep.
+ */
+function mkdirMissing(root: string, host: string, owner: { uid: number; gid: number }): void {
+  const rootHost = resolveHost(root);
+  const missing: string[] = [];
+  for (let p = host; p.length > rootHost.length && !tryLstat(p); p = p.slice(0, p.lastIndexOf('/'))) missing.push(p);
+  for (const m of missing.reverse()) {
+    mkdirSync(m);
+    lchownSync(m, owner.uid, owner.gid);
+    chmodSync(m, 0o755);
+  }
+}
+
+function isDir(host: string): boolean {
+  return tryLstat(host)?.isDirectory() ?? false;
+}
+
+function tryLstat(p: string): Stats | undefined {
+  try {
+    return lstatSync(p);
+  } catch {
+    return undefined;
+  }
+}
+
+function parentOf(p: string): string {
+  const i = p.lastIndexOf('/');
+  return i <= 0 ? '/' : p.slice(0, i);
+}
+
+function baseName(p: string): string {
+  const i = p.lastIndexOf('/');
+  return i < 0 ? p : p.slice(i + 1);
+}
+
+function relTo(root: string, host: string): string {
+  const r = resolveHost(root);
+  if (host === r) return '';
+  return r === '/' ? host.slice(1) : host.slice(r.length + 1);
+}

@@ -1,0 +1,306 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { lstat, link, mkdir, open, readFile, readdir, rm, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { NotFoundError, StoreError } from '../errors.js';
+import { fsyncDir, tempPathFor } from '../fsutil/atomic.js';
+import type { Mount, SnapshotInfo, SnapshotKind, Snapshotter, Usage } from './types.js';
+
+/** Label recording the pid of the process that created an active snapshot or view (see cleanup()). */
+export const PID_LABEL = 'tsbuild.pid';
+/**
+ * Keep each upper dir a self-contained layer whatever the host's module defaults: no redirect xattrs for
+ * renamed directories, no metadata-only copy-ups, and no inode index (which would tie a lower to one mount).
+ */
+const SAFE_OPTIONS = ['index=off', 'redirect_dir=off', 'metacopy=off'];
+/** Mount option strings longer than this are refused: the kernel takes at most one page. */
+const MAX_OPTIONS = 4000;
+
+interface Meta {
+  key: string;
+  id: string;
+  kind: SnapshotKind;
+  parent?: string;
+  created: string;
+  labels?: Record<string, string>;
+}
+
+/**
+ * Snapshotter on overlayfs. Layout under `root`:
+ * - `<id>/fs`   the snapshot's own changes (overlay upper dir; its layer dir), `<id>/work` overlay's work dir;
+ *   ids are 8 hex digits so that long lowerdir chains stay within the mount-option page;
+ * - `meta/<sha256(key)>.json`  {key, id, kind, parent, created, labels}, created exclusively (link(2)) so
+ *   two processes can never both create or commit the same key.
+ * `commit(name, key)` throws StoreError code SNAPSHOT_EXISTS when `name` already exists (a concurrent build
+ * committed the same result first); the caller may then remove its own active snapshot and use `name`.
+ * `prepare`/`view` with an existing key throw the same code.
+ */
+export class OverlaySnapshotter implements Snapshotter {
+  private readonly metaDir: string;
+
+  constructor(readonly root: string) {
+    this.metaDir = join(root, 'meta');
+  }
+
+  async prepare(key: string, parent?: string, opts: { labels?: Record<string, string> } = {}): Promise<Mount[]> {
+    return this.mountsOrUndo(await this.create(key, 'active', parent, opts.labels));
+  }
+
+  async view(key: string, parent?: string): Promise<Mount[]> {
+    return this.mountsOrUndo(await this.create(key, 'view', parent, undefined));
+  }
+
+  async mounts(key: string): Promise<Mount[]> {
+    return this.mountsFor(await this.need(key));
+  }
+
+  async commit(name: string, key: string, opts: { labels?: Record<string, string> } = {}): Promise<void> {
+    const meta = await this.need(key);
+    if (meta.kind !== 'active') {
+      throw new StoreError('SNAPSHOT_NOT_ACTIVE', `cannot commit snapshot "${key}": it is a ${meta.kind} snapshot, not an active one`);
+    }
+    const committed: Meta = { key: name, id: meta.id, kind: 'committed', created: new Date().toISOString() };
+    if (meta.parent !== undefined) committed.parent = meta.parent;
+    if (opts.labels && Object.keys(opts.labels).length) committed.labels = { ...opts.labels };
+    await this.writeMetaExclusive(committed);
+    await unlink(this.metaPath(key));
+    await fsyncDir(this.metaDir);
+    await rm(join(this.root, meta.id, 'work'), { recursive: true, force: true });
+  }
+
+  async remove(key: string): Promise<void> {
+    const meta = await this.need(key);
+    const all = await this.readAll();
+    const child = all.find((m) => m.parent === key);
+    if (child) {
+      throw new StoreError('SNAPSHOT_IN_USE', `cannot remove snapshot "${key}": snapshot "${child.key}" is based on it`);
+    }
+    await unlink(this.metaPath(key));
+    await fsyncDir(this.metaDir);
+    if (!all.some((m) => m.id === meta.id && m.key !== key)) await rm(join(this.root, meta.id), { recursive: true, force: true });
+  }
+
+  async stat(key: string): Promise<SnapshotInfo | undefined> {
+    const meta = await this.readMeta(key);
+    return meta && toInfo(meta);
+  }
+
+  /** Disk use of the snapshot's own layer dir, counted like du(1): allocated blocks, hard links once. */
+  async usage(key: string): Promise<Usage> {
+    const meta = await this.need(key);
+    const seen = new Set<string>();
+    const usage: Usage = { size: 0, inodes: 0 };
+    const visit = async (p: string): Promise<void> => {
+      const st = await lstat(p);
+      const id = `${st.dev}:${st.ino}`;
+      if (!seen.has(id)) {
+        seen.add(id);
+        usage.inodes++;
+        usage.size += st.blocks * 512;
+      }
+      if (st.isDirectory()) for (const name of await readdir(p)) await visit(join(p, name));
+    };
+    await visit(join(this.root, meta.id, 'fs'));
+    return usage;
+  }
+
+  async layerDir(key: string): Promise<string> {
+    return join(this.root, (await this.need(key)).id, 'fs');
+  }
+
+  async walk(fn: (info: SnapshotInfo) => void | Promise<void>): Promise<void> {
+    const all = await this.readAll();
+    all.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    for (const m of all) await fn(toInfo(m));
+  }
+
+  /**
+   * Remove active snapshots and views whose creating process (label tsbuild.pid) is dead, and snapshot
+   * directories that no metadata refers to (left by a crash inside prepare or remove).
+   */
+  async cleanup(): Promise<void> {
+    // Directories are listed before metadata is read: prepare writes metadata before it creates the
+    // directory, so a directory seen here always has its metadata visible below (or is garbage).
+    const dirs = (await readdirOrEmpty(this.root)).filter((n) => /^[a-f0-9]{8}$/.test(n));
+    let all = await this.readAll();
+    for (const m of all) {
+      if (m.kind === 'committed') continue;
+      const pid = Number(m.labels?.[PID_LABEL]);
+      if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) continue;
+      await unlink(this.metaPath(m.key)).catch(ignoreENOENT);
+    }
+    await fsyncDir(this.metaDir).catch(ignoreENOENT);
+    all = await this.readAll();
+    const used = new Set(all.map((m) => m.id));
+    for (const d of dirs) if (!used.has(d)) await rm(join(this.root, d), { recursive: true, force: true });
+  }
+
+  // ---- internals ----
+
+  private async create(key: string, kind: 'active' | 'view', parent: string | undefined, labels: Record<string, string> | undefined): Promise<Meta> {
+    if (parent !== undefined) {
+      const p = await this.readMeta(parent);
+      if (!p) throw new NotFoundError('SNAPSHOT_NOT_FOUND', `parent snapshot "${parent}" does not exist`);
+      if (p.kind !== 'committed') throw new StoreError('SNAPSHOT_NOT_COMMITTED', `parent snapshot "${parent}" is not committed`);
+    }
+    for (;;) {
+      const meta: Meta = {
+        key,
+        id: randomBytes(4).toString('hex'),
+        kind,
+        created: new Date().toISOString(),
+        labels: { ...labels, [PID_LABEL]: String(process.pid) },
+      };
+      if (parent !== undefined) meta.parent = parent;
+      await this.writeMetaExclusive(meta);
+      try {
+        await mkdir(this.root, { recursive: true });
+        await mkdir(join(this.root, meta.id));
+      } catch (err) {
+        await unlink(this.metaPath(key));
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue; // id collision: draw again
+        throw err;
+      }
+      await mkdir(join(this.root, meta.id, 'fs'), { mode: 0o755 });
+      if (kind === 'active') await mkdir(join(this.root, meta.id, 'work'), { mode: 0o700 });
+      await fsyncDir(join(this.root, meta.id));
+      await fsyncDir(this.root);
+      return meta;
+    }
+  }
+
+  private async mountsOrUndo(meta: Meta): Promise<Mount[]> {
+    try {
+      return await this.mountsFor(meta);
+    } catch (err) {
+      await this.remove(meta.key).catch(() => {});
+      throw err;
+    }
+  }
+
+  private async mountsFor(meta: Meta): Promise<Mount[]> {
+    const dir = join(this.root, meta.id);
+    const lowers = await this.lowerDirs(meta.parent);
+    if (meta.kind === 'active') {
+      if (lowers.length === 0) return [{ type: 'bind', source: join(dir, 'fs'), options: ['rw', 'rbind'] }];
+      return [overlay([...SAFE_OPTIONS, `lowerdir=${lowers.join(':')}`, `upperdir=${join(dir, 'fs')}`, `workdir=${join(dir, 'work')}`])];
+    }
+    // view, or a committed snapshot mounted read-only (its own layer on top)
+    if (meta.kind === 'committed') lowers.unshift(join(dir, 'fs'));
+    if (lowers.length === 0) return [{ type: 'bind', source: join(dir, 'fs'), options: ['ro', 'rbind'] }];
+    if (lowers.length === 1) return [{ type: 'bind', source: lowers[0]!, options: ['ro', 'rbind'] }];
+    return [overlay([...SAFE_OPTIONS, `lowerdir=${lowers.join(':')}`])];
+  }
+
+  /** Layer dirs of `parent` and its ancestors, nearest first. */
+  private async lowerDirs(parent: string | undefined): Promise<string[]> {
+    const out: string[] = [];
+    const seen = new Set<string>();
+    while (parent !== undefined) {
+      if (seen.has(parent)) throw new StoreError('SNAPSHOT_CYCLE', `snapshot parent chain loops at "${parent}"`);
+      seen.add(parent);
+      const m = await this.readMeta(parent);
+      if (!m) throw new StoreError('SNAPSHOT_BROKEN_CHAIN', `snapshot parent "${parent}" is missing from the store`);
+      out.push(join(this.root, m.id, 'fs'));
+      parent = m.parent;
+    }
+    return out;
+  }
+
+  private metaPath(key: string): string {
+    return join(this.metaDir, createHash('sha256').update(key).digest('hex') + '.json');
+  }
+
+  private async readMeta(key: string): Promise<Meta | undefined> {
+    try {
+      const m = JSON.parse(await readFile(this.metaPath(key), 'utf8')) as Meta;
+      return m.key === key ? m : undefined;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new StoreError('SNAPSHOT_META_CORRUPT', `cannot read metadata of snapshot "${key}": ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  private async need(key: string): Promise<Meta> {
+    const m = await this.readMeta(key);
+    if (!m) throw new NotFoundError('SNAPSHOT_NOT_FOUND', `snapshot "${key}" does not exist`);
+    return m;
+  }
+
+  private async readAll(): Promise<Meta[]> {
+    const out: Meta[] = [];
+    for (const n of await readdirOrEmpty(this.metaDir)) {
+      if (!n.endsWith('.json') || n.startsWith('.')) continue;
+      try {
+        out.push(JSON.parse(await readFile(join(this.metaDir, n), 'utf8')) as Meta);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+    }
+    return out;
+  }
+
+  /** Publish metadata for a new key: temp file, fsync, link(2) (fails if the key exists), fsync dir. */
+  private async writeMetaExclusive(meta: Meta): Promise<void> {
+    await mkdir(this.metaDir, { recursive: true });
+    const path = this.metaPath(meta.key);
+    const tmp = tempPathFor(path);
+    const fh = await open(tmp, 'wx', 0o644);
+    try {
+      await fh.writeFile(JSON.stringify(meta) + '\n');
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    try {
+      await link(tmp, path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+        throw new StoreError('SNAPSHOT_EXISTS', `snapshot "${meta.key}" already exists`, { cause: err });
+      }
+      throw err;
+    } finally {
+      await unlink(tmp).catch(() => {});
+    }
+    await fsyncDir(this.metaDir);
+  }
+}
+
+function overlay(options: string[]): Mount {
+  const joined = options.join(',');
+  if (Buffer.byteLength(joined) > MAX_OPTIONS) {
+    throw new StoreError('MOUNT_OPTIONS_TOO_LONG', `overlay mount options are ${Buffer.byteLength(joined)} bytes (limit ${MAX_OPTIONS}): too many layers or too long a store path`, {
+      hint: 'use a shorter store path (--root) or fewer layers',
+    });
+  }
+  return { type: 'overlay', source: 'overlay', options };
+}
+
+function toInfo(m: Meta): SnapshotInfo {
+  const info: SnapshotInfo = { key: m.key, kind: m.kind, created: m.created };
+  if (m.parent !== undefined) info.parent = m.parent;
+  if (m.labels !== undefined) info.labels = { ...m.labels };
+  return info;
+}
+
+function isAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function readdirOrEmpty(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+}
+
+function ignoreENOENT(err: unknown): void {
+  if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+}

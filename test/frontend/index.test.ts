@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest';
+import { DockerfileError, NotFoundError } from '../../src/errors.js';
+import { opDigest } from '../../src/llb/digest.js';
+import type { Definition } from '../../src/llb/types.js';
+import { dockerfileToDefinition, type FrontendInput } from '../../frontend/index.js';
+import { fakeResolveImage } from './fake-images.js';
+
+function input(dockerfile: string, extra: Partial<FrontendInput> = {}): FrontendInput {
+  return {
+    dockerfile,
+    dockerfilePath: 'Dockerfile',
+    excludePatterns: [],
+    buildArgs: {},
+    platform: { os: 'linux', architecture: 'amd64' },
+    resolveImage: fakeResolveImage,
+    ...extra,
+  };
+}
+
+/** Every op is reachable from output, every input exists, and keys are the ops' digests. */
+function checkDag(def: Definition): void {
+  const seen = new Set<string>();
+  const walk = (d: string): void => {
+    if (seen.has(d)) return;
+    seen.add(d);
+    const op = def.ops[d];
+    expect(op, `missing op ${d}`).toBeDefined();
+    expect(opDigest(op!)).toBe(d);
+    op!.inputs.forEach(walk);
+  };
+  walk(def.output);
+  expect(new Set(Object.keys(def.ops))).toEqual(seen);
+  expect(new Set(Object.keys(def.metadata))).toEqual(seen);
+}
+
+describe('dockerfileToDefinition', () => {
+  const multi = 'FROM busybox AS a\nRUN echo a\nFROM busybox AS b\nRUN echo b\nFROM scratch\nCOPY --from=b /x /x\n';
+
+  it('converts only stages reachable from the target and reports the others', async () => {
+    const out = await dockerfileToDefinition(input(multi));
+    checkDag(out.definition);
+    expect(out.stages).toEqual([
+      { name: 'a', index: 0, reachable: false },
+      { name: 'b', index: 1, reachable: true },
+      { name: '', index: 2, reachable: true },
+    ]);
+    const descriptions = Object.values(out.definition.metadata).map((m) => m.description);
+    expect(descriptions).toContain('[b 2/2] RUN echo b');
+    expect(descriptions.some((d) => d.includes('echo a'))).toBe(false);
+  });
+
+  it('selects a target case-insensitively and lists stages when it is unknown', async () => {
+    const out = await dockerfileToDefinition(input(multi, { target: 'A' }));
+    checkDag(out.definition);
+    expect(out.stages.map((s) => s.reachable)).toEqual([true, false, false]);
+    await expect(dockerfileToDefinition(input(multi, { target: 'nope' }))).rejects.toSatisfy(
+      (e: unknown) => e instanceof NotFoundError && e.code === 'TARGET_NOT_FOUND' && /a, b/.test(e.message),
+    );
+  });
+
+  it('gives the same digest for the same content and a different one when a build arg changes', async () => {
+    const df = 'FROM busybox\nARG V=1\nRUN echo $V\n';
+    const a = await dockerfileToDefinition(input(df));
+    const b = await dockerfileToDefinition(input(df));
+    const c = await dockerfileToDefinition(input(df, { buildArgs: { V: '2' } }));
+    expect(a.definition.output).toBe(b.definition.output);
+    expect(c.definition.output).not.toBe(a.definition.output);
+    expect(c.definition.ops[c.definition.output]).toMatchObject({ type: 'exec', env: expect.arrayContaining(['V=2']) });
+  });
+
+  it('turns a missing image into IMAGE_NOT_FOUND at the FROM line', async () => {
+    const err = await dockerfileToDefinition(input('FROM busybox\nFROM nosuch/image:1\n')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DockerfileError);
+    expect((err as DockerfileError).code).toBe('IMAGE_NOT_FOUND');
+    expect((err as DockerfileError).location).toMatchObject({ line: 2, lineText: 'FROM nosuch/image:1' });
+    expect((err as DockerfileError).message).toContain('nosuch/image:1');
+  });
+
+  it('warns about unused build args, not about declared or proxy ones', async () => {
+    const out = await dockerfileToDefinition(input('ARG G\nFROM busybox\nARG S\n', { buildArgs: { G: '1', S: '2', X: '3', http_proxy: 'p' } }));
+    expect(out.warnings).toEqual([{ message: 'One or more build-args [X] were not consumed', file: 'Dockerfile' }]);
+  });
+
+  it('allows COPY --from a later named stage and detects cycles', async () => {
+    const ok = await dockerfileToDefinition(input('FROM busybox AS one\nCOPY --from=two /a /a\nFROM busybox AS two\nRUN true\nFROM one\n'));
+    checkDag(ok.definition);
+    expect(ok.stages.every((s) => s.reachable)).toBe(true);
+    const err = await dockerfileToDefinition(input('FROM busybox AS one\nCOPY --from=two /a /a\nFROM busybox AS two\nCOPY --from=one /b /b\n')).catch((e: unknown) => e);
+    expect((err as DockerfileError).code).toBe('CIRCULAR_DEPENDENCY');
+  });
+
+  it('uses FROM <earlier stage> by name or index, inheriting its config and env', async () => {
+    const out = await dockerfileToDefinition(input('FROM busybox\nENV A=1\nWORKDIR /w\nFROM 0\nRUN echo $A\n'));
+    checkDag(out.definition);
+    const run = out.definition.ops[out.definition.output]!;
+    expect(run).toMatchObject({ type: 'exec', cwd: '/w', env: expect.arrayContaining(['A=1']) });
+    expect(out.definition.image.config.WorkingDir).toBe('/w');
+  });
+
+  it('keeps includePaths sorted, unique and cleaned, and the exclude patterns unchanged', async () => {
+    const out = await dockerfileToDefinition(input('FROM busybox\nCOPY ./b/ a /x/\nCOPY a c/../d /y/\n', { excludePatterns: ['node_modules', '!keep'] }));
+    const ctx = Object.values(out.definition.ops).find((o) => o.type === 'source' && o.source.kind === 'local');
+    expect(ctx).toEqual({ type: 'source', inputs: [], source: { kind: 'local', name: 'context', excludePatterns: ['node_modules', '!keep'], includePaths: ['a', 'b', 'd'] } });
+  });
+
+  it('passes the Dockerfile path into locations', async () => {
+    const err = await dockerfileToDefinition(input('FROM busybox\nCOPY ../x .\n', { dockerfilePath: 'sub/Dockerfile.dev' })).catch((e: unknown) => e);
+    expect((err as DockerfileError).location).toMatchObject({ file: 'sub/Dockerfile.dev', line: 2, lineText: 'COPY ../x .' });
+    expect((err as DockerfileError).code).toBe('PATH_OUTSIDE_CONTEXT');
+  });
+});
