@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
-for p in runc busybox-static skopeo umoci docker-registry util-linux tar; do
+for p in runc busybox-static skopeo umoci docker-registry util-linux tar attr; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

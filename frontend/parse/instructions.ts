@@ -6,6 +6,7 @@ import { DockerfileError } from '../../src/errors.js';
 import { FlagError, parseFlags } from './flags.js';
 import { parseGoDuration } from './duration.js';
 import { KNOWN_KEYWORDS } from './node.js';
+import { flagLocation } from './ast-view.js';
 import type { Heredoc, ParsedNode } from './types.js';
 
 export interface InstructionLocation {
@@ -94,8 +95,11 @@ export function toInstruction(node: ParsedNode, file: string): Instruction {
   try {
     flags = parseFlags(keyword, node.flags);
   } catch (err) {
-    if (err instanceof FlagError) fail('INVALID_FLAG', err.message);
-    throw err;
+    if (!(err instanceof FlagError)) throw err;
+    // The column comes from dockerfile-ast's flag positions (the flag may be on a continuation line).
+    const at = flagLocation(node, err.index);
+    if (!at) fail('INVALID_FLAG', err.message);
+    throw new DockerfileError('INVALID_FLAG', err.message, { file, line: at!.line, column: at!.column, lineText: at!.lineText });
   }
   for (const f of NOT_SUPPORTED_FLAGS[keyword] ?? []) {
     if (f in flags.strings || f in flags.bools || f in flags.lists) fail('NOT_SUPPORTED', `${keyword} --${f} is not supported by tsbuild yet`);

@@ -2,14 +2,18 @@ import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { threadId } from 'node:worker_threads';
 import type { Readable } from 'node:stream';
 import { DigestMismatchError, NotFoundError, StoreError } from '../errors.js';
 import { fsyncDir } from '../fsutil/atomic.js';
 import type { BlobInfo, ContentStore, ContentWriter, WriterOptions } from './types.js';
 
 const DIGEST_RE = /^sha256:([a-f0-9]{64})$/;
-/** Ingest file names: `<pid>-<random hex>`; the pid lets cleanup() tell abandoned files from live ones. */
-const INGEST_RE = /^(\d+)-[a-f0-9]+$/;
+/**
+ * Ingest file names: `<pid>-<threadId>-<random hex>`; pid and thread let cleanup() tell abandoned files
+ * from live ones.
+ */
+const INGEST_RE = /^(\d+)-(\d+)-[a-f0-9]+$/;
 
 /** Ingest files of writers still open in this process (cleanup() must not remove them). */
 const liveIngest = new Set<string>();
@@ -86,7 +90,7 @@ export class LocalContentStore implements ContentStore {
   async writer(opts: WriterOptions = {}): Promise<ContentWriter> {
     if (opts.expected !== undefined) hexOf(opts.expected);
     await mkdir(this.ingestDir, { recursive: true });
-    const ingestPath = join(this.ingestDir, `${process.pid}-${randomBytes(8).toString('hex')}`);
+    const ingestPath = join(this.ingestDir, `${process.pid}-${threadId}-${randomBytes(8).toString('hex')}`);
     liveIngest.add(ingestPath);
     let fh: FileHandle;
     try {
@@ -99,6 +103,13 @@ export class LocalContentStore implements ContentStore {
   }
 
   async put(data: Uint8Array, opts?: WriterOptions): Promise<BlobInfo> {
+    // A whole buffer can be hashed first: a blob that is already committed needs no write at all
+    // (e.g. the same config and manifest on an unchanged rebuild).
+    const digest = 'sha256:' + createHash('sha256').update(data).digest('hex');
+    if ((opts?.expected === undefined || opts.expected === digest) && (opts?.size === undefined || opts.size === data.length)) {
+      const have = await this.info(digest);
+      if (have && have.size === data.length) return have;
+    }
     return this.putStream([data], opts);
   }
 
@@ -140,8 +151,8 @@ export class LocalContentStore implements ContentStore {
   }
 
   /**
-   * Remove ingest files whose writer is gone: those of dead processes, and those of this process
-   * that no open writer owns. Files of other live processes are left alone (they may still commit).
+   * Remove ingest files whose writer is gone: those of dead processes, and those of this thread that
+   * no open writer owns. Files of other live processes and threads are left alone (they may still commit).
    */
   async cleanup(): Promise<void> {
     let names: string[];
@@ -156,7 +167,11 @@ export class LocalContentStore implements ContentStore {
       const m = INGEST_RE.exec(name);
       if (m) {
         const pid = Number(m[1]);
-        if (pid === process.pid ? liveIngest.has(p) : isAlive(pid)) continue;
+        if (pid !== process.pid) {
+          if (isAlive(pid)) continue;
+        } else if (Number(m[2]) !== threadId || liveIngest.has(p)) {
+          continue; // another thread of this process may still be writing it
+        }
       }
       await unlink(p).catch((err) => {
         if (!isENOENT(err)) throw err;

@@ -16,7 +16,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import type tar from 'tar-stream';
-import { StoreError } from '../errors.js';
+import { StoreError, TsbuildError } from '../errors.js';
 import { makeNodes, setOpaque, type SpecialNode } from './special-files.js';
 
 type Kind = 'dir' | 'file' | 'symlink' | 'node' | 'whiteout';
@@ -51,6 +51,15 @@ export class LayerTreeWriter {
 
   /** Apply one entry; `body` yields the entry's data (it is always read to its end). */
   async entry(header: tar.Header, body: AsyncIterable<Uint8Array>): Promise<void> {
+    try {
+      await this.apply(header, body);
+    } catch (err) {
+      if (err instanceof TsbuildError) throw err;
+      throw new StoreError('LAYER_APPLY_FAILED', `cannot unpack layer entry "${header.name}": ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  private async apply(header: tar.Header, body: AsyncIterable<Uint8Array>): Promise<void> {
     const rel = cleanName(header.name);
     const meta = metaOf(header);
     const base = rel.slice(rel.lastIndexOf('/') + 1);
@@ -109,7 +118,7 @@ export class LayerTreeWriter {
         await drain(body);
         this.ensureParents(rel);
         this.replace(rel, false);
-        symlinkSync(header.linkname, this.abs(rel));
+        symlinkSync(header.linkname ?? '', this.abs(rel));
         this.kinds.set(rel, 'symlink');
         lchownSync(this.abs(rel), meta.uid, meta.gid);
         lutimesSync(this.abs(rel), meta.mtime, meta.mtime);
@@ -140,7 +149,7 @@ export class LayerTreeWriter {
         return;
       }
       default:
-        await drain(body); // unknown entry types carry nothing a layer needs
+        throw new StoreError('UNSUPPORTED_LAYER_ENTRY', `layer entry "${header.name}" has a tar type tsbuild cannot unpack (${String(header.type)})`);
     }
   }
 

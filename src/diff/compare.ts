@@ -23,6 +23,7 @@ const WHOLE_FILE = 8 << 20;
 /** Tar bytes queued ahead of the consumer before the producer waits. */
 const HIGH_WATER = 8 << 20;
 const WHITEOUT_PREFIX = '.wh.';
+const MAX_USTAR_ID = 0o777777;
 const OPAQUE_MARKER = '.wh..wh..opq';
 
 interface Item {
@@ -156,6 +157,13 @@ async function addEntry(pack: tar.Pack, it: Item, hardlinks: Map<string, string>
   const { st } = it;
   // Passing the full st_mode (type bits included) keeps tar-stream from replacing a 0 mode with its default.
   const header: EntryHeader = { name: it.name, mode: st.mode, uid: st.uid, gid: st.gid, mtime: new Date(Math.floor(st.mtimeMs / 1000) * 1000), uname: '', gname: '' };
+  if (st.uid > MAX_USTAR_ID || st.gid > MAX_USTAR_ID) {
+    // USTAR has 6 octal digits for ids (tar-stream would clamp them): carry big ones in PAX records
+    const pax: Record<string, string> = {};
+    if (st.uid > MAX_USTAR_ID) pax['uid'] = String(st.uid);
+    if (st.gid > MAX_USTAR_ID) pax['gid'] = String(st.gid);
+    header.pax = pax;
+  }
   switch (it.kind) {
     case 'dir':
       pack.entry({ ...header, type: 'directory' });

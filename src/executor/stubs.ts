@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { lstat, lutimes, mkdir, open, rmdir, unlink, chown } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
-import { resolveInRoot } from '../fsutil/passwd.js';
+import { resolveInRoot } from '../fsutil/scoped.js';
 
 const run = promisify(execFile);
 

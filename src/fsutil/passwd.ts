@@ -1,3 +1,4 @@
+import { resolveInRoot } from './scoped.js';
 import { lstat, readFile, readlink } from 'node:fs/promises';
 import { posix, join } from 'node:path';
 import { NotFoundError } from '../errors.js';
@@ -146,41 +147,6 @@ async function readInRoot(rootfs: string, path: string): Promise<string> {
     if (isMissing(err)) return '';
     throw err;
   }
-}
-
-/**
- * Map `path` (absolute inside the rootfs) to a host path under `rootfs`, resolving every symlink as
- * if `rootfs` were "/": absolute targets restart at rootfs and ".." stops at rootfs, so the result
- * never leaves it (like runc's securejoin). Components that do not exist are kept as they are.
- */
-export async function resolveInRoot(rootfs: string, path: string): Promise<string> {
-  const pending = posix.normalize('/' + path).split('/').filter((c) => c !== '');
-  const resolved: string[] = [];
-  let links = 0;
-  while (pending.length > 0) {
-    const c = pending.shift() as string;
-    if (c === '.') continue;
-    if (c === '..') {
-      resolved.pop();
-      continue;
-    }
-    const host = join(rootfs, ...resolved, c);
-    let target: string | undefined;
-    try {
-      const st = await lstat(host);
-      if (st.isSymbolicLink()) target = await readlink(host);
-    } catch (err) {
-      if (!isMissing(err)) throw err;
-    }
-    if (target === undefined) {
-      resolved.push(c);
-      continue;
-    }
-    if (++links > 255) throw Object.assign(new Error(`too many levels of symbolic links: ${path}`), { code: 'ELOOP' });
-    if (target.startsWith('/')) resolved.length = 0;
-    pending.unshift(...target.split('/').filter((x) => x !== ''));
-  }
-  return join(rootfs, ...resolved);
 }
 
 function isMissing(err: unknown): boolean {

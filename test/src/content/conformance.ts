@@ -132,9 +132,12 @@ export function contentStoreConformance(h: ContentStoreHarness): void {
       expect((await store.read(info.digest)).toString()).toBe('in progress');
     });
 
-    it.runIf(h.spawnPartialWriter)('a process killed mid-write leaves no blob; cleanup removes its ingest file', async () => {
+    it.runIf(h.spawnPartialWriter)('a process killed mid-write leaves no blob; cleanup removes its ingest file only once it is dead', async () => {
       const bytes = 1 << 20;
       const child = await h.spawnPartialWriter!(root, bytes);
+      // while the writer lives, cleanup must leave its ingest file alone
+      await store.cleanup();
+      expect(await filesUnder(root)).toHaveLength(1);
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGKILL');
       expect(await exited).toBe(null);

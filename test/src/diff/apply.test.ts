@@ -50,6 +50,7 @@ describe('applyLayer', () => {
     const base = describeTree(await sn.layerDir('base'));
     expect(base.some((l) => l.startsWith('bin/tool file mode=4755') && l.endsWith('nlink=2'))).toBe(true);
     expect(base.some((l) => l.startsWith('etc/shadow file mode=0 '))).toBe(true);
+    expect(base.some((l) => l.startsWith('bigid file mode=644 uid=1000000 gid=2000000'))).toBe(true);
   });
 
   it('unpacked layers stacked in a new snapshotter show the same merged tree', async () => {

@@ -41,6 +41,7 @@ describe('createLayer', () => {
     const names = await tarNames(await content.read(layer.descriptor.digest));
     expect(names).toEqual([
       'big.bin',
+      'bigid',
       'bin/',
       'bin/alias',
       'bin/tool',

@@ -36,6 +36,8 @@ export async function makeLayers(tmp: string): Promise<OverlaySnapshotter> {
     await writeFile(join(d, LONG), 'long');
     await writeFile(join(d, 'big.bin'), Buffer.alloc(9 << 20, 0x5a));
     await writeFile(join(d, 'empty'), '');
+    await writeFile(join(d, 'bigid'), 'ids beyond USTAR octal fields');
+    await chown(join(d, 'bigid'), 1_000_000, 2_000_000);
     execFileSync('mkfifo', [join(d, 'fifo')]);
     execFileSync('mknod', [join(d, 'null'), 'c', '1', '3']);
     await mkdir(join(d, 'old', 'sub'), { recursive: true });

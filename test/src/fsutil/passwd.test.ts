@@ -2,7 +2,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mkdtemp, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { resolveInRoot, resolveUser } from '../../../src/fsutil/passwd.js';
+import { resolveUser } from '../../../src/fsutil/passwd.js';
+import { resolveInRoot } from '../../../src/fsutil/scoped.js';
 import { NotFoundError } from '../../../src/errors.js';
 
 const PASSWD = `root:x:0:0:root:/root:/bin/bash
@@ -129,6 +130,6 @@ describe('resolveInRoot', () => {
 
   it('fails on a symlink loop', async () => {
     await symlink('/loop', join(rootfs, 'loop'));
-    await expect(resolveInRoot(rootfs, '/loop/x')).rejects.toMatchObject({ code: 'ELOOP' });
+    await expect(resolveInRoot(rootfs, '/loop/x')).rejects.toMatchObject({ code: 'TOO_MANY_SYMLINKS' });
   });
 });

@@ -109,6 +109,19 @@ export function snapshotterConformance(h: SnapshotterHarness): void {
       await expect(sn.prepare('y', 'other')).rejects.toMatchObject({ code: 'SNAPSHOT_NOT_COMMITTED' });
     });
 
+    it('of two concurrent commits to one name, exactly one wins', async () => {
+      await sn.prepare('r1');
+      await sn.prepare('r2');
+      const results = await Promise.allSettled([sn.commit('result', 'r1'), sn.commit('result', 'r2')]);
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      const lost = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+      expect(lost.reason).toMatchObject({ code: 'SNAPSHOT_EXISTS' });
+      expect(await sn.stat('result')).toMatchObject({ kind: 'committed' });
+      const loser = results[0]!.status === 'rejected' ? 'r1' : 'r2';
+      expect(await sn.stat(loser)).toMatchObject({ kind: 'active' });
+      await sn.remove(loser);
+    });
+
     it('remove refuses a parent in use, then frees the directory', async () => {
       await layer('p', undefined, async (d) => {
         await writeFile(join(d, 'f'), 'x'.repeat(10000));
