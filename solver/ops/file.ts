@@ -120,10 +120,13 @@ async function mkdirAction(action: MkdirAction, rootfs: string): Promise<void> {
   await chmod(host, action.mode & 0o7777);
 }
 
-/** An empty temp dir (a mount point) under stateDir for the duration of fn. */
+/**
+ * An empty temp dir (a mount point) under stateDir for the duration of fn. Its name carries our pid
+ * (`<prefix><pid>-XXXXXX`) so that a later build can tell a dead build's leftover mount from a live one.
+ */
 async function withTempDir<T>(stateDir: string, prefix: string, fn: (dir: string) => Promise<T>): Promise<T> {
   await mkdir(stateDir, { recursive: true });
-  const dir = await mkdtemp(join(stateDir, prefix));
+  const dir = await mkdtemp(join(stateDir, `${prefix}${process.pid}-`));
   try {
     return await fn(dir);
   } finally {

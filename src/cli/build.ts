@@ -16,6 +16,7 @@ import { LocalContentStore } from '../content/store.js';
 import { LocalImageStore } from '../imagestore/store.js';
 import { OverlaySnapshotter } from '../snapshot/overlay.js';
 import { RuncExecutor } from '../executor/runc.js';
+import { beginBuild } from './recover.js';
 import { dockerfileToDefinition } from '../../frontend/index.js';
 import { solve } from '../../solver/index.js';
 import { writeImage } from '../../exporters/manifest.js';
@@ -32,6 +33,10 @@ export async function buildCommand(argv: string[]): Promise<number> {
   await Promise.all([store.content, store.snapshots, store.images, store.cache, store.state].map((d) => mkdir(d, { recursive: true })));
   const content = new LocalContentStore(store.content);
   const images = new LocalImageStore(store.images);
+  const snapshotter = new OverlaySnapshotter(store.snapshots);
+  const execState = join(store.state, 'exec');
+  const mountsDir = join(store.state, 'mounts');
+  const runtime = process.env.TSBUILD_RUNTIME;
   const displayFile = relative(process.cwd(), dockerfilePath) || basename(dockerfilePath);
 
   const { definition, warnings } = await dockerfileToDefinition({
@@ -61,6 +66,8 @@ export async function buildCommand(argv: string[]): Promise<number> {
   }
 
   const exporters = makeExporters(args);
+  // What a killed build left behind goes first; see recover.ts.
+  const endBuild = await beginBuild({ content, snapshotter, stateDir: store.state, execStateDir: execState, mountsDir, ...(runtime ? { runtime } : {}) });
   const controller = new AbortController();
   const onSignal = () => controller.abort(new TsbuildError('INTERRUPTED', 'build interrupted'));
   process.once('SIGINT', onSignal);
@@ -69,11 +76,11 @@ export async function buildCommand(argv: string[]): Promise<number> {
   try {
     const result = await solve(definition, {
       content,
-      snapshotter: new OverlaySnapshotter(store.snapshots),
-      executor: new RuncExecutor({ stateDir: join(store.state, 'exec'), ...(process.env.TSBUILD_RUNTIME ? { runtime: process.env.TSBUILD_RUNTIME } : {}) }),
+      snapshotter,
+      executor: new RuncExecutor({ stateDir: execState, ...(runtime ? { runtime } : {}) }),
       images,
       cacheDir: store.cache,
-      stateDir: store.state,
+      stateDir: mountsDir,
       locals: { context: contextDir },
       progress,
       signal: controller.signal,
@@ -92,6 +99,7 @@ export async function buildCommand(argv: string[]): Promise<number> {
     progress.emit({ type: 'info', message: `build finished in ${((Date.now() - started) / 1000).toFixed(2)}s` });
     return 0;
   } finally {
+    await endBuild();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }

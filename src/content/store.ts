@@ -1,3 +1,4 @@
+import { pidAlive } from '../proc/alive.js';
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
@@ -24,15 +25,6 @@ function hexOf(digest: string): string {
   return m[1]!;
 }
 
-function isAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function isENOENT(err: unknown): boolean {
   return (err as NodeJS.ErrnoException)?.code === 'ENOENT';
@@ -168,7 +160,7 @@ export class LocalContentStore implements ContentStore {
       if (m) {
         const pid = Number(m[1]);
         if (pid !== process.pid) {
-          if (isAlive(pid)) continue;
+          if (pidAlive(pid)) continue;
         } else if (Number(m[2]) !== threadId || liveIngest.has(p)) {
           continue; // another thread of this process may still be writing it
         }

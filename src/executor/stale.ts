@@ -1,3 +1,4 @@
+import { pidAlive } from '../proc/alive.js';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isMountPoint, unmountAll } from './mountpoint.js';
@@ -13,11 +14,13 @@ export async function cleanupStaleContainers(stateDir: string, opts: { runtime?:
   const root = join(stateDir, 'runc');
   const stale = (id: string) => id.startsWith(ID_PREFIX) && !pidAlive(Number(id.slice(ID_PREFIX.length).split('-')[0]));
   let listed: { id: string }[] = [];
-  try {
-    listed = JSON.parse((await runcCmd(runtime, root, ['list', '--format', 'json'])) || 'null') ?? [];
-  } catch (err) {
-    if ((err as { code?: string }).code === 'ENOENT') {
-      throw runtimeNotFound(runtime, err);
+  // Cheap when nothing is left over: only ask runc when its state dir has containers in it.
+  const states = await readdir(root).catch(() => [] as string[]);
+  if (states.length > 0) {
+    try {
+      listed = JSON.parse((await runcCmd(runtime, root, ['list', '--format', 'json'])) || 'null') ?? [];
+    } catch (err) {
+      if ((err as { code?: string }).code === 'ENOENT') throw runtimeNotFound(runtime, err);
     }
   }
   for (const c of listed) if (stale(c.id)) await runcCmd(runtime, root, ['delete', '-f', c.id]).catch(() => {});
@@ -39,13 +42,4 @@ export async function cleanupStaleContainers(stateDir: string, opts: { runtime?:
   }
 }
 
-function pidAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as { code?: string }).code === 'EPERM';
-  }
-}
 

@@ -1,3 +1,4 @@
+import { pidAlive } from '../proc/alive.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { lstat, link, mkdir, open, readFile, readdir, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -125,7 +126,7 @@ export class OverlaySnapshotter implements Snapshotter {
     for (const m of all) {
       if (m.kind === 'committed') continue;
       const pid = Number(m.labels?.[PID_LABEL]);
-      if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) continue;
+      if (Number.isInteger(pid) && pid > 0 && pidAlive(pid)) continue;
       await unlink(this.metaPath(m.key)).catch(ignoreENOENT);
     }
     await fsyncDir(this.metaDir).catch(ignoreENOENT);
@@ -282,15 +283,6 @@ function toInfo(m: Meta): SnapshotInfo {
   return info;
 }
 
-function isAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 async function readdirOrEmpty(dir: string): Promise<string[]> {
   try {

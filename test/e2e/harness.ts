@@ -4,7 +4,7 @@
  * The OCI runtime is real runc, wrapped (TSBUILD_RUNTIME) by a script that logs every `run`, so a
  * test can prove that no process started.
  */
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn, execFileSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync, existsSync, cpSync, chmodSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
@@ -52,6 +52,14 @@ export class Sandbox {
       child.stderr.on('data', (d) => (stderr += d));
       child.on('error', rej);
       child.on('close', (code) => res({ code: code ?? -1, stdout, stderr }));
+    });
+  }
+
+  /** Start `tsbuild ARGS` and return the child process (for tests that interrupt or kill it). */
+  spawn(args: string[]): ChildProcessWithoutNullStreams {
+    return spawn(process.execPath, [join(repo, 'bin/tsbuild'), ...args], {
+      cwd: this.dir,
+      env: { ...process.env, TSBUILD_ROOT: this.root, TSBUILD_RUNTIME: this.runtime, NO_COLOR: '1' },
     });
   }
 

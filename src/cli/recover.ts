@@ -1,0 +1,62 @@
+/**
+ * Crash recovery at the start of a build. A build registers itself (`state/builds/<pid>`) and removes
+ * the marker when it ends, however it ends short of SIGKILL. At the next start:
+ * - always (cheap when there is nothing): partial ingest files of dead processes, runc containers and
+ *   mounted bundles of dead builds;
+ * - only when a dead build's marker is found: mounts under `state/mounts` whose name carries a dead pid,
+ *   and active snapshots of dead processes (this walks the snapshot metadata, so it is not done on
+ *   every build).
+ * Committed blobs, snapshots, cache records and tags are never touched: they were written atomically.
+ */
+import { mkdir, readdir, readFile, rmdir, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ContentStore } from '../content/types.js';
+import type { Snapshotter } from '../snapshot/types.js';
+import { unmount } from '../snapshot/mount.js';
+import { cleanupStaleContainers } from '../executor/runc.js';
+import { pidAlive } from '../proc/alive.js';
+
+export interface RecoverDeps {
+  content: ContentStore;
+  snapshotter: Snapshotter;
+  /** `state/` of the store. */
+  stateDir: string;
+  execStateDir: string;
+  mountsDir: string;
+  runtime?: string;
+}
+
+
+/** Clean what dead builds left, register this build; returns the function that unregisters it. */
+export async function beginBuild(deps: RecoverDeps): Promise<() => Promise<void>> {
+  const buildsDir = join(deps.stateDir, 'builds');
+  await mkdir(buildsDir, { recursive: true });
+  const dead = (await readdir(buildsDir)).filter((n) => /^\d+$/.test(n) && !pidAlive(Number(n)));
+  await Promise.all([deps.content.cleanup(), cleanupStaleContainers(deps.execStateDir, deps.runtime ? { runtime: deps.runtime } : {})]);
+  if (dead.length > 0) {
+    await unmountDeadTempDirs(deps.mountsDir);
+    await deps.snapshotter.cleanup();
+    for (const n of dead) await unlink(join(buildsDir, n)).catch(() => {});
+  }
+  const marker = join(buildsDir, String(process.pid));
+  await writeFile(marker, new Date().toISOString());
+  return () => unlink(marker).catch(() => {});
+}
+
+/** Temp mount points are named `<prefix><pid>-XXXXXX` (solver/ops/file.ts). */
+async function unmountDeadTempDirs(dir: string): Promise<void> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const mounted = new Set(
+    (await readFile('/proc/self/mounts', 'utf8'))
+      .split('\n')
+      .map((l) => l.split(' ')[1])
+      .filter((p): p is string => p !== undefined),
+  );
+  for (const name of names) {
+    const pid = Number(/^[a-z]+-(\d+)-/.exec(name)?.[1]);
+    if (!pid || pidAlive(pid)) continue;
+    const path = join(dir, name);
+    if (mounted.has(path)) await unmount(path).catch(() => unmount(path, { lazy: true }));
+    await rmdir(path).catch(() => {});
+  }
+}
