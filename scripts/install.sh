@@ -3,15 +3,8 @@
 # TypeScript build, a local base image made from busybox-static, then a real build of the example.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-need=()
-for p in runc busybox-static util-linux mount attr; do
-  dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
-done
-if [ ${#need[@]} -gt 0 ]; then
-  echo "installing Debian packages: ${need[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+# runc runs RUN steps; busybox-static makes the local base image; mount and attr (getfattr/setfattr) for overlayfs.
+bash scripts/ensure-packages.sh runc busybox-static util-linux mount attr
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi

@@ -2,15 +2,8 @@
 # The whole test suite: installs what the tests need (Debian packages, npm packages), builds, runs vitest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-need=()
-for p in runc busybox-static skopeo umoci docker-registry util-linux mount tar attr; do
-  dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
-done
-if [ ${#need[@]} -gt 0 ]; then
-  echo "installing Debian packages for the tests: ${need[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+# What the tests use: the runtime, the base image, independent checkers (skopeo, umoci), a registry.
+bash scripts/ensure-packages.sh runc busybox-static skopeo umoci docker-registry util-linux mount tar attr
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi

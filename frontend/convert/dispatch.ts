@@ -11,7 +11,8 @@ import { goQuoteList } from '../parse/text.js';
 import { expandWord, fail, type Converter, type StageState } from './context.js';
 import { dispatchCopy, parseChown } from './copy.js';
 import { commitHistory, goHealthcheck, goList, goPortSet, setEnv } from './image-config.js';
-import { cleanPath, joinPath } from './paths.js';
+import { joinPath } from './paths.js';
+import { cleanSlashPath } from '../../src/fsutil/slashpath.js';
 import { PortError, parsePortSpec } from './ports.js';
 
 const DEFAULT_SHELL = ['/bin/sh', '-c'];
@@ -85,7 +86,7 @@ function dispatchRun(c: Converter, s: StageState, inst: RunInstruction): void {
 }
 
 function dispatchWorkdir(c: Converter, s: StageState, path: string, loc: InstructionLocation, original: string): void {
-  const wd = path.startsWith('/') ? cleanPath(path) : joinPath('/', s.image.config.WorkingDir || '/', path);
+  const wd = path.startsWith('/') ? cleanSlashPath(path) : joinPath('/', s.image.config.WorkingDir || '/', path);
   s.image.config.WorkingDir = wd;
   if (wd === '/') {
     commitHistory(s.image, `WORKDIR ${wd}`, false);

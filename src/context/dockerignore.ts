@@ -8,26 +8,9 @@
  * Words: a "relPath" is a slash path relative to the context root, without a leading `/` or `./`.
  */
 import { ContextError } from '../errors.js';
+import { cleanSlashPath } from '../fsutil/slashpath.js';
 import { classToRegExp, escapeRegExpChar, GlobSyntaxError, parseGlob, type GlobToken } from './goglob.js';
 
-/** Go's path.Clean for slash paths. */
-export function cleanSlashPath(p: string): string {
-  if (p === '') return '.';
-  const rooted = p.startsWith('/');
-  const out: string[] = [];
-  for (const part of p.split('/')) {
-    if (part === '' || part === '.') continue;
-    if (part === '..') {
-      if (out.length > 0 && out[out.length - 1] !== '..') out.pop();
-      else if (!rooted) out.push('..');
-      continue;
-    }
-    out.push(part);
-  }
-  const s = out.join('/');
-  if (rooted) return `/${s}`;
-  return s === '' ? '.' : s;
-}
 
 /**
  * The patterns of a .dockerignore file (ignorefile.ReadAll): strip a BOM, skip lines starting with `#`

@@ -16,7 +16,8 @@ import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import { resolve as resolveHost } from 'node:path';
 import { ContextError } from '../errors.js';
 import { resolveInRootSync } from '../fsutil/scoped.js';
-import { cleanSlashPath, type DockerIgnoreMatcher, type MatchState } from './dockerignore.js';
+import type { DockerIgnoreMatcher, MatchState } from './dockerignore.js';
+import { cleanSlashPath } from '../fsutil/slashpath.js';
 import { compileGlob, GlobSyntaxError, hasWildcard, unescapeGlob } from './goglob.js';
 
 export type EntryType = 'file' | 'dir' | 'symlink';

@@ -28,7 +28,8 @@ import {
 import { resolve as resolveHost } from 'node:path';
 import { ContextError } from '../errors.js';
 import { resolveInRootSync } from '../fsutil/scoped.js';
-import { cleanSlashPath, type DockerIgnoreMatcher } from '../context/dockerignore.js';
+import type { DockerIgnoreMatcher } from '../context/dockerignore.js';
+import { cleanSlashPath } from '../fsutil/slashpath.js';
 import { selectSources, type SelectedEntry, type SourceSelection } from '../context/select.js';
 
 export interface CopyFilesOptions {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { cleanPath, insideRoot, joinPath, relativeToRoot } from '../../../frontend/convert/paths.js';
+import { insideRoot, joinPath, relativeToRoot } from '../../../frontend/convert/paths.js';
+import { cleanSlashPath as cleanPath } from '../../../src/fsutil/slashpath.js';
 import { resolveDest } from '../../../frontend/convert/copy.js';
 import { parsePortSpec } from '../../../frontend/convert/ports.js';
 import { formatGoDuration, parseGoDuration } from '../../../frontend/parse/duration.js';
