@@ -61,6 +61,7 @@ export async function buildCommand(argv: string[]): Promise<number> {
   });
   for (const w of warnings) progress.emit({ type: 'warning', message: w.message, file: w.file, ...(w.line !== undefined ? { line: w.line } : {}) });
   if (args.printDefinition) {
+    progress.close();
     process.stdout.write(JSON.stringify(definition, null, 2) + '\n');
     return 0;
   }
@@ -99,6 +100,7 @@ export async function buildCommand(argv: string[]): Promise<number> {
     progress.emit({ type: 'info', message: `build finished in ${((Date.now() - started) / 1000).toFixed(2)}s` });
     return 0;
   } finally {
+    progress.close();
     await endBuild();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

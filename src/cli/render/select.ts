@@ -1,13 +1,24 @@
 import type { ProgressSink } from '../../progress/types.js';
 import type { ProgressMode } from '../args.js';
 import { PlainRenderer, QuietRenderer } from './plain.js';
+import { TtyRenderer } from './tty.js';
 
-/** Pick a renderer: `auto` means tty (colour) when stderr is a terminal, plain otherwise. */
-export function selectRenderer(mode: ProgressMode, stream: NodeJS.WriteStream = process.stderr): ProgressSink {
+export interface Renderer extends ProgressSink {
+  /** Flush the last frame (live renderers); a no-op for line renderers. */
+  close(): void;
+}
+
+/** Pick a renderer: `auto` means the live tty view when stderr is a terminal, plain lines otherwise. */
+export function selectRenderer(mode: ProgressMode, stream: NodeJS.WriteStream = process.stderr): Renderer {
   const write = (s: string) => {
     stream.write(s);
   };
-  if (mode === 'quiet') return new QuietRenderer();
-  const tty = mode === 'tty' || (mode === 'auto' && stream.isTTY === true && !process.env.NO_COLOR);
-  return new PlainRenderer(write, tty);
+  if (mode === 'quiet') return withClose(new QuietRenderer());
+  const tty = mode === 'tty' || (mode === 'auto' && stream.isTTY === true);
+  if (tty) return new TtyRenderer(write, () => stream.columns || 100);
+  return withClose(new PlainRenderer(write, false));
+}
+
+function withClose(sink: ProgressSink): Renderer {
+  return Object.assign(sink, { close() {} });
 }

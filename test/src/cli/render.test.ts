@@ -20,3 +20,29 @@ describe('plain progress', () => {
     expect(lines[6]).toBe('WARNING: Dockerfile:2: unused build arg X');
   });
 });
+
+describe('tty progress', () => {
+  it('draws a live frame: header with counts, CACHED/running/DONE steps, log tail of running steps', async () => {
+    const { TtyRenderer } = await import('../../../src/cli/render/tty.js');
+    let out = '';
+    const r = new TtyRenderer((s) => (out += s), () => 80, 5);
+    r.emit({ type: 'vertex.cached', id: 'a', name: '[1/3] FROM busybox', at: Date.now() });
+    r.emit({ type: 'vertex.started', id: 'b', name: '[2/3] RUN make', at: Date.now() });
+    r.emit({ type: 'vertex.log', id: 'b', stream: 'stdout', data: 'compiling\n' });
+    const live = r.frame(false);
+    expect(live[0]).toMatch(/^\[\+\] Building \d+\.\ds \(1\/2\)$/);
+    expect(live[1]).toMatch(/^ => CACHED \[1\/3\] FROM busybox\s+0\.0s$/);
+    expect(live[2]).toMatch(/^ => \[2\/3\] RUN make\s+\d+\.\ds$/);
+    expect(live[3]).toBe(' => => # compiling');
+    expect(live.every((l) => l.length <= 80)).toBe(true);
+    await new Promise((res) => setTimeout(res, 30)); // let the timer draw a live frame
+    expect(out).toContain('compiling');
+    r.emit({ type: 'vertex.done', id: 'b', name: '[2/3] RUN make', at: Date.now(), durationMs: 2500 });
+    r.close();
+    const final = r.frame(true);
+    expect(final[0]).toMatch(/\(2\/2\) FINISHED$/);
+    expect(final[2]).toMatch(/^ => \[2\/3\] RUN make\s+2\.5s$/);
+    expect(final).toHaveLength(3); // logs of finished steps are folded away
+    expect(out).toContain('\x1b[J'); // redrawn in place
+  });
+});
