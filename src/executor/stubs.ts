@@ -54,12 +54,22 @@ export async function createStubs(rootfs: string, want: { files: string[]; dirs:
   return record;
 }
 
-/** Remove what createStubs made (deepest first); a directory the step filled is left in place. */
+/**
+ * Remove what createStubs made (deepest first); a directory the step filled is left in place.
+ * The step ran arbitrary code in this rootfs: it may have replaced a stub or one of its parents with a
+ * symlink to anywhere (e.g. `/etc -> /host/dir`). So a path is touched only when every parent component
+ * is still a real directory and the stub itself is still what we made (an empty file, a directory);
+ * anything else is the step's own doing and stays as it is.
+ */
 export async function removeStubs(rootfs: string, record: StubRecord): Promise<void> {
   const current = new Map<string, string>();
-  for (const p of record.parents) current.set(p.path, await mtimeOf(join(rootfs, p.path)).catch(() => ''));
+  for (const p of record.parents) {
+    const host = await untouchedPath(rootfs, p.path, 'dir');
+    current.set(p.path, host ? await mtimeOf(host).catch(() => '') : '');
+  }
   for (const c of [...record.created].reverse()) {
-    const host = join(rootfs, c.path);
+    const host = await untouchedPath(rootfs, c.path, c.kind);
+    if (!host) continue;
     try {
       if (c.kind === 'dir') await rmdir(host);
       else await unlink(host);
@@ -70,8 +80,36 @@ export async function removeStubs(rootfs: string, record: StubRecord): Promise<v
   }
   for (const p of record.parents) {
     if (current.get(p.path) !== p.mtimeAfter) continue;
-    await setMtime(join(rootfs, p.path), p.mtimeBefore);
+    const host = await untouchedPath(rootfs, p.path, 'dir');
+    if (host) await setMtime(host, p.mtimeBefore);
   }
+}
+
+/**
+ * The host path of `rel` inside rootfs when no component of it is a symlink, every parent is a
+ * directory, and the final component is an empty regular file (`file`) or a directory (`dir`);
+ * otherwise undefined.
+ */
+export async function untouchedPath(rootfs: string, rel: string, kind: 'file' | 'dir'): Promise<string | undefined> {
+  const parts = rel.split(sep).filter((x) => x !== '' && x !== '.');
+  if (parts.includes('..')) return undefined;
+  let host = rootfs;
+  for (let i = 0; i < parts.length; i++) {
+    host = join(host, parts[i]!);
+    let st;
+    try {
+      st = await lstat(host);
+    } catch {
+      return undefined;
+    }
+    const last = i === parts.length - 1;
+    if (!last || kind === 'dir') {
+      if (!st.isDirectory()) return undefined; // lstat: a symlink is never a directory here
+    } else if (!st.isFile() || st.size !== 0) {
+      return undefined;
+    }
+  }
+  return host;
 }
 
 /**

@@ -73,6 +73,22 @@ async function assertNoLeftovers(): Promise<void> {
 }
 
 describe('RuncExecutor', () => {
+  it('never follows a symlink the step planted where a mount-point stub was (host files survive)', async () => {
+    // The rootfs has no /etc: /etc, /etc/hosts and /etc/resolv.conf are our stubs. The step swaps /etc for
+    // a symlink to a host directory; removing the stubs afterwards must not delete the host's files.
+    const victim = join(dir, 'victim');
+    await mkdir(victim, { recursive: true });
+    await writeFile(join(victim, 'hosts'), 'host file\n');
+    await writeFile(join(victim, 'resolv.conf'), '');
+    const { mounts, upper } = await overlay();
+    const r = await sh(`mv /etc /etc.old && ln -s ${victim} /etc`, {}, {}, mounts);
+    expect(r.exitCode).toBe(0);
+    expect(await readFile(join(victim, 'hosts'), 'utf8')).toBe('host file\n');
+    expect(existsSync(join(victim, 'resolv.conf'))).toBe(true);
+    expect((await readdir(upper)).sort()).toEqual(['etc', 'etc.old']); // the step's own changes stay
+    await assertNoLeftovers();
+  });
+
   it('propagates the exit code', async () => {
     expect((await sh('exit 3')).exitCode).toBe(3);
     expect((await sh('true')).exitCode).toBe(0);
