@@ -113,7 +113,10 @@ export async function dispatch(
   globals: (key: string) => string | undefined,
 ): Promise<void> {
   const loc = inst.loc;
-  const x = (w: string): string => expandWord(c, s.env.lookup(), w, loc);
+  // Every word of one instruction expands against the environment as it was before the instruction
+  // (Docker: `ENV abc=bye def=$abc` sets def to the old abc), so the lookup is a snapshot.
+  const before = s.env.clone().lookup();
+  const x = (w: string): string => expandWord(c, before, w, loc);
   const cfg = s.image.config;
   switch (inst.keyword) {
     case 'FROM':

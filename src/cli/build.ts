@@ -2,10 +2,10 @@
  * The one composition root: reads the Dockerfile and context, runs the frontend, the solver and the
  * exporters, wiring the stores together. Nothing else imports frontend/, solver/ and exporters/ together.
  */
-import { readFile, stat, mkdir } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { resolve, relative, dirname, basename, join } from 'node:path';
 import { parseBuildArgs, type BuildArgs } from './args.js';
-import { storeRoot, storeLayout } from './store-root.js';
+import { storeRoot, storeLayout, ensureStore } from './store-root.js';
 import { hostPlatform } from './platform.js';
 import { selectRenderer } from './render/select.js';
 import { ContextError, NotFoundError, TsbuildError, VertexError, DockerfileError } from '../errors.js';
@@ -30,7 +30,7 @@ export async function buildCommand(argv: string[]): Promise<number> {
   const progress = selectRenderer(args.progress);
   const { contextDir, dockerfilePath, dockerfileText, excludePatterns } = await readInputs(args);
   const store = storeLayout(storeRoot(args.root));
-  await Promise.all([store.content, store.snapshots, store.images, store.cache, store.state].map((d) => mkdir(d, { recursive: true })));
+  await ensureStore(store);
   const content = new LocalContentStore(store.content);
   const images = new LocalImageStore(store.images);
   const snapshotter = new OverlaySnapshotter(store.snapshots);

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { chmod, mkdir, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 
 /**
@@ -25,3 +26,14 @@ export function storeLayout(root: string) {
   };
 }
 export type StoreLayout = ReturnType<typeof storeLayout>;
+
+/**
+ * Create the store's folders. The root is 0700: snapshots hold image filesystems with setuid binaries
+ * and device nodes, which no other host user may reach (Docker keeps its data root private the same way).
+ */
+export async function ensureStore(layout: StoreLayout): Promise<void> {
+  await mkdir(layout.root, { recursive: true, mode: 0o700 });
+  const st = await stat(layout.root);
+  if ((st.mode & 0o077) !== 0 && st.uid === (process.getuid?.() ?? st.uid)) await chmod(layout.root, 0o700);
+  await Promise.all([layout.content, layout.snapshots, layout.images, layout.cache, layout.state].map((d) => mkdir(d, { recursive: true, mode: 0o700 })));
+}

@@ -36,6 +36,17 @@ function checkDag(def: Definition): void {
 describe('dockerfileToDefinition', () => {
   const multi = 'FROM busybox AS a\nRUN echo a\nFROM busybox AS b\nRUN echo b\nFROM scratch\nCOPY --from=b /x /x\n';
 
+  it('expands every word of one ENV/ARG/LABEL against the environment before that instruction', async () => {
+    const out = await dockerfileToDefinition(
+      input('FROM scratch\nENV A=old\nENV A=new B=$A\nARG C=1 D=${C:-unset}\nLABEL l1=$B l2=$D\nENV E=$A\n'),
+    );
+    const env = out.definition.image.config.Env ?? [];
+    expect(env).toContain('A=new');
+    expect(env).toContain('B=old'); // Docker: `ENV abc=bye def=$abc` gives def the old abc
+    expect(env).toContain('E=new'); // the next instruction sees the new value
+    expect(out.definition.image.config.Labels).toEqual({ l1: 'old', l2: 'unset' });
+  });
+
   it('converts only stages reachable from the target and reports the others', async () => {
     const out = await dockerfileToDefinition(input(multi));
     checkDag(out.definition);

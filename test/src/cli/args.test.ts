@@ -33,3 +33,23 @@ describe('build flags', () => {
     expect(() => parseOutput('garbage')).toThrow(/key=value/);
   });
 });
+
+describe('store location', () => {
+  it('is private to its owner (0700), even when the folder existed with wider modes', async () => {
+    const { mkdtempSync, statSync, mkdirSync, rmSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const { storeLayout, ensureStore, storeRoot } = await import('../../../src/cli/store-root.js');
+    const dir = mkdtempSync(join(tmpdir(), 'tsbuild-store-'));
+    try {
+      const root = join(dir, 'store');
+      mkdirSync(root, { mode: 0o755 });
+      await ensureStore(storeLayout(root));
+      expect(statSync(root).mode & 0o777).toBe(0o700);
+      expect(statSync(join(root, 'snapshots')).isDirectory()).toBe(true);
+      expect(storeRoot('/x')).toBe('/x');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
