@@ -6,11 +6,14 @@
 export interface ErrorOptions {
   hint?: string;
   cause?: unknown;
+  /** Where in a file the problem is (a Dockerfile, a .dockerignore); the CLI shows the line. */
+  location?: SourceLocation;
 }
 
 export class TsbuildError extends Error {
   readonly code: string;
   readonly hint?: string;
+  readonly location?: SourceLocation;
   /** Process exit code the CLI uses for this error. */
   exitCode = 1;
   constructor(code: string, message: string, opts: ErrorOptions = {}) {
@@ -18,6 +21,7 @@ export class TsbuildError extends Error {
     this.name = new.target.name;
     this.code = code;
     if (opts.hint !== undefined) this.hint = opts.hint;
+    if (opts.location !== undefined) this.location = opts.location;
   }
 }
 
@@ -40,10 +44,9 @@ export interface SourceLocation {
 
 /** A problem in the Dockerfile itself; always carries file:line and the line text. */
 export class DockerfileError extends TsbuildError {
-  readonly location: SourceLocation;
+  declare readonly location: SourceLocation;
   constructor(code: string, message: string, location: SourceLocation, opts: ErrorOptions = {}) {
-    super(code, message, opts);
-    this.location = location;
+    super(code, message, { ...opts, location });
   }
 }
 
@@ -77,7 +80,6 @@ export class ExecError extends TsbuildError {
 /** A build step failed; wraps the cause with the step's name and Dockerfile location. */
 export class VertexError extends TsbuildError {
   readonly vertex: string;
-  readonly location?: SourceLocation;
   constructor(vertex: string, cause: unknown, location?: SourceLocation) {
     const inner = cause instanceof Error ? cause.message : String(cause);
     super(cause instanceof TsbuildError ? cause.code : 'STEP_FAILED', `${vertex}: ${inner}`, {
@@ -85,7 +87,7 @@ export class VertexError extends TsbuildError {
       ...(cause instanceof TsbuildError && cause.hint !== undefined ? { hint: cause.hint } : {}),
     });
     this.vertex = vertex;
-    if (location) this.location = location;
+    if (location) (this as { location?: SourceLocation }).location = location;
   }
 }
 

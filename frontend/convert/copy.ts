@@ -22,6 +22,8 @@ export function resolveDest(dest: string, workdir: string): string {
   return out;
 }
 
+const ARCHIVE_NAME = /\.(tar|tgz|tbz2?|txz|tar\.(gz|bz2|xz|zst))$/i;
+
 export async function dispatchCopy(c: Converter, s: StageState, inst: CopyInstruction): Promise<void> {
   const loc = inst.loc;
   const env = s.env.lookup();
@@ -36,6 +38,11 @@ export async function dispatchCopy(c: Converter, s: StageState, inst: CopyInstru
     if (URL_SOURCE.test(src)) {
       if (inst.keyword === 'COPY') fail(loc, 'INVALID_INSTRUCTION', `source can't be a URL for COPY: ${src}`);
       fail(loc, 'NOT_SUPPORTED', `ADD from a URL or git repository is not supported by tsbuild yet: ${src}`);
+    }
+    // Docker's ADD unpacks a local tar archive; copying it as a file instead would build a wrong image
+    // silently. Until extraction lands, refuse what looks like an archive (Docker decides by content).
+    if (inst.keyword === 'ADD' && ARCHIVE_NAME.test(src)) {
+      fail(loc, 'NOT_SUPPORTED', `ADD of a local archive (${src}) would unpack it, which tsbuild does not support yet; use COPY to copy it as a file, or COPY it and RUN tar -x`);
     }
   }
   if (sources.length > 1 && !dest.endsWith('/')) {

@@ -8,8 +8,8 @@ import { parseBuildArgs, type BuildArgs } from './args.js';
 import { storeRoot, storeLayout, ensureStore } from './store-root.js';
 import { hostPlatform } from './platform.js';
 import { selectRenderer } from './render/select.js';
-import { ContextError, NotFoundError, TsbuildError, VertexError, DockerfileError } from '../errors.js';
-import { parseDockerignore } from '../context/dockerignore.js';
+import { ContextError, NotFoundError, TsbuildError } from '../errors.js';
+import { readDockerignore } from '../context/dockerignore.js';
 import { normalizeReference, familiarName } from '../image/reference.js';
 import type { ImageConfig, Manifest } from '../image/types.js';
 import { LocalContentStore } from '../content/store.js';
@@ -141,21 +141,23 @@ async function readInputs(args: BuildArgs) {
   }
   // Docker: <Dockerfile>.dockerignore next to the Dockerfile wins over CONTEXT/.dockerignore.
   let ignoreText: string | undefined;
+  let ignoreFile = '';
   for (const p of [join(dirname(dockerfilePath), basename(dockerfilePath) + '.dockerignore'), join(contextDir, '.dockerignore')]) {
     try {
       ignoreText = await readFile(p, 'utf8');
+      ignoreFile = relative(process.cwd(), p) || p;
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new ContextError('DOCKERIGNORE_UNREADABLE', `cannot read ${p}: ${(err as Error).message}`);
     }
   }
-  const excludePatterns = ignoreText !== undefined ? parseDockerignore(ignoreText) : [];
+  const excludePatterns = ignoreText !== undefined ? readDockerignore(ignoreText, ignoreFile) : [];
   return { contextDir, dockerfilePath, dockerfileText, excludePatterns };
 }
 
 /** Add the offending Dockerfile line to a step error, for the printer. */
 function withLineText(err: unknown, text: string): unknown {
-  const loc = err instanceof VertexError || err instanceof DockerfileError ? err.location : undefined;
+  const loc = err instanceof TsbuildError ? err.location : undefined;
   if (loc && loc.lineText === undefined) {
     const line = text.replace(/^\uFEFF/, '').split(/\r?\n/)[loc.line - 1];
     if (line !== undefined) (loc as { lineText?: string }).lineText = line;

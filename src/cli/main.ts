@@ -2,7 +2,7 @@
  * The CLI's entry and its one error catch site: dispatch a command, print any error for a person,
  * set the exit code. Commands load lazily so that startup stays fast.
  */
-import { TsbuildError, DockerfileError, VertexError, ExecError } from '../errors.js';
+import { TsbuildError, ExecError } from '../errors.js';
 
 const HELP = `Usage: tsbuild [build] [OPTIONS] CONTEXT
        tsbuild images [--root DIR]
@@ -68,7 +68,7 @@ export function printError(err: unknown): number {
       for (const l of exec.outputTail.replace(/\n$/, '').split('\n')) out.push(` > ${l}`);
       out.push('------');
     }
-    const loc = err instanceof DockerfileError ? err.location : err instanceof VertexError ? err.location : undefined;
+    const loc = err.location;
     if (loc) {
       out.push(`${loc.file}:${loc.line}${loc.column ? `:${loc.column}` : ''}`);
       if (loc.lineText !== undefined) {

@@ -11,16 +11,43 @@ import { ContextError } from '../errors.js';
 import { cleanSlashPath } from '../fsutil/slashpath.js';
 import { classToRegExp, escapeRegExpChar, GlobSyntaxError, parseGlob, type GlobToken } from './goglob.js';
 
-
 /**
  * The patterns of a .dockerignore file (ignorefile.ReadAll): strip a BOM, skip lines starting with `#`
  * in column 0, trim, drop empty lines, handle a leading `!` (trimmed again), clean the path and drop one
  * leading `/`. A lone `!` survives here and is rejected by DockerIgnoreMatcher.
  */
 export function parseDockerignore(text: string): string[] {
+  return parseWithLines(text).map((p) => p.pattern);
+}
+
+/**
+ * Read a .dockerignore file and check every pattern now, so that a bad one is reported at its own
+ * line (`file:line`, with the line) rather than at the first COPY that uses the matcher.
+ */
+export function readDockerignore(text: string, file: string): string[] {
+  const parsed = parseWithLines(text);
+  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
+  for (const { pattern, line } of parsed) {
+    try {
+      new DockerIgnoreMatcher([pattern]);
+    } catch (err) {
+      if (!(err instanceof ContextError)) throw err;
+      throw new ContextError(err.code, err.message.replace(/^\.dockerignore: /, ''), {
+        cause: err,
+        location: { file, line, lineText: lines[line - 1] ?? '' },
+        ...(err.hint !== undefined ? { hint: err.hint } : {}),
+      });
+    }
+  }
+  return parsed.map((p) => p.pattern);
+}
+
+function parseWithLines(text: string): { pattern: string; line: number }[] {
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-  const out: string[] = [];
+  const out: { pattern: string; line: number }[] = [];
+  let line = 0;
   for (const raw of text.split(/\r?\n/)) {
+    line++;
     if (raw.startsWith('#')) continue;
     let p = raw.trim();
     if (p === '') continue;
@@ -30,7 +57,7 @@ export function parseDockerignore(text: string): string[] {
       p = cleanSlashPath(p);
       if (p.length > 1 && p.startsWith('/')) p = p.slice(1);
     }
-    out.push(invert ? `!${p}` : p);
+    out.push({ pattern: invert ? `!${p}` : p, line });
   }
   return out;
 }

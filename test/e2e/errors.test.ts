@@ -72,6 +72,20 @@ describe('bad input', () => {
     expect(err).toMatch(/Dockerfile:2/);
   });
 
+  it('a bad .dockerignore pattern names .dockerignore and its line', async () => {
+    const dir = project('FROM busybox\nCOPY . /x\n', { '.dockerignore': '# comment\nsecrets\n[z-a]\n' });
+    const err = await fails([dir]);
+    expect(err).toMatch(/bad pattern "\[z-a\]"/);
+    expect(err).toMatch(/\.dockerignore:3/);
+  });
+
+  it('ADD of a local archive is refused rather than copied unextracted', async () => {
+    const dir = project('FROM busybox\nADD rootfs.tar.gz /\n', { 'rootfs.tar.gz': 'x' });
+    const err = await fails([dir]);
+    expect(err).toMatch(/ADD of a local archive \(rootfs\.tar\.gz\)/);
+    expect(err).toMatch(/Dockerfile:2/);
+  });
+
   it('FROM a stage or image that does not exist', async () => {
     const dir = project('FROM busybox AS a\nRUN true\nFROM nosuchimage:1.0\nCOPY --from=a /bin/busybox /bb\n');
     const err = await fails([dir]);
