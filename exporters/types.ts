@@ -3,6 +3,7 @@ import type { Descriptor } from '../src/image/types.js';
 import type { ImageStore } from '../src/imagestore/types.js';
 import type { BuildResult } from '../src/llb/result.js';
 import type { ProgressSink } from '../src/progress/types.js';
+import type { Snapshotter } from '../src/snapshot/types.js';
 
 /**
  * An Exporter writes a BuildResult somewhere a user can use it. It sees the result (layer chain and
@@ -14,6 +15,14 @@ export interface ExportContext {
   images: ImageStore;
   progress: ProgressSink;
   signal?: AbortSignal;
+  /** Reads BuildResult.snapshot (through a read-only view) for type=local and type=tar. */
+  snapshotter?: Snapshotter;
+  /** Where temp mount points go (`<store>/state/mounts`); names carry the pid so crash recovery can clean them. */
+  mountsDir?: string;
+  /** Build-wide image settings every exporter applies (SOURCE_DATE_EPOCH, --label). */
+  imageOptions?: { sourceDateEpoch?: number; labels?: Record<string, string> };
+  /** Where `dest=-` writes; default process.stdout. */
+  stdout?: NodeJS.WritableStream;
 }
 
 /** The image as written to the content store by writeImage(). */
@@ -25,6 +34,8 @@ export interface ImageBlobs {
 export interface ExportResponse {
   /** Human summary, e.g. "naming to docker.io/library/app:v1". */
   message: string;
+  /** The manifest this output wrote, when it differs from the build's default image (other options). */
+  manifest?: Descriptor;
 }
 
 export interface Exporter {

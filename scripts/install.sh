@@ -3,8 +3,9 @@
 # TypeScript build, a local base image made from busybox-static, then a real build of the example.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# runc runs RUN steps; busybox-static makes the local base image; mount and attr (getfattr/setfattr) for overlayfs.
-bash scripts/ensure-packages.sh runc busybox-static util-linux mount attr
+# runc runs RUN steps; busybox-static makes the local base image; mount and attr (getfattr/setfattr) for overlayfs;
+# zstd for zstd layers (compression=zstd), pigz for fast parallel gzip of layers.
+bash scripts/ensure-packages.sh runc busybox-static util-linux mount attr slirp4netns uidmap bzip2 xz-utils zstd pigz
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi

@@ -1,19 +1,21 @@
 /**
  * Cache keys: what an op's result depends on, and nothing else.
  * Each op type has a cache map with a versioned tag; the key is sha256 of its canonical JSON.
- * Bump a tag's version whenever what the op produces for the same map changes.
+ * Bump a tag's version whenever what the op produces for the same map changes, or what the map means.
+ * History: file v2 — local copy sources enter the map by base name only (v1 had the full paths).
  */
 import { TsbuildError } from '../src/errors.js';
 import { canonicalJson, sha256 } from '../src/llb/digest.js';
-import type { FileAction, Op } from '../src/llb/types.js';
+import type { ExecMount, FileAction, Op } from '../src/llb/types.js';
 import type { KeyFacts } from './types.js';
 
 export const TAGS = {
   exec: 'tsbuild.exec.v1',
-  file: 'tsbuild.file.v1',
+  file: 'tsbuild.file.v2',
   image: 'tsbuild.source.image.v1',
   local: 'tsbuild.source.local.v1',
   scratch: 'tsbuild.source.scratch.v1',
+  http: 'tsbuild.source.http.v1',
 } as const;
 
 /** Proxy variables change how a step fetches, not what it produces; Docker leaves them out of the key. */
@@ -38,6 +40,10 @@ export function cacheMap(op: Op, inputs: KeyInput[], facts: KeyFacts = {}): Cach
       if (s.kind === 'local') {
         return { tag: TAGS.local, name: s.name, excludePatterns: s.excludePatterns, includePaths: s.includePaths };
       }
+      if (s.kind === 'http') {
+        if (!facts.httpDigest) throw missing(`content digest of ${s.url}`);
+        return { tag: TAGS.http, digest: facts.httpDigest, filename: s.filename };
+      }
       if (!facts.imageDigest) throw missing(`manifest digest of image ${s.ref}`);
       return { tag: TAGS.image, digest: facts.imageDigest };
     }
@@ -50,6 +56,9 @@ export function cacheMap(op: Op, inputs: KeyInput[], facts: KeyFacts = {}): Cach
         user: op.user,
         network: op.network,
         parent: inputKey(inputs, 0),
+        // RUN --mount: the declarations count; a bind mount's source by its input's key (or the context
+        // checksum); cache/tmpfs/secret/ssh content never does. Absent when there are no mounts.
+        ...(op.mounts?.length ? { mounts: op.mounts.map((m, i) => execMountMap(m, i, inputs, facts)) } : {}),
       };
     case 'file':
       return {
@@ -68,9 +77,27 @@ function fileActionMap(a: FileAction, index: number, inputs: KeyInput[], facts: 
   if (input.op.type === 'source' && input.op.source.kind === 'local') {
     const checksum = facts.localChecksums?.[index];
     if (!checksum) throw missing(`checksum of the local files selected by copy action ${index}`);
-    return { ...rest, source: { local: checksum } };
+    // As BuildKit does: only the base names of local sources enter the key; the content checksum covers
+    // the full selection. So the same files copied from another directory give the same key.
+    // --parents keeps each source's path in the result, so there the full paths count.
+    return { ...rest, src: rest.parents ? rest.src : rest.src.map(baseName), source: { local: checksum } };
   }
   return { ...rest, source: { key: input.key } };
+}
+
+/** posix base name, ignoring trailing slashes ("src/" → "src", "/" → "/"). */
+function baseName(p: string): string {
+  const trimmed = p.replace(/\/+$/, '');
+  if (trimmed === '') return p === '' ? '' : '/';
+  return trimmed.slice(trimmed.lastIndexOf('/') + 1);
+}
+
+function execMountMap(m: ExecMount, index: number, inputs: KeyInput[], facts: KeyFacts): unknown {
+  if (m.type !== 'bind' && !(m.type === 'cache' && m.input !== undefined)) return m;
+  const { input: i, ...rest } = m as { input: number };
+  const local = facts.mountChecksums?.[index];
+  if (local) return { ...rest, source: { path: (m as { source?: string }).source, local } };
+  return { ...rest, source: { path: (m as { source?: string }).source, key: inputKey(inputs, i) } };
 }
 
 function inputKey(inputs: KeyInput[], i: number): string {

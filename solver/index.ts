@@ -17,9 +17,11 @@ import { CacheStore } from './cachestore.js';
 import { buildGraph } from './graph.js';
 import { DefaultOpResolver } from './resolver.js';
 import { solveGraph } from './scheduler.js';
+import type { ExecSandboxOptions } from './ops/exec-mounts.js';
 import type { OpResolver } from './types.js';
 
 export type { OpResolver } from './types.js';
+export type { ExecSandboxOptions } from './ops/exec-mounts.js';
 
 export interface SolveOptions {
   content: ContentStore;
@@ -36,6 +38,10 @@ export interface SolveOptions {
   signal?: AbortSignal;
   /** Ignore cache records (still write them). */
   noCache?: boolean;
+  /** --no-cache-filter: stages (OpMetadata.stage: name or index) whose steps, and their dependents, ignore the cache. */
+  noCacheStages?: string[];
+  /** RUN sandbox settings (limits, --secret, --ssh, cache-mount dir); see solver/ops/exec-mounts.ts. */
+  sandbox?: ExecSandboxOptions;
   /** Injected for tests; default: the real ops. */
   ops?: OpResolver;
   /** gzip level of new layers. */
@@ -58,6 +64,7 @@ export async function solve(def: Definition, opts: SolveOptions): Promise<BuildR
       locals: opts.locals,
       stateDir: opts.stateDir,
       statCache,
+      ...(opts.sandbox ? { sandbox: opts.sandbox } : {}),
     });
   const cache = new CacheStore({
     dir: opts.cacheDir,
@@ -78,6 +85,8 @@ export async function solve(def: Definition, opts: SolveOptions): Promise<BuildR
       progress: opts.progress,
       ...(opts.signal ? { signal: opts.signal } : {}),
       ...(opts.noCache ? { noCache: true } : {}),
+      ...(opts.noCacheStages?.length ? { noCacheStages: opts.noCacheStages } : {}),
+      identitySalt: JSON.stringify(Object.entries(opts.locals).sort()),
       ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
     });
     const image = structuredClone(def.image);

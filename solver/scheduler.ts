@@ -17,7 +17,8 @@ import type { SourceLocation } from '../src/errors.js';
 import type { Layer } from '../src/image/types.js';
 import type { VertexSummary } from '../src/llb/result.js';
 import type { ProgressSink } from '../src/progress/types.js';
-import { computeCacheKey } from './cachekey.js';
+import { cacheKey, cacheMap, type CacheMap } from './cachekey.js';
+import { explainMiss, stepIdentities, type StepMemo } from './explain.js';
 import type { CacheRecord, CacheStore } from './cachestore.js';
 import type { Graph } from './graph.js';
 import { isTrivial } from './types.js';
@@ -33,6 +34,10 @@ export interface SchedulerOptions {
   progress: ProgressSink;
   signal?: AbortSignal;
   noCache?: boolean;
+  /** --no-cache-filter: stages (names or indexes, as in OpMetadata.stage) whose steps, and what depends on them, ignore the cache. */
+  noCacheStages?: string[];
+  /** Tells step identities (for explaining misses) of different projects apart, e.g. the locals' directories. */
+  identitySalt?: string;
   /** Ops run at the same time; default max(2, CPUs). */
   concurrency?: number;
 }
@@ -58,6 +63,11 @@ class Solve {
   private readonly keyOf = new Map<Vertex, string>();
   private readonly facts = new Map<Vertex, KeyFacts>();
   private readonly records = new Map<Vertex, CacheRecord | undefined>();
+  private readonly maps = new Map<Vertex, CacheMap>();
+  /** Vertices that ignore the cache (--no-cache, --no-cache-filter and what depends on those). */
+  private readonly forced = new Set<Vertex>();
+  /** Why a vertex's cache lookup missed. */
+  private readonly missReasons = new Map<Vertex, string[]>();
   private readonly mustRun = new Set<Vertex>();
   private readonly mats = new Map<Vertex, Promise<string | null>>();
   private readonly durations = new Map<Vertex, number>();
@@ -133,14 +143,63 @@ class Solve {
     try {
       const facts = await this.opts.resolver.keyFacts({ vertex: v, signal: this.ctrl.signal });
       this.checkAborted();
-      const key = computeCacheKey(v.op, v.inputs.map((i, n) => ({ op: i.op, key: inputKeys[n]! })), facts);
+      const map = cacheMap(v.op, v.inputs.map((i, n) => ({ op: i.op, key: inputKeys[n]! })), facts);
+      const key = cacheKey(map);
       this.facts.set(v, facts);
       this.keyOf.set(v, key);
-      if (!isTrivial(v.op) && !this.opts.noCache) this.records.set(v, await this.opts.cache.get(key));
+      this.maps.set(v, map);
+      if (isTrivial(v.op)) return key;
+      const forced = this.forcedReason(v);
+      if (forced) {
+        this.forced.add(v);
+        this.missReasons.set(v, [forced]);
+        return key;
+      }
+      const rec = await this.opts.cache.get(key);
+      this.records.set(v, rec);
+      await this.checkStep(v, key, map, facts, rec);
       return key;
     } catch (err) {
       throw this.fail(v, err, false);
     }
+  }
+
+  /** Why v must ignore the cache, or undefined. Its inputs' keys (and so their forced state) are known. */
+  private forcedReason(v: Vertex): string | undefined {
+    if (this.opts.noCache) return '--no-cache';
+    const stage = v.metadata.stage;
+    if (stage !== undefined && this.opts.noCacheStages?.includes(stage)) return `--no-cache-filter ${stage}`;
+    const input = v.inputs.find((i) => this.forced.has(i));
+    return input ? `depends on a step that ignores the cache (${input.metadata.description})` : undefined;
+  }
+
+  private identities(v: Vertex): string[] {
+    return stepIdentities(v, this.opts.identitySalt ?? '');
+  }
+
+  /**
+   * Compare with the step's memo: on a miss, say why; on a hit whose memo is of another variant (the
+   * build went back to an earlier state), point the memo at this one, so the next miss is explained right.
+   */
+  private async checkStep(v: Vertex, key: string, map: CacheMap, facts: KeyFacts, rec: CacheRecord | undefined): Promise<void> {
+    const ids = this.identities(v);
+    const prev = await this.opts.cache.getStep(ids);
+    if (rec) {
+      await this.opts.cache.touch(key);
+      if (prev?.key !== key || prev.ids[0] !== ids[0]) await this.opts.cache.putStep(this.memo(v, key, map, facts));
+      return;
+    }
+    const files = prev && prev.key !== key && facts.localFiles ? await this.opts.cache.getStepFiles(prev) : undefined;
+    const reasons = explainMiss(
+      prev && (files ? { ...prev, files } : prev),
+      { key, map, ...(facts.localFiles ? { files: facts.localFiles } : {}) },
+      v.inputs.map((i) => i.metadata.description),
+    );
+    this.missReasons.set(v, reasons);
+  }
+
+  private memo(v: Vertex, key: string, map: CacheMap, facts: KeyFacts): StepMemo {
+    return { ids: this.identities(v), key, map, ...(facts.localFiles ? { files: facts.localFiles } : {}), at: new Date().toISOString() };
   }
 
   // Phase 2: which vertices must run.
@@ -188,7 +247,8 @@ class Solve {
     const name = v.metadata.description;
     const key = this.keyOf.get(v)!;
     const t0 = Date.now();
-    progress.emit({ type: 'vertex.started', id: v.digest, name, at: t0 });
+    const miss = this.missReasons.get(v);
+    progress.emit({ type: 'vertex.started', id: v.digest, name, at: t0, ...(miss ? { cacheMiss: miss } : {}) });
     const decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
     try {
       const out = await this.opts.resolver.run({
@@ -205,9 +265,10 @@ class Solve {
       });
       this.checkAborted();
       if (out.snapshot !== null) {
-        const rec: CacheRecord = { key, snapshot: out.snapshot, created: new Date().toISOString() };
+        const rec: CacheRecord = { key, snapshot: out.snapshot, created: new Date().toISOString(), name };
         await this.opts.cache.put(rec);
         this.records.set(v, rec);
+        await this.opts.cache.putStep(this.memo(v, key, this.maps.get(v)!, this.facts.get(v) ?? {}));
       }
       const durationMs = Date.now() - t0;
       this.durations.set(v, durationMs);
@@ -236,8 +297,8 @@ class Solve {
     while (v.op.type !== 'source') v = v.inputs[0]!;
     const s = v.op.source;
     if (s.kind === 'scratch') return [];
-    if (s.kind === 'local') {
-      throw new TsbuildError('INVALID_DEFINITION', `invalid build definition: local source "${s.name}" cannot be an image's root filesystem`);
+    if (s.kind === 'local' || s.kind === 'http') {
+      throw new TsbuildError('INVALID_DEFINITION', `invalid build definition: ${s.kind} source "${s.kind === 'local' ? s.name : s.url}" cannot be an image's root filesystem`);
     }
     const layers = this.facts.get(v)?.imageLayers;
     if (!layers) throw new TsbuildError('INTERNAL', `image source ${s.ref}: its layers are unknown`);
@@ -256,8 +317,9 @@ class Solve {
         return this.opts.createLayer(snapshot, this.ctrl.signal);
       });
       this.checkAborted();
-      const created = this.records.get(v)?.created ?? new Date().toISOString();
-      await this.opts.cache.put({ key: this.keyOf.get(v)!, snapshot, layer, created });
+      const prev = this.records.get(v);
+      const created = prev?.created ?? new Date().toISOString();
+      await this.opts.cache.put({ ...(prev?.snapshot === snapshot ? prev : {}), key: this.keyOf.get(v)!, snapshot, layer, created, name: v.metadata.description });
       return layer;
     } catch (err) {
       throw this.fail(v, err, false);
@@ -282,7 +344,19 @@ class Solve {
   private summaries(): VertexSummary[] {
     return this.graph.vertices
       .filter((v) => !isTrivial(v.op))
-      .map((v) => ({ id: v.digest, name: v.metadata.description, cached: !this.mustRun.has(v), durationMs: this.durations.get(v) ?? 0 }));
+      .map((v): VertexSummary => {
+        const cached = !this.mustRun.has(v);
+        const miss = this.missReasons.get(v);
+        return {
+          id: v.digest,
+          name: v.metadata.description,
+          cached,
+          durationMs: this.durations.get(v) ?? 0,
+          cacheKey: this.keyOf.get(v)!,
+          ...(!cached && miss ? { cacheMiss: miss } : {}),
+          ...(cached && this.records.get(v) ? { cachedFrom: this.records.get(v)!.created } : {}),
+        };
+      });
   }
 
   private checkAborted(): void {

@@ -11,6 +11,7 @@
  * Lifecycle of a vertex in one solve: key facts → key → cache lookup → (only if the vertex or a dependent
  * that needs it misses) run → record written → (only for the output's layer chain) layer created and memoized.
  */
+import type { SelectionFile } from '../src/context/checksum.js';
 import type { Layer } from '../src/image/types.js';
 import type { Digest, Op, OpMetadata } from '../src/llb/types.js';
 
@@ -29,6 +30,12 @@ export interface KeyFacts {
   imageLayers?: Layer[];
   /** File op: content checksum of exactly the files a copy action selects from a local source, by action index. */
   localChecksums?: Record<number, string>;
+  /** Exec op: checksum of the context files a bind (or cache `from`) mount reads, by mount index. */
+  mountChecksums?: Record<number, string>;
+  /** http source: the --checksum, or the downloaded content's digest. */
+  httpDigest?: string;
+  /** File op: what each of those checksums covers, file by file (to explain a cache miss), by action index. */
+  localFiles?: Record<number, SelectionFile[]>;
 }
 
 export interface KeyContext {

@@ -4,6 +4,8 @@ import type { ImageConfig } from '../../src/image/types.js';
 import type { OpMetadata } from '../../src/llb/types.js';
 import type { FromInstruction, Instruction, InstructionLocation } from '../parse/instructions.js';
 import { ShellExpansionError, type ShellLex } from '../shell/lex.js';
+import { errorColumn } from '../parse/text.js';
+import type { CheckSink } from '../checks/rules.js';
 import type { EnvList } from './env-list.js';
 import type { GraphBuilder, NodeId } from './graph.js';
 import type { FrontendInput, Warning } from './input.js';
@@ -47,12 +49,22 @@ export interface Converter {
   file: string;
   graph: GraphBuilder;
   lex: ShellLex;
+  /** Report a build check (skipped rules are filtered by the caller's # check= directive). */
+  lint: CheckSink;
+  /** Every name declared by an ARG anywhere in the Dockerfile (never reported as undefined). */
+  declaredArgs: Set<string>;
+  /** Names declared by an ARG before the first FROM (and the predefined platform args). */
+  globalArgs: Set<string>;
+  /** The Dockerfile's escape character (`# escape=`). */
+  escapeToken: string;
   warnings: Warning[];
   usedArgs: Set<string>;
   /** Converts (once) and returns a stage; used by FROM <stage> and COPY --from. */
   stage(index: number, from: InstructionLocation): Promise<StageState>;
   /** Find a stage by (case-insensitive) name or by index, or undefined. */
   findStage(ref: string): StageDef | undefined;
+  /** Every stage's name (unnamed stages left out), for messages. */
+  stageNames(): string[];
   /** Resolve an image into an image source node (cached). */
   image(ref: string, loc: InstructionLocation, stageLabel: string): Promise<ResolvedImage>;
   /** The build context's local source node (one per build); records the paths used. */
@@ -61,19 +73,41 @@ export interface Converter {
   proxyEnv: string[];
 }
 
-export function fail(loc: InstructionLocation, code: string, message: string, cause?: unknown): never {
+export function fail(loc: InstructionLocation, code: string, message: string, cause?: unknown, needle?: string): never {
   throw new DockerfileError(
     code,
     message,
-    { file: loc.file, line: loc.startLine, lineText: loc.lineText },
+    { file: loc.file, line: loc.startLine, column: errorColumn(loc.lineText, needle), lineText: loc.lineText },
     cause === undefined ? {} : cause instanceof TsbuildError && cause.hint !== undefined ? { cause, hint: cause.hint } : { cause },
   );
 }
 
-/** Expand one word with the stage's environment; expansion errors become DockerfileErrors. */
-export function expandWord(c: Converter, env: (name: string) => string | undefined, word: string, loc: InstructionLocation): string {
+/**
+ * Expand one word with the stage's environment; expansion errors become DockerfileErrors. Variables
+ * that are not set (and not declared by any ARG, and not used with a default like `${X:-d}`) are
+ * reported as `rule` (UndefinedVar; UndefinedArgInFrom for FROM; null: not reported).
+ */
+export function expandWord(
+  c: Converter,
+  env: (name: string) => string | undefined,
+  word: string,
+  loc: InstructionLocation,
+  rule: 'UndefinedVar' | 'UndefinedArgInFrom' | null = 'UndefinedVar',
+): string {
+  let lookup = env;
+  if (rule !== null && word.includes('$')) {
+    const withDefault = new Set([...word.matchAll(/\$\{(\w+):?[-+?]/g)].map((m) => m[1]!));
+    lookup = (name) => {
+      const v = env(name);
+      if (v === undefined && !withDefault.has(name) && !(rule === 'UndefinedVar' ? c.declaredArgs : c.globalArgs).has(name)) {
+        if (rule === 'UndefinedVar') c.lint(rule, `Usage of undefined variable '$${name}'`, loc);
+        else c.lint(rule, `FROM argument '${name}' is not declared`, loc);
+      }
+      return v;
+    };
+  }
   try {
-    return c.lex.processWord(word, env);
+    return c.lex.processWord(word, lookup);
   } catch (err) {
     if (err instanceof ShellExpansionError) fail(loc, 'EXPANSION_FAILED', err.message, err);
     throw err;

@@ -2,7 +2,7 @@
  * The conversion driver: splits instructions into stages, evaluates global ARGs, converts the target
  * stage and (lazily, once each) the stages it depends on, then assembles the Definition.
  */
-import { DockerfileError, NotFoundError } from '../../src/errors.js';
+import { DockerfileError, NotFoundError, TsbuildError } from '../../src/errors.js';
 import type { Platform } from '../../src/image/types.js';
 import { parseDockerfile } from '../parse/index.js';
 import { scanDockerfile } from '../parse/scan.js';
@@ -14,6 +14,7 @@ import { EnvList } from './env-list.js';
 import { GraphBuilder, type NodeId } from './graph.js';
 import { baseImage, cloneImage, emptyImage, formatPlatform, parsePlatform } from './image-config.js';
 import type { FrontendInput, FrontendOutput, Warning } from './input.js';
+import { parseCheckDirective, staticChecks, type CheckSink } from '../checks/rules.js';
 
 const PROXY_ARGS = ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy'];
 
@@ -25,7 +26,7 @@ function platformArgs(p: Platform): string[] {
   return out;
 }
 
-function splitStages(instructions: Instruction[], file: string): { globals: Instruction[]; stages: StageDef[] } {
+function splitStages(instructions: Instruction[], file: string, checkOnly: boolean): { globals: Instruction[]; stages: StageDef[] } {
   const globals: Instruction[] = [];
   const stages: StageDef[] = [];
   const names = new Map<string, number>();
@@ -33,9 +34,13 @@ function splitStages(instructions: Instruction[], file: string): { globals: Inst
     if (inst.keyword === 'FROM') {
       const def: StageDef = { index: stages.length, from: inst, instructions: [] };
       if (inst.stageName !== undefined) {
-        if (names.has(inst.stageName)) fail(inst.loc, 'DUPLICATE_STAGE', `duplicate stage name ${JSON.stringify(inst.stageName)}`);
-        names.set(inst.stageName, def.index);
-        def.name = inst.stageName;
+        if (names.has(inst.stageName)) {
+          // --check reports DuplicateStageName and goes on (the first stage of that name wins).
+          if (!checkOnly) fail(inst.loc, 'DUPLICATE_STAGE', `duplicate stage name ${JSON.stringify(inst.stageName)}`, undefined, inst.stageName);
+        } else {
+          names.set(inst.stageName, def.index);
+          def.name = inst.stageName;
+        }
       }
       stages.push(def);
     } else if (stages.length === 0) {
@@ -47,9 +52,21 @@ function splitStages(instructions: Instruction[], file: string): { globals: Inst
   }
   if (stages.length === 0) {
     const last = instructions[instructions.length - 1]!.loc;
-    throw new DockerfileError('NO_STAGES', 'the Dockerfile has no FROM instruction', { file, line: last.startLine, lineText: last.lineText });
+    throw new DockerfileError('NO_STAGES', 'the Dockerfile has no FROM instruction', { file, line: last.startLine, column: 1, lineText: last.lineText });
   }
   return { globals, stages };
+}
+
+/** Same os and architecture; a variant counts only when both name one (arm64 = arm64/v8). */
+function samePlatform(a: Platform, b: Platform): boolean {
+  const norm = (p: Platform): Platform => {
+    const arch = p.architecture === 'x86_64' ? 'amd64' : p.architecture === 'aarch64' ? 'arm64' : p.architecture;
+    const variant = arch === 'arm64' && p.variant === 'v8' ? undefined : p.variant;
+    return variant ? { os: p.os, architecture: arch, variant } : { os: p.os, architecture: arch };
+  };
+  const x = norm(a);
+  const y = norm(b);
+  return x.os === y.os && x.architecture === y.architecture && (x.variant === undefined || y.variant === undefined || x.variant === y.variant);
 }
 
 /** "run make" → "RUN make" (progress text). */
@@ -62,7 +79,38 @@ export async function convertDockerfile(input: FrontendInput): Promise<FrontendO
   const file = input.dockerfilePath;
   const parsed = parseDockerfile(input.dockerfile, file);
   const warnings: Warning[] = parsed.warnings.map((w) => ({ message: w.message, file, line: w.line }));
-  const { globals, stages } = splitStages(parsed.instructions, file);
+  if (parsed.syntax !== undefined) {
+    const line = input.dockerfile.replace(/^\uFEFF/, '').split(/\r?\n/).findIndex((l) => /^\s*#\s*syntax\s*=/i.test(l)) + 1;
+    warnings.push({
+      message: `# syntax=${parsed.syntax}: external frontends are not loaded; tsbuild's built-in Dockerfile frontend is used`,
+      file,
+      ...(line > 0 ? { line } : {}),
+    });
+  }
+  const checkCfg = parseCheckDirective(parsed.check?.value);
+  if (typeof checkCfg === 'string') {
+    const line = parsed.check!.line;
+    const text = input.dockerfile.replace(/^\uFEFF/, '').split(/\r?\n/)[line - 1] ?? '';
+    throw new DockerfileError('INVALID_DIRECTIVE', checkCfg, { file, line, column: 1, lineText: text });
+  }
+  const checkWarnings: Warning[] = [];
+  const reported = new Set<string>();
+  const lint: CheckSink = (rule, message, loc) => {
+    if (checkCfg.skipAll || checkCfg.skip.has(rule)) return;
+    const id = `${rule}\0${loc.startLine}\0${message}`;
+    if (reported.has(id)) return;
+    reported.add(id);
+    checkWarnings.push({ rule, message, file: loc.file, line: loc.startLine });
+  };
+  staticChecks(parsed.instructions, lint);
+  const { globals, stages } = splitStages(parsed.instructions, file, input.checkOnly === true);
+  const declaredArgs = new Set<string>();
+  for (const inst of parsed.instructions) {
+    const all = inst.keyword === 'ONBUILD' ? [inst, inst.trigger] : [inst];
+    for (const i of all) if (i.keyword === 'ARG') for (const a of i.args) declaredArgs.add(a.key);
+  }
+  const globalArgs = new Set<string>(platformArgs(input.platform).map((kv) => kv.slice(0, kv.indexOf('='))));
+  for (const inst of globals) if (inst.keyword === 'ARG') for (const a of inst.args) globalArgs.add(a.key);
   const graph = new GraphBuilder();
   const lex = new ShellLex({ escapeToken: parsed.escapeToken });
   const usedArgs = new Set<string>();
@@ -88,9 +136,16 @@ export async function convertDockerfile(input: FrontendInput): Promise<FrontendO
     file,
     graph,
     lex,
+    lint,
+    declaredArgs,
+    globalArgs,
+    escapeToken: parsed.escapeToken,
     warnings,
     usedArgs,
     proxyEnv: PROXY_ARGS.filter((k) => Object.prototype.hasOwnProperty.call(input.buildArgs, k)).map((k) => `${k}=${input.buildArgs[k]}`),
+    stageNames() {
+      return stages.filter((s) => s.name !== undefined).map((s) => s.name!);
+    },
     findStage(ref) {
       const lower = ref.toLowerCase();
       const byName = stages.find((s) => s.name === lower);
@@ -119,6 +174,8 @@ export async function convertDockerfile(input: FrontendInput): Promise<FrontendO
         resolved = await p;
       } catch (err) {
         if (err instanceof NotFoundError) fail(loc, 'IMAGE_NOT_FOUND', `image ${JSON.stringify(ref)} not found: ${err.message}`, err);
+        // Any other failure to resolve a base image (registry unreachable, auth) still names the line.
+        if (err instanceof TsbuildError && err.location === undefined) fail(loc, err.code, `image ${JSON.stringify(ref)}: ${err.message}`, err);
         throw err;
       }
       const node = graph.add(
@@ -160,13 +217,22 @@ export async function convertDockerfile(input: FrontendInput): Promise<FrontendO
     const loc = from.loc;
     const label = def.name ?? (def.index === targetIndex ? '' : `stage-${def.index}`);
     const stageTag = def.name ?? String(def.index);
-    const base = expandWord(c, meta.lookup(), from.image, loc);
+    const base = expandWord(c, meta.lookup(), from.image, loc, 'UndefinedArgInFrom');
     if (base === '') fail(loc, 'INVALID_INSTRUCTION', `base name (${from.image}) should not be blank`);
     let platform = input.platform;
     if (from.platform !== undefined) {
-      const text = expandWord(c, meta.lookup(), from.platform, loc);
+      const text = expandWord(c, meta.lookup(), from.platform, loc, 'UndefinedArgInFrom');
       const p = parsePlatform(text);
-      if (!p) fail(loc, 'INVALID_FLAG', `FROM --platform: invalid platform ${JSON.stringify(text)} (os/arch[/variant])`);
+      if (!p) fail(loc, 'INVALID_FLAG', `FROM --platform: invalid platform ${JSON.stringify(text)} (os/arch[/variant])`, undefined, '--platform');
+      if (!samePlatform(p!, input.platform) && input.checkOnly !== true) {
+        fail(
+          loc,
+          'PLATFORM_NOT_SUPPORTED',
+          `FROM --platform=${formatPlatform(p!)}: tsbuild can only build for this host's platform (${formatPlatform(input.platform)}); it has no emulation for other platforms`,
+          undefined,
+          '--platform',
+        );
+      }
       platform = p!;
     }
     const parent = c.findStage(base);
@@ -223,6 +289,8 @@ export async function convertDockerfile(input: FrontendInput): Promise<FrontendO
   }
 
   const target = await c.stage(targetIndex, stages[targetIndex]!.from.loc);
+  // --check looks at every stage, reachable or not (as BuildKit's lint does).
+  if (input.checkOnly === true) for (const st of stages) await c.stage(st.index, st.from.loc);
   // Wait for every stage that started converting (all are dependencies of the target).
   const states = new Map<number, StageState>();
   for (const [i, p] of converted) states.set(i, await p);
@@ -237,6 +305,19 @@ export async function convertDockerfile(input: FrontendInput): Promise<FrontendO
   const unused = Object.keys(input.buildArgs).filter((k) => !usedArgs.has(k) && !PROXY_ARGS.includes(k)).sort();
   if (unused.length > 0) warnings.push({ message: `One or more build-args [${unused.join(' ')}] were not consumed`, file });
 
+  // Check warnings, in Dockerfile order, after the parser's; `# check=error=true` turns them into an error.
+  checkWarnings.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
+  warnings.push(...checkWarnings);
+  if (checkCfg.error && checkWarnings.length > 0 && input.checkOnly !== true) {
+    const first = checkWarnings[0]!;
+    const text = input.dockerfile.replace(/^\uFEFF/, '').split(/\r?\n/)[(first.line ?? 1) - 1] ?? '';
+    throw new DockerfileError('CHECK_FAILED', `lint violation found for rules: ${[...new Set(checkWarnings.map((w) => w.rule))].join(', ')} (# check=error=true); first: ${first.rule}: ${first.message}`, {
+      file,
+      line: first.line ?? 1,
+      column: 1,
+      lineText: text,
+    });
+  }
   const definition = graph.finalize(target.node, target.image);
   return {
     definition,

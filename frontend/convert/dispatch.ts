@@ -14,8 +14,11 @@ import { commitHistory, goHealthcheck, goList, goPortSet, setEnv } from './image
 import { joinPath } from './paths.js';
 import { cleanSlashPath } from '../../src/fsutil/slashpath.js';
 import { PortError, parsePortSpec } from './ports.js';
+import { runMounts } from './run-mount.js';
+import { scriptMount, shebangScript } from './heredoc-script.js';
 
 const DEFAULT_SHELL = ['/bin/sh', '-c'];
+const PROXY_KEYS = new Set(['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy']);
 
 function shell(s: StageState): string[] {
   return s.image.config.Shell && s.image.config.Shell.length > 0 ? [...s.image.config.Shell] : [...DEFAULT_SHELL];
@@ -34,6 +37,7 @@ function runHistory(s: StageState, args: string[]): string {
   const seen = new Map<string, number>();
   const pairs: string[] = [];
   for (const a of s.args) {
+    if (PROXY_KEYS.has(a.key)) continue; // proxy values never reach history (nor cache keys)
     const v = s.env.get(a.key) ?? a.value ?? '';
     const kv = `${a.key}=${v}`;
     const i = seen.get(a.key);
@@ -54,7 +58,6 @@ function runArgs(s: StageState, inst: RunInstruction): string[] {
   const single = inst.heredocs.length === 1 ? safeHeredoc(text) : null;
   if (single) {
     const doc = inst.heredocs[0]!;
-    if (doc.content.startsWith('#!')) fail(inst.loc, 'NOT_SUPPORTED', 'a RUN heredoc with a #! interpreter line is not supported by tsbuild yet');
     return [...shell(s), doc.chomp ? chompHeredocContent(doc.content) : doc.content];
   }
   let full = text;
@@ -70,8 +73,15 @@ function safeHeredoc(word: string): boolean {
   }
 }
 
-function dispatchRun(c: Converter, s: StageState, inst: RunInstruction): void {
-  const args = runArgs(s, inst);
+async function dispatchRun(c: Converter, s: StageState, inst: RunInstruction, x: (w: string) => string): Promise<void> {
+  const script = shebangScript(c, inst); // RUN <<EOF with a #! line: run the heredoc as a file
+  const args = script ? script.args : runArgs(s, inst);
+  const cwd = s.image.config.WorkingDir || '/';
+  let mounts = inst.mounts && inst.mounts.length > 0 ? await runMounts(c, s, inst, x, cwd) : undefined;
+  if (script) {
+    const inputs = [...(mounts?.inputs ?? []), script.node];
+    mounts = { ...mounts, mounts: [...(mounts?.mounts ?? []), scriptMount(inputs.length)], inputs };
+  }
   const op: Omit<ExecOp, 'inputs'> = {
     type: 'exec',
     args,
@@ -79,8 +89,9 @@ function dispatchRun(c: Converter, s: StageState, inst: RunInstruction): void {
     cwd: s.image.config.WorkingDir || '/',
     user: s.image.config.User ?? '',
     network: (inst.network as ExecOp['network'] | undefined) ?? 'default',
+    ...(mounts ? { mounts: mounts.mounts } : {}),
   };
-  s.node = c.graph.add(op, [s.node], { description: '', stage: stageTag(s), location: location(inst.loc) });
+  s.node = c.graph.add(op, [s.node, ...(mounts?.inputs ?? [])], { description: '', stage: stageTag(s), location: location(inst.loc) });
   s.steps.push({ text: inst.original, meta: c.graph.node(s.node).meta });
   commitHistory(s.image, `RUN ${runHistory(s, args)} # buildkit`, true);
 }
@@ -130,7 +141,7 @@ export async function dispatch(
         else if (a.value !== undefined) value = x(a.value);
         else value = globals(key);
         declareArg(c, s, key, value);
-        commit.push(value === undefined ? key : `${key}=${value}`);
+        commit.push(value === undefined || PROXY_KEYS.has(key) ? key : `${key}=${value}`);
       }
       commitHistory(s.image, `ARG ${commit.join(' ')}`, false);
       return;
@@ -161,7 +172,7 @@ export async function dispatch(
       return;
     }
     case 'RUN':
-      return dispatchRun(c, s, inst);
+      return dispatchRun(c, s, inst, x);
     case 'CMD': {
       const args = inst.json ? [...inst.args] : [...shell(s), inst.args[0]!];
       cfg.Cmd = args;

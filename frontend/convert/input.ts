@@ -16,12 +16,19 @@ export interface FrontendInput {
   platform: Platform;
   /** Resolves an image ref (as written after expansion) → normalized ref, manifest digest, config. Throws NotFoundError if absent. */
   resolveImage(ref: string): Promise<{ ref: string; digest: string; config: ImageConfig }>;
+  /**
+   * `tsbuild build --check`: evaluate the build checks only. Problems the checks report (a duplicate
+   * stage name) do not stop the conversion; the caller does not build.
+   */
+  checkOnly?: boolean;
 }
 
 export interface Warning {
   message: string;
   file: string;
   line?: number;
+  /** The build check that reported it (e.g. "JSONArgsRecommended"); absent for other warnings. */
+  rule?: string;
 }
 
 export interface FrontendOutput {

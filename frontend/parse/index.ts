@@ -18,6 +18,7 @@ export interface ParsedDockerfile {
   instructions: Instruction[];
   escapeToken: string;
   syntax?: string;
+  check?: { value: string; line: number };
   warnings: ParseWarning[];
 }
 
@@ -26,9 +27,10 @@ export function parseDockerfile(text: string, file: string): ParsedDockerfile {
   const scanned = scanDockerfile(text, file);
   const instructions = scanned.nodes.map((n) => toInstruction(n, file));
   if (instructions.length === 0) {
-    throw new DockerfileError('NO_INSTRUCTIONS', 'the Dockerfile has no instructions', { file, line: 1, lineText: '' });
+    throw new DockerfileError('NO_INSTRUCTIONS', 'the Dockerfile has no instructions', { file, line: 1, column: 1, lineText: '' });
   }
   const out: ParsedDockerfile = { instructions, escapeToken: scanned.escapeToken, warnings: scanned.warnings };
   if (scanned.syntax !== undefined) out.syntax = scanned.syntax;
+  if (scanned.check !== undefined) out.check = scanned.check;
   return out;
 }

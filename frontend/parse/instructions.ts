@@ -7,6 +7,7 @@ import { FlagError, parseFlags } from './flags.js';
 import { parseGoDuration } from './duration.js';
 import { KNOWN_KEYWORDS } from './node.js';
 import { flagLocation } from './ast-view.js';
+import { errorColumn } from './text.js';
 import type { Heredoc, ParsedNode } from './types.js';
 
 export interface InstructionLocation {
@@ -32,6 +33,8 @@ export interface RunInstruction extends Common {
   args: string[];
   heredocs: Heredoc[];
   network?: string;
+  /** --mount values as written (unexpanded), in order. */
+  mounts?: string[];
 }
 export interface CommandInstruction extends Common { keyword: 'CMD' | 'ENTRYPOINT'; json: boolean; args: string[] }
 export interface ShellInstruction extends Common { keyword: 'SHELL'; args: string[] }
@@ -45,6 +48,16 @@ export interface CopyInstruction extends Common {
   chmod?: string;
   link: boolean;
   heredocs: Heredoc[];
+  /** --exclude patterns (unexpanded), in order. */
+  exclude: string[];
+  /** COPY --parents. */
+  parents: boolean;
+  /** ADD --checksum. */
+  checksum?: string;
+  /** ADD --keep-git-dir. */
+  keepGitDir?: boolean;
+  /** ADD --unpack (unset: unpack local archives, not remote files). */
+  unpack?: boolean;
 }
 export interface ValueInstruction extends Common { keyword: 'WORKDIR' | 'USER' | 'STOPSIGNAL' | 'MAINTAINER'; value: string }
 export interface ExposeInstruction extends Common { keyword: 'EXPOSE'; ports: string[] }
@@ -78,16 +91,14 @@ export type Instruction =
 
 const STAGE_NAME = /^[a-z][a-z0-9-_.]*$/;
 const NOT_SUPPORTED_FLAGS: Record<string, string[]> = {
-  RUN: ['mount', 'security', 'device'],
-  COPY: ['parents', 'exclude'],
-  ADD: ['keep-git-dir', 'checksum', 'exclude', 'unpack'],
+  RUN: ['security', 'device'],
 };
 
 /** Convert one parsed node. Throws DockerfileError with the node's location. */
 export function toInstruction(node: ParsedNode, file: string): Instruction {
   const loc: InstructionLocation = { file, startLine: node.startLine, endLine: node.endLine, lineText: node.lineText };
-  const fail = (code: string, message: string): never => {
-    throw new DockerfileError(code, message, { file, line: node.startLine, lineText: node.lineText });
+  const fail = (code: string, message: string, needle?: string): never => {
+    throw new DockerfileError(code, message, { file, line: node.startLine, column: errorColumn(node.lineText, needle), lineText: node.lineText });
   };
   const keyword = node.keyword.toUpperCase();
   if (!KNOWN_KEYWORDS.has(node.keyword.toLowerCase())) fail('UNKNOWN_INSTRUCTION', `unknown instruction: ${node.keyword}`);
@@ -98,7 +109,7 @@ export function toInstruction(node: ParsedNode, file: string): Instruction {
     if (!(err instanceof FlagError)) throw err;
     // The column comes from dockerfile-ast's flag positions (the flag may be on a continuation line).
     const at = flagLocation(node, err.index);
-    if (!at) fail('INVALID_FLAG', err.message);
+    if (!at) fail('INVALID_FLAG', err.message, node.flags[err.index]?.split('=')[0]);
     throw new DockerfileError('INVALID_FLAG', err.message, { file, line: at!.line, column: at!.column, lineText: at!.lineText });
   }
   for (const f of NOT_SUPPORTED_FLAGS[keyword] ?? []) {
@@ -156,6 +167,7 @@ export function toInstruction(node: ParsedNode, file: string): Instruction {
         if (n !== 'default' && n !== 'none' && n !== 'host') fail('INVALID_FLAG', `RUN --network: unsupported network mode ${JSON.stringify(n)} (default, none or host)`);
         inst.network = n;
       }
+      if (flags.lists.mount !== undefined) inst.mounts = flags.lists.mount;
       return inst;
     }
     case 'CMD':
@@ -177,7 +189,12 @@ export function toInstruction(node: ParsedNode, file: string): Instruction {
         json: node.json,
         link: flags.bools.link ?? false,
         heredocs: node.heredocs,
+        exclude: flags.lists.exclude ?? [],
+        parents: flags.bools.parents ?? false,
       };
+      if (flags.strings.checksum !== undefined) inst.checksum = flags.strings.checksum;
+      if (flags.bools['keep-git-dir'] !== undefined) inst.keepGitDir = flags.bools['keep-git-dir'];
+      if (flags.bools.unpack !== undefined) inst.unpack = flags.bools.unpack;
       if (flags.strings.from !== undefined) inst.from = flags.strings.from;
       if (flags.strings.chown !== undefined) inst.chown = flags.strings.chown;
       if (flags.strings.chmod !== undefined) inst.chmod = flags.strings.chmod;

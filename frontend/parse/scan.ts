@@ -22,7 +22,7 @@ import { AstView, rememberAst } from './ast-view.js';
 import { DirectiveError, readDirectives, type DirectiveBlock } from './directives.js';
 import { NodeSyntaxError, nodeFromLine } from './node.js';
 import { heredocsFromLine, type HeredocStart } from './heredoc.js';
-import { trimLeftSpace } from './text.js';
+import { errorColumn, trimLeftSpace } from './text.js';
 import type { Heredoc, ParsedNode, ParseResult, ParseWarning } from './types.js';
 
 const trimNewline = (s: string): string => s.replace(/[\r\n]+$/, '');
@@ -94,8 +94,8 @@ export function scanDockerfile(text: string, file: string): ParseResult {
   const body = text.startsWith('\uFEFF') ? text.slice(1) : text;
   const lines = splitLines(body);
   const lineText = (n: number): string => trimNewline(lines[n - 1] ?? '');
-  const fail = (code: string, message: string, line: number): never => {
-    throw new DockerfileError(code, message, { file, line, lineText: lineText(line) });
+  const fail = (code: string, message: string, line: number, needle?: string): never => {
+    throw new DockerfileError(code, message, { file, line, column: errorColumn(lineText(line), needle), lineText: lineText(line) });
   };
   let directives: DirectiveBlock;
   try {
@@ -135,7 +135,7 @@ export function scanDockerfile(text: string, file: string): ParseResult {
         }
         if (starts.length > 0) {
           const delims = delimiterLines(lines, starts, end);
-          if (delims.length < starts.length) fail('UNTERMINATED_HEREDOC', `unterminated heredoc ${starts[delims.length]!.name}`, a.startLine);
+          if (delims.length < starts.length) fail('UNTERMINATED_HEREDOC', `unterminated heredoc ${starts[delims.length]!.name}`, a.startLine, '<<');
           let from = end;
           target.heredocs = starts.map((h, i): Heredoc => {
             const content = lines.slice(from, delims[i]! - 1).join('');
@@ -156,9 +156,11 @@ export function scanDockerfile(text: string, file: string): ParseResult {
     }
   }
   if (nodes.length === 0) {
-    throw new DockerfileError('NO_INSTRUCTIONS', 'the Dockerfile has no instructions', { file, line: Math.max(lines.length, 1), lineText: '' });
+    throw new DockerfileError('NO_INSTRUCTIONS', 'the Dockerfile has no instructions', { file, line: Math.max(lines.length, 1), column: 1, lineText: lineText(Math.max(lines.length, 1)) });
   }
   const result: ParseResult = { nodes, escapeToken, warnings };
   if (directives!.syntax !== undefined) result.syntax = directives!.syntax;
+  const check = directives!.list.findIndex((d) => d.name === 'check');
+  if (check >= 0) result.check = { value: directives!.list[check]!.value, line: check + 1 };
   return result;
 }

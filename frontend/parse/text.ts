@@ -56,3 +56,16 @@ export function goQuote(s: string): string {
 export function goQuoteList(list: readonly string[]): string {
   return '[' + list.map(goQuote).join(' ') + ']';
 }
+
+/**
+ * 1-based column for an error on `lineText`: where `needle` starts (when given and found), else the
+ * first non-blank character (the instruction's keyword).
+ */
+export function errorColumn(lineText: string, needle?: string): number {
+  if (needle) {
+    const i = lineText.indexOf(needle);
+    if (i >= 0) return i + 1;
+  }
+  const m = /\S/.exec(lineText);
+  return m ? m.index + 1 : 1;
+}

@@ -52,5 +52,7 @@ export interface ParseResult {
   escapeToken: string;
   /** The `# syntax=` directive, when present. */
   syntax?: string;
+  /** The `# check=` directive's value, when present, and its line. */
+  check?: { value: string; line: number };
   warnings: ParseWarning[];
 }

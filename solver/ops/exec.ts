@@ -5,6 +5,7 @@ import type { ExecOp } from '../../src/llb/types.js';
 import type { Snapshotter } from '../../src/snapshot/types.js';
 import type { OpOutput, RunContext } from '../types.js';
 import { commitSnapshot, keyHex, tempKey } from './commit.js';
+import { prepareMounts, type ExecSandboxOptions, type PreparedMounts } from './exec-mounts.js';
 
 const TAIL_LINES = 20;
 const TAIL_BYTES = 64 * 1024;
@@ -27,20 +28,29 @@ export class OutputTail {
   }
 }
 
-export async function runExec(ctx: RunContext, deps: { snapshotter: Snapshotter; executor: Executor }): Promise<OpOutput> {
+export async function runExec(
+  ctx: RunContext,
+  deps: { snapshotter: Snapshotter; executor: Executor; locals: Record<string, string>; stateDir: string; sandbox?: ExecSandboxOptions },
+): Promise<OpOutput> {
   const op = ctx.vertex.op as ExecOp;
   const { snapshotter, executor } = deps;
   const parent = ctx.inputs[0]?.snapshot ?? undefined;
   const active = tempKey(`exec:${keyHex(ctx.key).slice(0, 16)}`);
   const mounts = await snapshotter.prepare(active, parent);
   const tail = new OutputTail();
+  let extra: PreparedMounts | undefined;
   try {
+    extra = op.mounts?.length ? await prepareMounts(ctx, op, deps) : undefined;
+    const limits = deps.sandbox?.limits;
     const res = await executor.run(
       mounts,
-      { args: op.args, env: op.env, cwd: op.cwd, user: op.user },
+      { args: op.args, env: [...op.env, ...(extra?.env ?? [])], cwd: op.cwd, user: op.user },
       {
         signal: ctx.signal,
         network: op.network,
+        ...(limits ? { limits } : {}),
+        ...(extra?.mounts.length ? { mounts: extra.mounts } : {}),
+        ...(extra?.secretEnv.length ? { secretEnv: extra.secretEnv } : {}),
         onStdout: (c) => {
           tail.push(c);
           ctx.log('stdout', c);
@@ -53,16 +63,33 @@ export async function runExec(ctx: RunContext, deps: { snapshotter: Snapshotter;
     );
     if (ctx.signal.aborted) throw ctx.signal.reason ?? new TsbuildError('CANCELED', 'build canceled');
     if (res.exitCode !== 0) {
-      const how = res.signal ? `exit code: ${res.exitCode} (killed by ${res.signal})` : `exit code: ${res.exitCode}`;
+      let how = res.signal ? `exit code: ${res.exitCode} (killed by ${res.signal})` : `exit code: ${res.exitCode}`;
+      if (res.oomKilled) how = `out of memory (limit ${formatBytes(res.oomKilled.limitBytes)}), ${how}`;
+      else if (res.pidsLimitHit) how += ` (the pids limit of ${res.pidsLimitHit.limit} processes was reached)`;
       throw new ExecError(`process "${op.args.join(' ')}" did not complete successfully: ${how}`, {
         exitCode: res.exitCode,
         signal: res.signal ?? null,
         outputTail: tail.text(),
       });
     }
+    await extra?.cleanup();
+    extra = undefined;
     return { snapshot: await commitSnapshot(snapshotter, `op:${keyHex(ctx.key)}`, active, ctx.noCache) };
   } catch (err) {
+    await extra?.cleanup();
     await snapshotter.remove(active).catch(() => {});
     throw err;
   }
+}
+
+/** 67108864 → "64MiB". */
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1 && v % 1024 === 0) {
+    v /= 1024;
+    i++;
+  }
+  return `${v}${units[i]}`;
 }

@@ -3,13 +3,14 @@
  * Copy sources are a local directory (read with the local source's .dockerignore patterns; ownership not
  * preserved) or another op's snapshot, mounted read-only (ownership preserved unless --chown).
  */
-import { chmod, lchown, lstat, mkdir, mkdtemp, rmdir } from 'node:fs/promises';
+import { chmod, lchown, lstat, mkdir, mkdtemp, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { ContextError, TsbuildError } from '../../src/errors.js';
-import { copyFiles, mkdirAllInRoot, parseChmod } from '../../src/copy/copy.js';
+import { copyFiles, mkdirAllInRoot } from '../../src/copy/copy.js';
+import { parseModeSpec } from '../../src/copy/chmod.js';
 import { resolveUser } from '../../src/fsutil/passwd.js';
 import { resolveInRoot } from '../../src/fsutil/scoped.js';
-import type { Chown, CopyAction, FileOp, MkdirAction } from '../../src/llb/types.js';
+import type { Chown, CopyAction, FileOp, MkdirAction, MkfileAction } from '../../src/llb/types.js';
 import { withMounts } from '../../src/snapshot/mount.js';
 import type { Snapshotter } from '../../src/snapshot/types.js';
 import type { OpOutput, ResolvedInput, RunContext } from '../types.js';
@@ -35,6 +36,7 @@ export async function runFile(ctx: RunContext, deps: FileOpDeps): Promise<OpOutp
         for (const action of op.actions) {
           if (ctx.signal.aborted) throw ctx.signal.reason ?? new TsbuildError('CANCELED', 'build canceled');
           if (action.action === 'copy') await copyAction(action, rootfs, ctx.inputs, deps);
+          else if (action.action === 'mkfile') await mkfileAction(action, rootfs);
           else await mkdirAction(action, rootfs);
         }
       }),
@@ -57,12 +59,20 @@ async function copyAction(action: CopyAction, rootfs: string, inputs: ResolvedIn
     allowWildcard: action.allowWildcard,
     followSymlinks: action.followSymlinks,
     ...(chown ? { chown } : {}),
-    ...(action.chmod !== undefined ? { chmod: parseChmod(action.chmod) } : {}),
+    ...(action.chmod !== undefined ? { chmod: parseModeSpec(action.chmod) } : {}),
+    ...(action.exclude && action.exclude.length > 0 ? { excludePatterns: action.exclude } : {}),
+    ...(action.parents ? { parents: true } : {}),
+    ...(action.unpack ? { unpack: true } : {}),
   };
   const local = localSourceOf(input.vertex.op);
   if (local) {
     const exclude = localMatcher(local);
-    await copyFiles({ ...common, srcRoot: localRoot(deps.locals, local), ...(exclude ? { exclude } : {}), preserveOwnership: false });
+    await copyFiles({
+      ...common,
+      srcRoot: localRoot(deps.locals, local),
+      ...(exclude ? { exclude } : {}),
+      preserveOwnership: false,
+    });
     return;
   }
   const rootName = input.vertex.metadata.stage !== undefined ? `stage ${input.vertex.metadata.stage}` : 'source image';
@@ -95,6 +105,20 @@ async function resolveChown(rootfs: string, c: Chown): Promise<{ uid: number; gi
   }
   const u = await resolveUser(rootfs, c.user, c.group);
   return { uid: u.uid, gid: u.gid };
+}
+
+/** Write one file (COPY heredoc); parents are created root-owned 0755; an existing file is replaced. */
+async function mkfileAction(action: MkfileAction, rootfs: string): Promise<void> {
+  const owner = action.chown ? await resolveChown(rootfs, action.chown) : { uid: 0, gid: 0 };
+  const path = posix.normalize(`/${action.path}`);
+  mkdirAllInRoot(rootfs, posix.dirname(path), { uid: 0, gid: 0 });
+  const host = await resolveInRoot(rootfs, path, { followFinal: false });
+  const st = await lstat(host).catch(() => undefined);
+  if (st?.isDirectory()) throw new ContextError('MKFILE_IS_DIR', `cannot create file ${path}: a directory is in the way`);
+  if (st) await rm(host);
+  await writeFile(host, action.data, { flag: 'wx', mode: 0o600 });
+  await lchown(host, owner.uid, owner.gid);
+  await chmod(host, action.mode & 0o7777);
 }
 
 async function mkdirAction(action: MkdirAction, rootfs: string): Promise<void> {

@@ -1,6 +1,6 @@
 /** Local sources (the build context): where they are on the host, what they exclude, and the checksum of a COPY's selection. */
 import { ContextError } from '../../src/errors.js';
-import { checksumSelection } from '../../src/context/checksum.js';
+import { checksumSelectionDetailed, type SelectionFile } from '../../src/context/checksum.js';
 import { DockerIgnoreMatcher } from '../../src/context/dockerignore.js';
 import { selectSources } from '../../src/context/select.js';
 import type { StatCache } from '../../src/context/statcache.js';
@@ -29,6 +29,15 @@ export async function checksumLocalCopy(
   source: LocalSource,
   opts: { locals: Record<string, string>; statCache?: StatCache },
 ): Promise<string> {
+  return (await checksumLocalCopyDetailed(action, source, opts)).digest;
+}
+
+/** The same, and what the digest covers file by file when it was computed so (not taken from the stat cache). */
+export async function checksumLocalCopyDetailed(
+  action: CopyAction,
+  source: LocalSource,
+  opts: { locals: Record<string, string>; statCache?: StatCache },
+): Promise<{ digest: string; files?: SelectionFile[] }> {
   const exclude = localMatcher(source);
   const selection = await selectSources({
     root: localRoot(opts.locals, source),
@@ -37,5 +46,5 @@ export async function checksumLocalCopy(
     allowWildcard: action.allowWildcard,
     followSymlinks: action.followSymlinks,
   });
-  return checksumSelection(selection, { includeOwnership: false, ...(opts.statCache ? { statCache: opts.statCache } : {}) });
+  return checksumSelectionDetailed(selection, { includeOwnership: false, ...(opts.statCache ? { statCache: opts.statCache } : {}) });
 }

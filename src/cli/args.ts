@@ -1,15 +1,12 @@
 /** `tsbuild build` flags, compatible with `docker buildx build` where they overlap. */
 import { parseArgs } from 'node:util';
 import { UsageError } from '../errors.js';
+import { parseSandboxArgs, SANDBOX_OPTIONS, type SandboxArgs } from './sandbox-args.js';
+import { parseOutput, type OutputSpec } from './outputs.js';
+
+export { parseOutput, type OutputSpec } from './outputs.js';
 
 export type ProgressMode = 'auto' | 'plain' | 'tty' | 'quiet';
-
-export interface OutputSpec {
-  type: 'image' | 'oci';
-  dest?: string;
-  name?: string;
-  attrs: Record<string, string>;
-}
 
 export interface BuildArgs {
   context: string;
@@ -18,10 +15,30 @@ export interface BuildArgs {
   buildArgs: Record<string, string>;
   target?: string;
   noCache: boolean;
+  /** --no-cache-filter STAGE (repeatable, or comma-separated): these stages ignore the cache. */
+  noCacheFilter: string[];
+  /** --explain: print every step's cache decision and why it missed. */
+  explain: boolean;
   progress: ProgressMode;
   outputs: OutputSpec[];
   printDefinition: boolean;
+  /** --check: evaluate the build checks, print them, build nothing (exit 1 when any is found). */
+  check: boolean;
   root?: string;
+  /** --label K=V: added to the image config's Labels. */
+  labels: Record<string, string>;
+  /** --load: send the image to the Docker daemon. */
+  load: boolean;
+  /** --push: push every -t name (same as type=registry). */
+  push: boolean;
+  /** --pull: always ask the registry for base images, even when the store has them. */
+  pull: boolean;
+  /** --insecure-registry HOST[:PORT]: plain HTTP allowed, TLS not verified (repeatable). */
+  insecureRegistries: string[];
+  iidfile?: string;
+  metadataFile?: string;
+  /** RUN sandbox: --network, --secret, --ssh, --memory, --cpus, --pids-limit, --ulimit, ... (./sandbox-args.ts). */
+  sandbox: SandboxArgs;
 }
 
 export function parseBuildArgs(argv: string[]): BuildArgs {
@@ -37,11 +54,22 @@ export function parseBuildArgs(argv: string[]): BuildArgs {
         'build-arg': { type: 'string', multiple: true },
         target: { type: 'string' },
         'no-cache': { type: 'boolean' },
+        'no-cache-filter': { type: 'string', multiple: true },
+        explain: { type: 'boolean' },
         progress: { type: 'string' },
         output: { type: 'string', short: 'o', multiple: true },
         'print-definition': { type: 'boolean' },
+        check: { type: 'boolean' },
         root: { type: 'string' },
         quiet: { type: 'boolean', short: 'q' },
+        label: { type: 'string', multiple: true },
+        load: { type: 'boolean' },
+        push: { type: 'boolean' },
+        pull: { type: 'boolean' },
+        'insecure-registry': { type: 'string', multiple: true },
+        iidfile: { type: 'string' },
+        'metadata-file': { type: 'string' },
+        ...SANDBOX_OPTIONS,
       },
     });
   } catch (err) {
@@ -80,31 +108,35 @@ export function parseBuildArgs(argv: string[]): BuildArgs {
     tags: values.tag ?? [],
     buildArgs,
     noCache: values['no-cache'] ?? false,
+    noCacheFilter: (values['no-cache-filter'] ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== ''),
+    explain: values.explain ?? false,
     progress,
     outputs,
     printDefinition: values['print-definition'] ?? false,
+    check: values.check ?? false,
+    labels: parseLabels(values.label ?? []),
+    load: values.load ?? false,
+    push: values.push ?? false,
+    pull: values.pull ?? false,
+    insecureRegistries: values['insecure-registry'] ?? [],
+    sandbox: parseSandboxArgs(values),
   };
+  if (values.iidfile !== undefined) out.iidfile = values.iidfile;
+  if (values['metadata-file'] !== undefined) out.metadataFile = values['metadata-file'];
   if (values.file !== undefined) out.file = values.file;
   if (values.target !== undefined) out.target = values.target;
   if (values.root !== undefined) out.root = values.root;
   return out;
 }
 
-/** buildx's CSV output syntax: `type=oci,dest=out.tar`. */
-export function parseOutput(spec: string): OutputSpec {
-  const attrs: Record<string, string> = {};
-  for (const part of spec.split(',')) {
-    const eq = part.indexOf('=');
-    if (eq <= 0) throw new UsageError(`invalid --output "${spec}": expected key=value pairs such as type=oci,dest=out.tar`);
-    attrs[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
+/** `--label K=V` (Docker: `--label K` alone sets an empty value). */
+function parseLabels(list: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const kv of list) {
+    const eq = kv.indexOf('=');
+    if (eq === 0) throw new UsageError(`invalid --label "${kv}": missing name`);
+    if (eq < 0) out[kv] = '';
+    else out[kv.slice(0, eq)] = kv.slice(eq + 1);
   }
-  const type = attrs.type;
-  if (type !== 'oci' && type !== 'image') {
-    throw new UsageError(`invalid --output "${spec}": type "${type ?? ''}" is not supported yet (supported: oci, image)`);
-  }
-  const out: OutputSpec = { type, attrs };
-  if (attrs.dest !== undefined) out.dest = attrs.dest;
-  if (attrs.name !== undefined) out.name = attrs.name;
-  if (type === 'oci' && !out.dest) throw new UsageError(`invalid --output "${spec}": type=oci needs dest=FILE`);
   return out;
 }

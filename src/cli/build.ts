@@ -8,20 +8,33 @@ import { parseBuildArgs, type BuildArgs } from './args.js';
 import { storeRoot, storeLayout, ensureStore } from './store-root.js';
 import { hostPlatform } from './platform.js';
 import { selectRenderer } from './render/select.js';
-import { ContextError, NotFoundError, TsbuildError } from '../errors.js';
+import { ContextError, TsbuildError, UsageError } from '../errors.js';
 import { readDockerignore } from '../context/dockerignore.js';
 import { normalizeReference, familiarName } from '../image/reference.js';
-import type { ImageConfig, Manifest } from '../image/types.js';
 import { LocalContentStore } from '../content/store.js';
 import { LocalImageStore } from '../imagestore/store.js';
 import { OverlaySnapshotter } from '../snapshot/overlay.js';
 import { RuncExecutor } from '../executor/runc.js';
+import { setupSandbox } from './sandbox.js';
 import { beginBuild } from './recover.js';
+import { resolveBaseImage } from './resolve-image.js';
+import { makeRegistryClient, registryDirs } from './registry-client.js';
+import type { RegistryClient } from '../registry/index.js';
+import { RegistryExporter } from '../../exporters/registry.js';
+import { formatExplain } from './explain.js';
+import { enforceCacheCap } from './auto-gc.js';
+import { formatBytes } from '../cache/gc.js';
 import { dockerfileToDefinition } from '../../frontend/index.js';
 import { solve } from '../../solver/index.js';
-import { writeImage } from '../../exporters/manifest.js';
 import { ImageStoreExporter } from '../../exporters/image.js';
 import { OciTarExporter } from '../../exporters/oci.js';
+import { DockerTarExporter } from '../../exporters/docker.js';
+import { DockerDaemonExporter } from '../../exporters/docker-daemon.js';
+import { LocalExporter } from '../../exporters/local.js';
+import { RootfsTarExporter } from '../../exporters/tar.js';
+import { sourceDateEpoch, writeImageWith } from '../../exporters/manifest.js';
+import { withImageOptions } from '../../exporters/options.js';
+import { writeBuildMetadata } from './metadata.js';
 import type { Exporter } from '../../exporters/types.js';
 import type { ProgressSink } from '../progress/types.js';
 
@@ -37,36 +50,60 @@ export async function buildCommand(argv: string[]): Promise<number> {
   const execState = join(store.state, 'exec');
   const mountsDir = join(store.state, 'mounts');
   const runtime = process.env.TSBUILD_RUNTIME;
-  const displayFile = relative(process.cwd(), dockerfilePath) || basename(dockerfilePath);
+  const displayFile = args.file === '-' ? 'Dockerfile (stdin)' : relative(process.cwd(), dockerfilePath) || basename(dockerfilePath);
+  let client: RegistryClient | undefined;
+  const registry = () => (client ??= makeRegistryClient(store.root, { insecure: args.insecureRegistries, progress }));
+  const baseImages = new Map<string, ReturnType<typeof resolveBaseImage>>();
 
-  const { definition, warnings } = await dockerfileToDefinition({
+  const { definition, warnings, stages: stageList } = await dockerfileToDefinition({
+    ...(args.check ? { checkOnly: true } : {}),
     dockerfile: dockerfileText,
     dockerfilePath: displayFile,
     excludePatterns,
     buildArgs: args.buildArgs,
     ...(args.target !== undefined ? { target: args.target } : {}),
     platform: hostPlatform(),
-    resolveImage: async (ref) => {
-      const name = normalizeReference(ref);
-      const rec = await images.get(name);
-      if (!rec) {
-        throw new NotFoundError('IMAGE_NOT_FOUND', `${name} is not in the local image store`, {
-          hint: 'build or load it first (`tsbuild images` lists what the store has)',
-        });
+    resolveImage: (ref) => {
+      // Each base image is resolved once per build (one HEAD at most); see resolve-image.ts.
+      let p = baseImages.get(ref);
+      if (!p) {
+        p = resolveBaseImage(ref, { content, images, client: registry(), pulled: registryDirs(store.root).pulled, platform: hostPlatform(), progress, pull: args.pull });
+        baseImages.set(ref, p);
       }
-      const manifest = JSON.parse((await content.read(rec.target.digest)).toString()) as Manifest;
-      const config = JSON.parse((await content.read(manifest.config.digest)).toString()) as ImageConfig;
-      return { ref: name, digest: rec.target.digest, config };
+      return p;
     },
   });
-  for (const w of warnings) progress.emit({ type: 'warning', message: w.message, file: w.file, ...(w.line !== undefined ? { line: w.line } : {}) });
+  for (const w of warnings) progress.emit({ type: 'warning', message: w.rule ? `${w.rule}: ${w.message}` : w.message, file: w.file, ...(w.line !== undefined ? { line: w.line } : {}) });
+  if (args.check) {
+    const found = warnings.filter((w) => w.rule !== undefined).length;
+    progress.emit({ type: 'info', message: found === 0 ? 'Check complete, no warnings found.' : `Check complete, ${found} warning${found === 1 ? ' has' : 's have'} been found!` });
+    progress.close();
+    return found === 0 ? 0 : 1;
+  }
+  // Stages the target does not reach are not built; say so, as BuildKit does.
+  for (const st of stageList.filter((x) => !x.reachable)) {
+    const label = st.name || `stage-${st.index}`;
+    progress.emit({ type: 'vertex.skipped', id: `stage:${st.index}`, name: `[${label}] stage ${label}`, reason: 'not needed by the target stage' });
+  }
   if (args.printDefinition) {
     progress.close();
     process.stdout.write(JSON.stringify(definition, null, 2) + '\n');
     return 0;
   }
 
-  const exporters = makeExporters(args);
+  const exporters = makeExporters(args, registry);
+  for (const e of exporters) if (e instanceof DockerDaemonExporter) await e.check(); // no daemon: say so before building
+  if (args.push) {
+    if (args.tags.length === 0) throw new TsbuildError('USAGE', '--push needs a name: use -t REGISTRY/REPO:TAG');
+    exporters.push(new RegistryExporter(args.tags.map((t) => normalizeReference(t)), registry()));
+  }
+  const stages = new Set(Object.values(definition.metadata).map((m) => m.stage));
+  for (const s of args.noCacheFilter.filter((f) => !stages.has(f))) {
+    progress.emit({ type: 'warning', message: `--no-cache-filter ${s}: no stage of this build is named ${s}` });
+  }
+  // Secrets are read and SSH agents started before anything is registered (a bad --secret fails fast).
+  const sandbox = await setupSandbox(args.sandbox);
+  const executor = new RuncExecutor({ stateDir: execState, defaultNetwork: sandbox.defaultNetwork, ...(runtime ? { runtime } : {}) });
   // What a killed build left behind goes first; see recover.ts.
   const endBuild = await beginBuild({ content, snapshotter, stateDir: store.state, execStateDir: execState, mountsDir, ...(runtime ? { runtime } : {}) });
   const controller = new AbortController();
@@ -78,7 +115,7 @@ export async function buildCommand(argv: string[]): Promise<number> {
     const result = await solve(definition, {
       content,
       snapshotter,
-      executor: new RuncExecutor({ stateDir: execState, ...(runtime ? { runtime } : {}) }),
+      executor,
       images,
       cacheDir: store.cache,
       stateDir: mountsDir,
@@ -86,40 +123,84 @@ export async function buildCommand(argv: string[]): Promise<number> {
       progress,
       signal: controller.signal,
       noCache: args.noCache,
+      noCacheStages: args.noCacheFilter,
+      sandbox: { limits: args.sandbox.limits, secrets: sandbox.secrets, ssh: sandbox.ssh, cacheMountsDir: join(dirname(store.cache), 'cachemounts') },
     }).catch((err) => {
       throw withLineText(err, dockerfileText);
     });
     const t0 = Date.now();
     progress.emit({ type: 'vertex.started', id: 'export', name: 'exporting to image', at: t0 });
-    const blobs = await writeImage(result, content);
-    const ctx = { content, images, progress, signal: controller.signal };
+    const sde = sourceDateEpoch(args.buildArgs);
+    const imageOptions = { ...(sde !== undefined ? { sourceDateEpoch: sde } : {}), labels: args.labels };
+    const blobs = await writeImageWith(result, content, imageOptions);
+    const ctx = { content, images, progress, signal: controller.signal, snapshotter, mountsDir, imageOptions };
     const messages: string[] = [];
-    for (const e of exporters) messages.push((await e.export(result, blobs, ctx)).message);
+    const responses = [];
+    for (const e of exporters) {
+      const r = await e.export(result, blobs, ctx);
+      responses.push(r);
+      messages.push(r.message);
+    }
+    await writeBuildMetadata({ args, result, blobs, responses, names: args.tags.map((t) => normalizeReference(t)) });
     progress.emit({ type: 'vertex.done', id: 'export', name: 'exporting to image', at: Date.now(), durationMs: Date.now() - t0 });
     progress.emit({ type: 'info', message: `writing image ${blobs.manifest.digest}${messages.length ? `; ${messages.join('; ')}` : ''}` });
     progress.emit({ type: 'info', message: `build finished in ${((Date.now() - started) / 1000).toFixed(2)}s` });
+    if (result.vertices.some((v) => !v.cached)) {
+      const keep = new Set(result.vertices.flatMap((v) => (v.cacheKey ? [v.cacheKey] : [])));
+      const pruned = await enforceCacheCap(store.root, keep);
+      if (pruned) progress.emit({ type: 'info', message: `cache over its cap: removed ${pruned.records} least recently used records (${formatBytes(pruned.freed)})` });
+    }
+    if (args.explain) {
+      const text = formatExplain(result.vertices);
+      if (args.progress === 'quiet') process.stderr.write(text + '\n');
+      else progress.emit({ type: 'info', message: text });
+    }
     return 0;
   } finally {
     progress.close();
+    await executor.close().catch(() => {});
+    await sandbox.close();
     await endBuild();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
 }
 
-function makeExporters(args: BuildArgs): Exporter[] {
+/** The outputs a build writes: -o specs, -t (image store), --push, --load. See README "Outputs". */
+function makeExporters(args: BuildArgs, registry: () => RegistryClient): Exporter[] {
   const names = args.tags.map((t) => normalizeReference(t));
+  const namesOf = (o: { name?: string }) => (o.name ? o.name.split(',').map((n) => n.trim()).filter(Boolean).map((n) => normalizeReference(n)) : names);
   const out: Exporter[] = [];
-  const wantsImage = args.outputs.length === 0 ? names.length > 0 : args.outputs.some((o) => o.type === 'image');
-  if (wantsImage) {
-    const extra = args.outputs.filter((o) => o.type === 'image' && o.name).flatMap((o) => o.name!.split(',').map((n) => normalizeReference(n)));
-    const all = [...new Set([...names, ...extra])];
-    if (all.length === 0) throw new TsbuildError('USAGE', 'type=image output needs a name: use -t NAME or name=NAME');
-    out.push(new ImageStoreExporter(all));
-  }
+  if (args.outputs.length === 0 && names.length > 0) out.push(new ImageStoreExporter(names));
   for (const o of args.outputs) {
-    if (o.type === 'oci') out.push(new OciTarExporter(o.dest!, o.name ? normalizeReference(o.name) : names[0]));
+    switch (o.type) {
+      case 'image': {
+        const all = [...new Set([...namesOf(o), ...(o.name ? names : [])])];
+        if (all.length === 0) throw new UsageError('type=image output needs a name: use -t NAME or name=NAME');
+        if (o.attrs.store !== 'false') out.push(new ImageStoreExporter(all, o.attrs));
+        if (o.attrs.push === 'true') out.push(withImageOptions(new RegistryExporter(all, registry()), o.attrs));
+        break;
+      }
+      case 'registry':
+        out.push(withImageOptions(new RegistryExporter(namesOf(o), registry()), o.attrs));
+        break;
+      case 'oci':
+        out.push(new OciTarExporter(o.dest!, namesOf(o)[0], { directory: o.attrs.tar === 'false', attrs: o.attrs }));
+        break;
+      case 'docker':
+        if (o.dest) out.push(new DockerTarExporter(o.dest, namesOf(o), o.attrs));
+        else out.push(new DockerDaemonExporter(namesOf(o), o.attrs));
+        break;
+      case 'local':
+        out.push(new LocalExporter(o.dest!));
+        break;
+      case 'tar':
+        out.push(new RootfsTarExporter(o.dest!));
+        break;
+    }
   }
+  if (args.load) out.push(new DockerDaemonExporter(names));
+  if (args.outputs.filter((o) => o.dest === '-').length > 1) throw new UsageError('only one output can write to stdout (dest=-)');
   return out;
 }
 
@@ -128,10 +209,12 @@ async function readInputs(args: BuildArgs) {
   const st = await stat(contextDir).catch(() => undefined);
   if (!st) throw new ContextError('CONTEXT_NOT_FOUND', `build context "${args.context}" does not exist`);
   if (!st.isDirectory()) throw new ContextError('CONTEXT_NOT_DIR', `build context "${args.context}" is not a directory`);
-  const dockerfilePath = args.file !== undefined ? resolve(args.file) : join(contextDir, 'Dockerfile');
+  // `-f -`: the Dockerfile comes from stdin; .dockerignore is then read from the context only.
+  const fromStdin = args.file === '-';
+  const dockerfilePath = args.file !== undefined && !fromStdin ? resolve(args.file) : join(contextDir, 'Dockerfile');
   let dockerfileText: string;
   try {
-    dockerfileText = await readFile(dockerfilePath, 'utf8');
+    dockerfileText = fromStdin ? await readStdin() : await readFile(dockerfilePath, 'utf8');
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     const shown = args.file ?? join(args.context, 'Dockerfile');
@@ -155,14 +238,23 @@ async function readInputs(args: BuildArgs) {
   return { contextDir, dockerfilePath, dockerfileText, excludePatterns };
 }
 
-/** Add the offending Dockerfile line to a step error, for the printer. */
+/** Add the offending Dockerfile line (and a column: its first non-blank) to a step error, for the printer. */
 function withLineText(err: unknown, text: string): unknown {
   const loc = err instanceof TsbuildError ? err.location : undefined;
   if (loc && loc.lineText === undefined) {
     const line = text.replace(/^\uFEFF/, '').split(/\r?\n/)[loc.line - 1];
-    if (line !== undefined) (loc as { lineText?: string }).lineText = line;
+    if (line !== undefined) {
+      (loc as { lineText?: string }).lineText = line;
+      if (loc.column === undefined) (loc as { column?: number }).column = (/\S/.exec(line)?.index ?? 0) + 1;
+    }
   }
   return err;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 export { familiarName };

@@ -17,12 +17,14 @@ export async function imagesCommand(argv: string[]): Promise<number> {
   const store = storeLayout(storeRoot(values.root));
   const images = new LocalImageStore(store.images);
   const content = new LocalContentStore(store.content);
-  const rows: string[][] = [['REPOSITORY', 'TAG', 'DIGEST', 'SIZE']];
+  const rows: string[][] = [['REPOSITORY', 'TAG', 'DIGEST', 'CREATED', 'SIZE']];
   for (const rec of await images.list()) {
     let size = rec.target.size;
+    let created = '';
     try {
       const m = JSON.parse((await content.read(rec.target.digest)).toString()) as Manifest;
       size = m.config.size + m.layers.reduce((a, l) => a + l.size, 0);
+      created = (JSON.parse((await content.read(m.config.digest)).toString()) as { created?: string }).created ?? '';
     } catch {
       /* manifest missing: show the record anyway */
     }
@@ -32,7 +34,7 @@ export async function imagesCommand(argv: string[]): Promise<number> {
     const [repo, tag] = at > slash ? [fam.slice(0, at), fam.slice(at + 1)] : [fam, '<none>'];
     const digest = values['no-trunc'] ? rec.target.digest : rec.target.digest.slice(0, 'sha256:'.length + 12);
     if (values.quiet) rows.push([rec.target.digest]);
-    else rows.push([repo, tag, digest, humanSize(size)]);
+    else rows.push([repo, tag, digest, created ? timeAgo(created) : '', humanSize(size)]);
   }
   if (values.quiet) {
     process.stdout.write(rows.slice(1).map((r) => r[0]).join('\n') + (rows.length > 1 ? '\n' : ''));
@@ -52,4 +54,20 @@ export function humanSize(n: number): string {
     i++;
   }
   return `${i === 0 ? v : v.toFixed(v < 10 ? 2 : 1)}${units[i]}`;
+}
+
+/** Docker's "2 hours ago" style. */
+export function timeAgo(iso: string, now = Date.now()): string {
+  const t = Date.parse(iso);
+  if (Number.isNaN(t)) return '';
+  const s = Math.max(0, Math.round((now - t) / 1000));
+  const units: [number, string][] = [[365 * 86400, 'year'], [30 * 86400, 'month'], [7 * 86400, 'week'], [86400, 'day'], [3600, 'hour'], [60, 'minute']];
+  if (s < 60) return s < 1 ? 'Less than a second ago' : `${s} second${s === 1 ? '' : 's'} ago`;
+  for (const [n, name] of units) {
+    if (s >= n) {
+      const k = Math.floor(s / n);
+      return `${k} ${name}${k === 1 ? '' : 's'} ago`;
+    }
+  }
+  return '';
 }

@@ -15,6 +15,8 @@ import type { StatCache } from './statcache.js';
 
 const VERSION = 'tsbuild.copysel.v1';
 const SMALL_FILE = 8 * 1024 * 1024;
+/** As in statcache.ts: an entry changed this recently may change again without a visible stat change. */
+const RACY_MS = 1000;
 const CHUNK = 1024 * 1024;
 
 export interface ChecksumOptions {
@@ -22,10 +24,63 @@ export interface ChecksumOptions {
   includeOwnership?: boolean;
   /** Reuse content hashes of files whose stat did not change. The caller flushes it. */
   statCache?: StatCache;
+  /**
+   * When given, one row per entry is pushed here (for explaining a cache miss): the entry's path relative to
+   * the root it was selected from, and what the digest covers of it.
+   */
+  collect?: SelectionFile[];
 }
+
+/** [path relative to the source root, 'f' | 'l' | 'd', permission bits, content sha256 hex | link text | ''] */
+export type SelectionFile = [string, 'f' | 'l' | 'd', number, string];
 
 /** `sha256:<hex>` of the selection. */
 export async function checksumSelection(selection: SourceSelection[], opts: ChecksumOptions = {}): Promise<string> {
+  return (await checksumSelectionDetailed(selection, opts)).digest;
+}
+
+/**
+ * The checksum, and (when computed file by file) what it covers. With a stat cache, a selection whose every
+ * entry has the same path and stat as in an earlier build (its fingerprint) takes that build's checksum
+ * without any per-file work; `files` is then absent (`opts.collect` stays empty).
+ */
+export async function checksumSelectionDetailed(
+  selection: SourceSelection[],
+  opts: ChecksumOptions = {},
+): Promise<{ digest: string; files?: SelectionFile[] }> {
+  const fp = opts.statCache ? fingerprint(selection, opts) : undefined;
+  if (fp) {
+    const known = opts.statCache!.selection(fp);
+    if (known) return { digest: known };
+  }
+  const collect = opts.collect ?? [];
+  const digest = computeChecksum(selection, { ...opts, collect });
+  if (fp) opts.statCache!.storeSelection(fp, digest);
+  return { digest, files: collect };
+}
+
+/**
+ * sha256 of every entry's name and full stat (path, type, mode, owner, size, mtime, ctime, inode, device,
+ * link text); undefined when an entry was modified too recently to be trusted (see statcache.ts).
+ */
+function fingerprint(selection: SourceSelection[], opts: ChecksumOptions, now = Date.now()): string | undefined {
+  const h = createHash('sha256');
+  h.update(`${VERSION}\0${opts.includeOwnership ? 1 : 0}\0`);
+  for (const source of selection) {
+    h.update(`s${source.matches.length}\0`);
+    for (const match of source.matches) {
+      h.update(`m${match.path}\0`);
+      for (const e of match.entries) {
+        const st = e.stat;
+        if (now - st.mtimeMs < RACY_MS || now - st.ctimeMs < RACY_MS) return undefined;
+        h.update(`${e.rel}\0${e.hostPath}\0${st.mode}\0${st.uid}\0${st.gid}\0${st.size}\0${st.mtimeMs}\0${st.ctimeMs}\0${st.ino}\0${st.dev}\0${e.linkTarget ?? ''}\n`);
+      }
+    }
+  }
+  return h.digest('hex');
+}
+
+function computeChecksum(selection: SourceSelection[], opts: ChecksumOptions): string {
   const h = createHash('sha256');
   h.update(`${VERSION}\n`);
   for (const source of selection) {
@@ -35,7 +90,12 @@ export async function checksumSelection(selection: SourceSelection[], opts: Chec
       const name = top.type === 'dir' ? '' : baseName(match.path, top.hostPath);
       for (const e of match.entries) {
         const rel = e.rel === '' ? name : e.rel;
-        h.update(`${JSON.stringify(record(e, rel, opts))}\n`);
+        const rec = record(e, rel, opts);
+        h.update(`${JSON.stringify(rec)}\n`);
+        if (opts.collect) {
+          const path = e.rel === '' ? match.path : match.path === '' ? e.rel : `${match.path}/${e.rel}`;
+          opts.collect.push([path, rec[1] as 'f' | 'l' | 'd', rec[2] as number, e.type === 'dir' ? '' : String(rec.at(-1))]);
+        }
       }
     }
   }

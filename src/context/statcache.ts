@@ -7,8 +7,14 @@
  *
  * Racy files: a file whose mtime is within RACY_MS of the moment it was hashed is not stored, because a
  * later write within the same timestamp tick would leave its stat unchanged.
+ *
+ * Selections: a second, small file (`selections.json`) maps the fingerprint of a whole COPY selection (every
+ * entry's path and stat, see checksum.ts) to its checksum, so an unchanged selection costs the walk and no
+ * per-file lookup. The per-file rows (large: one per context file) are parsed only on the first `lookup` or
+ * `store`, so an unchanged rebuild never reads them.
  */
 import { readFileSync, type Stats } from 'node:fs';
+import { dirname } from 'node:path';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../fsutil/atomic.js';
 
@@ -16,39 +22,65 @@ const VERSION = 1;
 const RACY_MS = 1000;
 /** Above this many entries, a flush keeps only the entries used by this process. */
 const MAX_ENTRIES = 200_000;
+/** Selection fingerprints kept (the most recently stored). */
+const MAX_SELECTIONS = 2_000;
 
 /** [size, mtimeMs, ctimeMs, ino, mode, sha256 hex] */
 type Row = [number, number, number, number, number, string];
 
 export class StatCache {
-  private readonly rows: Map<string, Row>;
+  private loaded: Map<string, Row> | undefined;
   private readonly used = new Set<string>();
   private dirty = false;
+  private selectionsDirty = false;
 
   private constructor(
     readonly file: string,
-    rows: Map<string, Row>,
-  ) {
-    this.rows = rows;
-  }
+    private readonly selections: Map<string, string>,
+  ) {}
 
   /** Open (or start) the cache file `name` in `dir`. */
   static async open(dir: string, name = 'statcache.json'): Promise<StatCache> {
-    const file = join(dir, name);
+    const selections = new Map<string, string>();
+    try {
+      const data = JSON.parse(readFileSync(join(dir, 'selections.json'), 'utf8')) as { version?: number; selections?: [string, string][] };
+      if (data.version === VERSION && Array.isArray(data.selections)) for (const [k, v] of data.selections) selections.set(k, v);
+    } catch {
+      // missing or unreadable: start empty
+    }
+    return new StatCache(join(dir, name), selections);
+  }
+
+  private get rows(): Map<string, Row> {
+    if (this.loaded) return this.loaded;
     const rows = new Map<string, Row>();
     try {
-      const data = JSON.parse(readFileSync(file, 'utf8')) as { version?: number; entries?: Record<string, Row> };
+      const data = JSON.parse(readFileSync(this.file, 'utf8')) as { version?: number; entries?: Record<string, Row> };
       if (data.version === VERSION && data.entries && typeof data.entries === 'object') {
         for (const [k, v] of Object.entries(data.entries)) if (Array.isArray(v) && v.length === 6) rows.set(k, v);
       }
     } catch {
       // missing or unreadable: start empty
     }
-    return new StatCache(file, rows);
+    this.loaded = rows;
+    return rows;
   }
 
   get size(): number {
     return this.rows.size;
+  }
+
+  /** The checksum of a selection whose fingerprint was seen before. */
+  selection(fingerprint: string): string | undefined {
+    return this.selections.get(fingerprint);
+  }
+
+  storeSelection(fingerprint: string, checksum: string): void {
+    if (this.selections.get(fingerprint) === checksum) return;
+    this.selections.delete(fingerprint);
+    this.selections.set(fingerprint, checksum);
+    while (this.selections.size > MAX_SELECTIONS) this.selections.delete(this.selections.keys().next().value!);
+    this.selectionsDirty = true;
   }
 
   /** The cached content hash of `hostPath` if its stat is unchanged. */
@@ -73,6 +105,11 @@ export class StatCache {
 
   /** Write the cache file atomically if anything changed. */
   async flush(): Promise<void> {
+    if (this.selectionsDirty) {
+      const data = { version: VERSION, selections: [...this.selections] };
+      await writeFileAtomic(join(dirname(this.file), 'selections.json'), JSON.stringify(data), { mkdir: true });
+      this.selectionsDirty = false;
+    }
     if (!this.dirty) return;
     if (this.rows.size > MAX_ENTRIES) {
       for (const k of [...this.rows.keys()]) if (!this.used.has(k)) this.rows.delete(k);

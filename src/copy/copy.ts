@@ -28,9 +28,13 @@ import {
 import { resolve as resolveHost } from 'node:path';
 import { ContextError } from '../errors.js';
 import { resolveInRootSync } from '../fsutil/scoped.js';
-import type { DockerIgnoreMatcher } from '../context/dockerignore.js';
 import { cleanSlashPath } from '../fsutil/slashpath.js';
 import { selectSources, type SelectedEntry, type SourceSelection } from '../context/select.js';
+import { DockerIgnoreMatcher } from '../context/dockerignore.js';
+import { applyCopyExclude, parentsPath } from './copy-flags.js';
+import { detectArchive } from '../archive/detect.js';
+import { extractArchive } from '../archive/extract.js';
+import type { ModeFn } from './chmod.js';
 
 export interface CopyFilesOptions {
   srcRoot: string;
@@ -42,8 +46,15 @@ export interface CopyFilesOptions {
   followSymlinks: boolean;
   exclude?: DockerIgnoreMatcher;
   chown?: { uid: number; gid: number };
-  chmod?: number;
+  /** A mode for everything copied, or a function of each entry's mode (symbolic --chmod). */
+  chmod?: number | ModeFn;
   preserveOwnership: boolean;
+  /** COPY --exclude: .dockerignore-syntax patterns matched against paths relative to each match. */
+  excludePatterns?: string[];
+  /** COPY --parents: each match lands at dest/<its path>; `/./` in a source marks where that path starts. */
+  parents?: boolean;
+  /** ADD: a matched file that is a tar archive (by content) is extracted into dest instead of copied. */
+  unpack?: boolean;
   /** A selection already made by selectSources with the same srcRoot/src/options (saves a second walk). */
   selection?: SourceSelection[];
   /** For messages: "build context" (default) or e.g. "stage builder". */
@@ -71,12 +82,17 @@ export async function copyFiles(opts: CopyFilesOptions): Promise<void> {
       ...(opts.exclude ? { exclude: opts.exclude } : {}),
       ...(opts.rootName ? { rootName: opts.rootName } : {}),
     }));
+  if (opts.excludePatterns && opts.excludePatterns.length > 0) applyCopyExclude(selection, new DockerIgnoreMatcher(opts.excludePatterns));
   const destRoot = resolveHost(opts.destRoot);
   const destIsDirName = opts.dest.endsWith('/') || opts.dest.endsWith('/.') || opts.dest === '.';
   const dest = cleanSlashPath(`/${opts.dest}`);
   const dirOwner = opts.chown ?? { uid: 0, gid: 0 };
   const total = selection.reduce((n, s) => n + s.matches.length, 0);
 
+  if (opts.parents) {
+    await copyWithParents(opts, selection, destRoot, dest, dirOwner);
+    return;
+  }
   if (total > 1 && !destIsDirName && !isDir(resolveInRootSync(destRoot, dest))) {
     throw new ContextError('COPY_DEST_NOT_DIR', `${MULTI_SOURCE_MESSAGE} (destination "${opts.dest}")`);
   }
@@ -96,6 +112,8 @@ export async function copyFiles(opts: CopyFilesOptions): Promise<void> {
           throw new ContextError('COPY_DEST_NOT_DIR', `cannot copy directory "${source.src}" to "${opts.dest}": it exists and is not a directory`);
         }
         await w.copyTree(destHost, match.entries);
+      } else if (opts.unpack && top.type === 'file' && (await unpackInto(opts, destRoot, dest, top, dirOwner))) {
+        continue;
       } else {
         const name = baseName(match.path === '' ? top.hostPath : match.path);
         const into = destIsDirName || (destSt?.isDirectory() ?? false);
@@ -117,6 +135,12 @@ class Writer {
     private readonly opts: CopyFilesOptions,
   ) {}
 
+  mode(e: SelectedEntry): number {
+    const c = this.opts.chmod;
+    const own = e.stat.mode & 0o7777;
+    return c === undefined ? own : typeof c === 'number' ? c : c(own, e.type === 'dir');
+  }
+
   owner(st: Stats): { uid: number; gid: number } {
     if (this.opts.chown) return this.opts.chown;
     return this.opts.preserveOwnership ? { uid: st.uid, gid: st.gid } : { uid: 0, gid: 0 };
@@ -126,7 +150,7 @@ class Writer {
   applyMeta(host: string, e: SelectedEntry): void {
     const o = this.owner(e.stat);
     lchownSync(host, o.uid, o.gid);
-    chmodSync(host, this.opts.chmod ?? e.stat.mode & 0o7777);
+    chmodSync(host, this.mode(e));
     this.dirTimes.push([host, e.stat]);
   }
 
@@ -182,7 +206,7 @@ class Writer {
     }
     copyFileSync(e.hostPath, host, constants.COPYFILE_EXCL);
     lchownSync(host, o.uid, o.gid);
-    chmodSync(host, this.opts.chmod ?? e.stat.mode & 0o7777);
+    chmodSync(host, this.mode(e));
     lutimesSync(host, e.stat.atime, e.stat.mtime);
   }
 
@@ -254,4 +278,53 @@ function relTo(root: string, host: string): string {
   const r = resolveHost(root);
   if (host === r) return '';
   return r === '/' ? host.slice(1) : host.slice(r.length + 1);
+}
+
+async function copyWithParents(
+  opts: CopyFilesOptions,
+  selection: SourceSelection[],
+  destRoot: string,
+  dest: string,
+  dirOwner: { uid: number; gid: number },
+): Promise<void> {
+  mkdirAllInRoot(destRoot, dest, dirOwner);
+  const w = new Writer(destRoot, opts);
+  for (const source of selection) {
+    for (const match of source.matches) {
+      const top = match.entries[0]!;
+      const rel = parentsPath(source.src, match.path);
+      const target = rel === '' ? dest : cleanSlashPath(`${dest}/${rel}`);
+      if (top.type === 'dir') {
+        const host = mkdirAllInRoot(destRoot, target, dirOwner);
+        if (rel !== '') w.applyMeta(host, top);
+        await w.copyTree(host, match.entries);
+      } else {
+        if (rel === '') throw new ContextError('COPY_DEST_NOT_DIR', `--parents: cannot place "${source.src}" at the destination itself`);
+        mkdirAllInRoot(destRoot, parentOf(target), dirOwner);
+        w.copyLeaf(resolveInRootSync(destRoot, target, { followFinal: false }), top, true);
+      }
+    }
+  }
+  w.finishDirTimes();
+}
+
+/** ADD of a local archive: extract it into dest (a directory). Returns false when the file is not an archive. */
+async function unpackInto(
+  opts: CopyFilesOptions,
+  destRoot: string,
+  dest: string,
+  top: SelectedEntry,
+  dirOwner: { uid: number; gid: number },
+): Promise<boolean> {
+  const compression = await detectArchive(top.hostPath);
+  if (compression === null) return false;
+  const chmod = opts.chmod;
+  await extractArchive(top.hostPath, compression, {
+    root: destRoot,
+    dir: dest,
+    ...(opts.chown ? { chown: opts.chown } : {}),
+    ...(chmod !== undefined ? { chmod: typeof chmod === 'number' ? () => chmod : chmod } : {}),
+    mkdirAll: (p) => mkdirAllInRoot(destRoot, p, dirOwner),
+  });
+  return true;
 }

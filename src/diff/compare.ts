@@ -1,27 +1,25 @@
-import { closeSync, lstatSync, openSync, readFileSync, readSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
+import { closeSync, lstatSync, openSync, readSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import { join, resolve } from 'node:path';
-import tar from 'tar-stream';
 import type { ContentStore } from '../content/types.js';
 import { StoreError } from '../errors.js';
 import { MediaType, type Layer } from '../image/types.js';
 import { LayerSink } from './layer-sink.js';
 import { readOpaqueDirs } from './special-files.js';
+import { TarWriter, type TarHeader } from './tar-writer.js';
 
 export interface CreateLayerOptions {
   /** An overlay-format layer dir (Snapshotter.layerDir): whiteouts are 0/0 char devices, opaque dirs carry an xattr. */
   layerDir: string;
   content: ContentStore;
-  /** Default gzip. */
-  compression?: 'gzip' | 'none';
-  /** gzip level 1–9, default 6. */
+  /** Default gzip (pigz when installed, else zlib; see compress.ts). */
+  compression?: 'gzip' | 'zstd' | 'none';
+  /** gzip level 1–9 (default 6), zstd 1–22 (default 3). */
   level?: number;
   signal?: AbortSignal;
 }
 
 /** Files up to this size are read whole with one synchronous read; larger ones are streamed. */
 const WHOLE_FILE = 8 << 20;
-/** Tar bytes queued ahead of the consumer before the producer waits. */
-const HIGH_WATER = 8 << 20;
 const WHITEOUT_PREFIX = '.wh.';
 const MAX_USTAR_ID = 0o777777;
 const OPAQUE_MARKER = '.wh..wh..opq';
@@ -46,76 +44,21 @@ interface Item {
  */
 export async function createLayer(opts: CreateLayerOptions): Promise<Layer> {
   const compression = opts.compression ?? 'gzip';
-  const level = opts.level ?? 6;
+  const level = opts.level;
   const { signal } = opts;
   signal?.throwIfAborted();
   const layerDir = resolve(opts.layerDir);
-  const opaque = await readOpaqueDirs(layerDir);
   const writer = await opts.content.writer();
   const sink = new LayerSink(writer, compression, level);
-  const pack = tar.pack();
-
-  let produced = 0;
-  let consumed = 0;
-  let failure: unknown;
-  let wake: (() => void) | undefined;
-  const waitForConsumer = () =>
-    new Promise<void>((resolve) => {
-      wake = resolve;
-    });
-  const notify = () => {
-    const w = wake;
-    wake = undefined;
-    w?.();
-  };
-
-  /** Count queued bytes; wait while the consumer is too far behind. */
-  const throttle = async (bytes: number) => {
-    produced += bytes;
-    while (produced - consumed > HIGH_WATER && !failure) await waitForConsumer();
-    if (failure) throw failure;
-  };
-
-  const consume = async () => {
-    try {
-      for await (const chunk of pack) {
-        consumed += (chunk as Buffer).byteLength;
-        if (produced - consumed < HIGH_WATER / 2) notify();
-        await sink.write(chunk as Buffer);
-      }
-    } catch (err) {
-      failure ??= err;
-      notify();
-      throw err;
-    }
-  };
-
-  const produce = async () => {
-    try {
-      for (const item of walk(layerDir, '', opaque)) {
-        if (failure) return;
-        signal?.throwIfAborted();
-        produced += 512;
-        await addEntry(pack, item, hardlinks, throttle);
-      }
-      pack.finalize();
-    } catch (err) {
-      failure ??= err;
-      pack.destroy(err as Error);
-      throw err;
-    }
-  };
-
-  const hardlinks = new Map<string, string>();
   try {
-    await Promise.all([produce(), consume()]);
+    await tarTree(layerDir, (chunk) => sink.write(chunk), signal);
     const res = await sink.finish();
     const info = await writer.commit();
     if (info.digest !== res.digest || info.size !== res.size) {
       throw new StoreError('LAYER_HASH_MISMATCH', `layer blob ${info.digest} does not match the bytes produced (${res.digest})`);
     }
     return {
-      descriptor: { mediaType: compression === 'gzip' ? MediaType.OciLayerGzip : MediaType.OciLayer, digest: info.digest, size: info.size },
+      descriptor: { mediaType: compression === 'gzip' ? MediaType.OciLayerGzip : compression === 'zstd' ? MediaType.OciLayerZstd : MediaType.OciLayer, digest: info.digest, size: info.size },
       diffID: res.diffID,
     };
   } catch (err) {
@@ -124,6 +67,23 @@ export async function createLayer(opts: CreateLayerOptions): Promise<Layer> {
     if (signal?.aborted) throw signal.reason ?? err;
     throw err;
   }
+}
+
+/**
+ * Stream the deterministic tar of `dir` (format as createLayer describes) to `onChunk`, which may apply
+ * back-pressure by returning a promise. A plain directory (no whiteouts, no opaque xattrs, e.g. a
+ * mounted rootfs) gives a plain rootfs tar.
+ */
+export async function tarTree(dir: string, onChunk: (chunk: Buffer) => Promise<void>, signal?: AbortSignal): Promise<void> {
+  const layerDir = resolve(dir);
+  const opaque = await readOpaqueDirs(layerDir);
+  const out = new TarWriter(onChunk);
+  const hardlinks = new Map<string, string>();
+  for (const item of walk(layerDir, '', opaque)) {
+    signal?.throwIfAborted();
+    await addEntry(out, item, hardlinks);
+  }
+  await out.finish();
 }
 
 /** Depth-first walk in tar order. */
@@ -149,16 +109,12 @@ function* walk(dir: string, prefix: string, opaque: Set<string>): Generator<Item
   }
 }
 
-type EntryHeader = Partial<tar.Header> & { name: string };
-type Throttle = (bytes: number) => Promise<void>;
-
-/** Add one entry to the pack. */
-async function addEntry(pack: tar.Pack, it: Item, hardlinks: Map<string, string>, throttle: Throttle): Promise<void> {
+/** Add one entry. */
+async function addEntry(out: TarWriter, it: Item, hardlinks: Map<string, string>): Promise<void> {
   const { st } = it;
-  // Passing the full st_mode (type bits included) keeps tar-stream from replacing a 0 mode with its default.
-  const header: EntryHeader = { name: it.name, mode: st.mode, uid: st.uid, gid: st.gid, mtime: new Date(Math.floor(st.mtimeMs / 1000) * 1000), uname: '', gname: '' };
+  const header: TarHeader = { name: it.name, type: 'file', mode: st.mode, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000), uname: '', gname: '' };
   if (st.uid > MAX_USTAR_ID || st.gid > MAX_USTAR_ID) {
-    // USTAR has 6 octal digits for ids (tar-stream would clamp them): carry big ones in PAX records
+    // USTAR has 6 octal digits for ids: carry big ones in PAX records
     const pax: Record<string, string> = {};
     if (st.uid > MAX_USTAR_ID) pax['uid'] = String(st.uid);
     if (st.gid > MAX_USTAR_ID) pax['gid'] = String(st.gid);
@@ -166,49 +122,37 @@ async function addEntry(pack: tar.Pack, it: Item, hardlinks: Map<string, string>
   }
   switch (it.kind) {
     case 'dir':
-      pack.entry({ ...header, type: 'directory' });
-      return;
+      return out.entry({ ...header, type: 'directory' });
     case 'whiteout':
     case 'opaque':
-      pack.entry({ ...header, mode: 0o100600, uid: 0, gid: 0, type: 'file', size: 0 }, Buffer.alloc(0));
-      return;
+      return out.entry({ ...header, mode: 0o100600, uid: 0, gid: 0, type: 'file', size: 0 });
     case 'symlink':
     case 'node':
     case 'file': {
       if (st.nlink > 1) {
         const key = `${st.dev}:${st.ino}`;
         const first = hardlinks.get(key);
-        if (first !== undefined) {
-          pack.entry({ ...header, type: 'link', linkname: first, size: 0 });
-          return;
-        }
+        if (first !== undefined) return out.entry({ ...header, type: 'link', linkname: first, size: 0 });
         hardlinks.set(key, it.name);
       }
-      if (it.kind === 'symlink') {
-        pack.entry({ ...header, type: 'symlink', linkname: readlinkSync(it.abs) });
-        return;
-      }
+      if (it.kind === 'symlink') return out.entry({ ...header, type: 'symlink', linkname: readlinkSync(it.abs) });
       if (it.kind === 'node') {
         const { major, minor } = devNumbers(st.rdev);
         const type = st.isFIFO() ? 'fifo' : st.isBlockDevice() ? 'block-device' : 'character-device';
-        pack.entry({ ...header, type, devmajor: major, devminor: minor });
-        return;
+        return out.entry({ ...header, type, devmajor: major, devminor: minor });
       }
-      return addFile(pack, header, it, throttle);
+      return addFile(out, header, it);
     }
   }
 }
 
-async function addFile(pack: tar.Pack, header: EntryHeader, it: Item, throttle: Throttle): Promise<void> {
+async function addFile(out: TarWriter, header: TarHeader, it: Item): Promise<void> {
   const size = it.st.size;
   if (size <= WHOLE_FILE) {
-    const buf = size === 0 ? Buffer.alloc(0) : readFileSync(it.abs);
-    if (buf.byteLength !== size) throw changed(it.abs);
-    pack.entry({ ...header, type: 'file', size }, buf);
-    await throttle(size);
-    return;
+    const buf = size === 0 ? EMPTY : readSmallFile(it.abs, size);
+    return out.entry({ ...header, type: 'file', size }, buf);
   }
-  const entry = pack.entry({ ...header, type: 'file', size });
+  await out.beginFile({ ...header, type: 'file', size });
   const fd = openSync(it.abs, 'r');
   try {
     let off = 0;
@@ -216,14 +160,35 @@ async function addFile(pack: tar.Pack, header: EntryHeader, it: Item, throttle: 
       const buf = Buffer.allocUnsafe(Math.min(1 << 20, size - off));
       const n = readSync(fd, buf, 0, buf.byteLength, off);
       if (n === 0) throw changed(it.abs);
-      entry.write(n === buf.byteLength ? buf : buf.subarray(0, n));
+      await out.write(n === buf.byteLength ? buf : buf.subarray(0, n));
       off += n;
-      await throttle(n);
     }
   } finally {
     closeSync(fd);
   }
-  entry.end(undefined);
+  await out.endFile(size);
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Read a file of the size lstat gave with open + read + close (readFileSync also fstats and reads to EOF).
+ * Layers are made from committed snapshots, which nothing writes to; a file that shrank is still an error.
+ */
+function readSmallFile(path: string, size: number): Buffer {
+  const buf = Buffer.allocUnsafe(size);
+  const fd = openSync(path, 'r');
+  try {
+    let off = 0;
+    while (off < size) {
+      const n = readSync(fd, buf, off, size - off, off);
+      if (n === 0) throw changed(path);
+      off += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return buf;
 }
 
 function changed(path: string): StoreError {

@@ -1,10 +1,13 @@
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { createGzip, type Gzip } from 'node:zlib';
+import type { Duplex } from 'node:stream';
 import type { ContentWriter } from '../content/types.js';
+import { compressStream } from './compress.js';
 
 /** Bytes gathered before one call into zlib / the content writer (fewer, larger calls are much faster). */
 const COALESCE = 1 << 20;
+/** Writes to the content store in flight at once (the store keeps their order). */
+const MAX_INFLIGHT = 4;
 
 export interface SinkResult {
   /** sha256 of the uncompressed stream. */
@@ -23,17 +26,20 @@ export class LayerSink {
   private readonly outHash = createHash('sha256');
   private outSize = 0;
   private pending: Buffer[] = [];
+  private inflight: Promise<void>[] = [];
+  private writeError: unknown;
   private pendingBytes = 0;
-  private readonly gzip: Gzip | undefined;
+  /** The compressor (zlib, pigz or zstd); undefined for an uncompressed layer. */
+  private readonly gzip: Duplex | undefined;
   private readonly gzipDone: Promise<void> | undefined;
 
   constructor(
     private readonly writer: ContentWriter,
-    compression: 'gzip' | 'none',
-    level: number,
+    compression: 'gzip' | 'zstd' | 'none',
+    level: number | undefined,
   ) {
-    if (compression === 'gzip') {
-      this.gzip = createGzip({ level, chunkSize: 256 << 10 });
+    if (compression !== 'none') {
+      this.gzip = compressStream(compression, level);
       this.gzipDone = this.drainGzip(this.gzip);
       this.gzipDone.catch(() => {}); // observed in finish() / write()
     }
@@ -52,6 +58,7 @@ export class LayerSink {
       this.gzip.end();
       await this.gzipDone;
     }
+    await this.settle();
     const diffID = 'sha256:' + this.diffHash.digest('hex');
     // uncompressed: the blob is the tar, so its digest is the diffID (hashed once)
     const digest = this.gzip ? 'sha256:' + this.outHash.digest('hex') : diffID;
@@ -76,13 +83,25 @@ export class LayerSink {
     }
   }
 
+  /** Hand `buf` to the writer; up to MAX_INFLIGHT writes run while the next bytes are produced. */
   private async emit(buf: Buffer): Promise<void> {
+    if (this.writeError) throw this.writeError;
     if (this.gzip) this.outHash.update(buf);
     this.outSize += buf.byteLength;
-    await this.writer.write(buf);
+    const w = this.writer.write(buf);
+    w.catch((err) => (this.writeError ??= err));
+    this.inflight.push(w);
+    if (this.inflight.length > MAX_INFLIGHT) await this.inflight.shift();
   }
 
-  private async drainGzip(gz: Gzip): Promise<void> {
+  /** Wait for every write handed to the writer. */
+  private async settle(): Promise<void> {
+    const all = this.inflight;
+    this.inflight = [];
+    await Promise.all(all);
+  }
+
+  private async drainGzip(gz: Duplex): Promise<void> {
     for await (const c of gz) await this.emit(c as Buffer);
   }
 }

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { overlayXattrPrefix } from '../proc/userns.js';
 import { StoreError } from '../errors.js';
 
 /**
@@ -6,7 +7,8 @@ import { StoreError } from '../errors.js';
  * (getfattr/setfattr from Debian's `attr` package) and creating device nodes and fifos (mknod(1) from
  * coreutils). Each runs one process for a whole batch, so their cost does not grow with the tree.
  */
-export const OPAQUE_XATTR = 'trusted.overlay.opaque';
+/** `trusted.overlay.opaque`, or `user.overlay.opaque` in a user namespace (rootless, overlay `userxattr`). */
+export const OPAQUE_XATTR = overlayXattrPrefix() + 'opaque';
 
 const ARG_BUDGET = 96 * 1024; // bytes of path arguments per process, far below ARG_MAX
 
@@ -67,7 +69,7 @@ function unescapeName(raw: Buffer): string {
 
 /** Absolute paths of every directory under `root` (included) whose opaque xattr is "y". One getfattr run. */
 export async function readOpaqueDirs(root: string): Promise<Set<string>> {
-  const out = await run('getfattr', ['-R', '-P', '-h', '--absolute-names', '-m', '^trusted\\.overlay\\.opaque$', '-d', '-e', 'text', '--', root], `reading ${OPAQUE_XATTR} under ${root}`);
+  const out = await run('getfattr', ['-R', '-P', '-h', '--absolute-names', '-m', '^' + OPAQUE_XATTR.replace(/\./g, '\\.') + '$', '-d', '-e', 'text', '--', root], `reading ${OPAQUE_XATTR} under ${root}`);
   const found = new Set<string>();
   let file: string | undefined;
   let start = 0;

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { inUserNamespace } from '../proc/userns.js';
 
 /** Docker's RLIMIT_NOFILE for containers. */
 export const DEFAULT_NOFILE = 1048576;
@@ -21,7 +22,8 @@ async function detect(): Promise<number> {
   const limits = await readFile('/proc/self/limits', 'utf8').catch(() => '');
   const nrOpen = Number((await readFile('/proc/sys/fs/nr_open', 'utf8').catch(() => '')).trim()) || DEFAULT_NOFILE;
   const capHex = /^CapEff:\s*([0-9a-f]+)$/m.exec(status)?.[1];
-  const hasCap = capHex !== undefined && ((BigInt('0x' + capHex) >> CAP_SYS_RESOURCE) & 1n) === 1n;
+  // rlimits are not namespaced: CAP_SYS_RESOURCE in a user namespace (rootless) cannot raise a hard limit.
+  const hasCap = !inUserNamespace() && capHex !== undefined && ((BigInt('0x' + capHex) >> CAP_SYS_RESOURCE) & 1n) === 1n;
   let want = Math.min(DEFAULT_NOFILE, nrOpen);
   if (!hasCap) {
     const hard = /^Max open files\s+\S+\s+(\S+)/m.exec(limits)?.[1];

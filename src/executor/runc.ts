@@ -6,15 +6,18 @@ import { constants as osConstants } from 'node:os';
 import { SandboxError } from '../errors.js';
 import { resolveUser } from '../fsutil/passwd.js';
 import { mountAll } from '../snapshot/mount.js';
+import { inUserNamespace } from '../proc/userns.js';
 import type { Mount } from '../snapshot/types.js';
-import { detectCgroupSupport } from './cgroup.js';
+import { detectCgroupSupport, oomKills, pidsLimitHits, type CgroupSupport } from './cgroup.js';
 import { unmountAll } from './mountpoint.js';
 import { ID_PREFIX, runcCmd, runcError, runtimeNotFound } from './runc-cli.js';
 import { detectNofileLimit } from './rlimit.js';
-import { buildRuntimeSpec, DEFAULT_HOSTNAME, DEFAULT_PIDS_LIMIT, hostsFileContent, STUB_DIRS, STUB_FILES } from './spec.js';
+import { buildRuntimeSpec, DEFAULT_HOSTNAME, DEFAULT_PIDS_LIMIT, hostsFileContent, STUB_DIRS, STUB_FILES, type OciMount } from './spec.js';
+import { makeSecretDir, removeSecretDir, writeSecretFile } from './secretdir.js';
+import { SLIRP_DNS, SlirpNetwork, slirpAvailable } from './slirp.js';
 import { createStubs, ensureWorkdir, removeStubs, type StubRecord } from './stubs.js';
 export { cleanupStaleContainers } from './stale.js';
-import type { Executor, ProcessSpec, RunOptions, RunResult } from './types.js';
+import type { Executor, NetworkMode, ProcessSpec, ResourceLimits, RunOptions, RunResult } from './types.js';
 
 /** How long to wait for runc to exit after SIGKILL of the container before killing runc itself. */
 const KILL_GRACE_MS = 5000;
@@ -24,6 +27,11 @@ export interface RuncExecutorOptions {
   stateDir: string;
   /** The OCI runtime binary. Default 'runc'. */
   runtime?: string;
+  /**
+   * What a step's `default` network is: 'auto' (default) = 'sandbox' when slirp4netns is installed,
+   * else 'host'; or a fixed mode (the build's --network).
+   */
+  defaultNetwork?: 'auto' | 'sandbox' | 'host' | 'none';
 }
 
 /**
@@ -39,10 +47,13 @@ export interface RuncExecutorOptions {
 export class RuncExecutor implements Executor {
   private readonly stateDir: string;
   private readonly runtime: string;
+  private readonly defaultNetwork: 'auto' | 'sandbox' | 'host' | 'none';
+  private slirp?: SlirpNetwork;
 
   constructor(opts: RuncExecutorOptions) {
     this.stateDir = opts.stateDir;
     this.runtime = opts.runtime ?? 'runc';
+    this.defaultNetwork = opts.defaultNetwork ?? 'auto';
   }
 
   private get runcRoot(): string {
@@ -55,9 +66,14 @@ export class RuncExecutor implements Executor {
     const id = `${ID_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`;
     const bundle = join(this.stateDir, 'bundles', id);
     const rootDir = join(bundle, 'rootfs');
+    const limits = opts.limits ?? {};
+    const cg = await detectCgroupSupport();
+    checkLimits(limits, cg);
+    const network = await this.network(opts.network);
     await mkdir(rootDir, { recursive: true });
     let mounted = false;
     let stubs: StubRecord | undefined;
+    let secretDir: string | undefined;
     let result: RunResult;
     try {
       mounted = true; // set first: a partly done mountAll must be undone too (unmount tolerates "not mounted")
@@ -65,47 +81,101 @@ export class RuncExecutor implements Executor {
       const user = await resolveUser(rootDir, proc.user);
       const cwd = posix.resolve('/', proc.cwd || '/');
       await ensureWorkdir(rootDir, cwd, user.uid, user.gid);
-      stubs = await createStubs(rootDir, { files: STUB_FILES, dirs: STUB_DIRS });
+      const extra = opts.mounts ?? [];
+      const secretEnv = opts.secretEnv ?? [];
+      if (secretEnv.length > 0 || extra.some((m) => m.type === 'secret')) secretDir = await makeSecretDir(id);
+      const extraMounts: OciMount[] = [];
+      const stubFiles = [...STUB_FILES];
+      const stubDirs = [...STUB_DIRS];
+      for (const [i, m] of extra.entries()) {
+        const dest = posix.resolve('/', m.destination);
+        if (m.type === 'tmpfs') {
+          stubDirs.push(dest);
+          extraMounts.push({ destination: dest, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', ...(m.sizeBytes ? [`size=${m.sizeBytes}`] : [])] });
+        } else if (m.type === 'secret') {
+          stubFiles.push(dest);
+          const file = await writeSecretFile(secretDir!, `s${i}`, m.data, m.mode, m.uid, m.gid);
+          extraMounts.push({ destination: dest, type: 'bind', source: file, options: ['rbind', 'ro', 'nosuid', 'nodev', 'noexec'] });
+        } else {
+          const isDir = (await stat(m.source)).isDirectory();
+          (isDir ? stubDirs : stubFiles).push(dest);
+          extraMounts.push({ destination: dest, type: 'bind', source: m.source, options: ['rbind', m.readonly ? 'ro' : 'rw'] });
+        }
+      }
+      stubs = await createStubs(rootDir, { files: stubFiles, dirs: stubDirs });
       await writeFile(join(bundle, 'stubs.json'), JSON.stringify(stubs));
 
       const hostname = opts.hostname ?? DEFAULT_HOSTNAME;
-      const network = opts.network ?? 'default';
       const hostsFile = join(bundle, 'hosts');
       const resolvConfFile = join(bundle, 'resolv.conf');
       await writeFile(hostsFile, hostsFileContent(hostname));
-      await writeFile(resolvConfFile, network === 'none' ? '' : await readFile('/etc/resolv.conf').catch(() => ''));
-      const cg = await detectCgroupSupport();
+      await writeFile(resolvConfFile, await resolvConf(network.mode));
+      const cgroupsPath = limits.cgroupParent ? posix.join(limits.cgroupParent, `tsbuild-${id}`) : `tsbuild-${id}`;
+      // Rootless without delegated controllers: no cgroup at all (runc only tolerates that without a path).
+      const useCgroup = !inUserNamespace() || cg.pids || cg.memory || cg.cpu;
+      const pidsLimit = limits.pidsLimit ?? DEFAULT_PIDS_LIMIT;
       const spec = buildRuntimeSpec({
         rootfs: rootDir,
         args: proc.args,
-        env: proc.env,
+        env: [...proc.env, ...secretEnv],
         cwd,
         user,
         hostname,
-        network,
+        network: network.mode === 'sandbox' ? 'path' : network.mode,
+        ...(network.path ? { networkNamespacePath: network.path } : {}),
         hostsFile,
         resolvConfFile,
-        cgroupsPath: `tsbuild-${id}`,
-        ...(cg.pids ? { pidsLimit: DEFAULT_PIDS_LIMIT } : {}),
+        ...(useCgroup ? { cgroupsPath } : {}),
+        ...(cg.pids ? { pidsLimit } : {}),
         nofile: await detectNofileLimit(),
+        limits,
+        extraMounts,
+        ...(inUserNamespace() && network.mode === 'host' ? { bindSys: true } : {}),
       });
-      await writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
+      // A spec with secret values in it is written to the private tmpfs dir, never into the store.
+      const specDir = secretEnv.length > 0 ? secretDir! : bundle;
+      await writeFile(join(specDir, 'config.json'), JSON.stringify(spec), { mode: 0o600 });
       signal?.throwIfAborted();
-      result = await this.runContainer(id, bundle, opts);
+      // With a limit asked for, the container is kept after it exits so its cgroup's counters can be read.
+      const keep = limits.memoryBytes !== undefined || (limits.pidsLimit !== undefined && cg.pids);
+      result = await this.runContainer(id, specDir, bundle, opts, keep);
+      if (limits.memoryBytes !== undefined && (await oomKills(cg, cgroupsPath)) > 0) result = { ...result, oomKilled: { limitBytes: limits.memoryBytes } };
+      if (limits.pidsLimit !== undefined && cg.pids && (await pidsLimitHits(cg, cgroupsPath)) > 0) result = { ...result, pidsLimitHit: { limit: pidsLimit } };
     } catch (err) {
       // The step's own failure wins over a cleanup failure.
-      await this.teardown(id, bundle, rootDir, mounted, stubs).catch(() => {});
+      await this.teardown(id, bundle, rootDir, mounted, stubs, secretDir).catch(() => {});
       throw err;
     }
-    await this.teardown(id, bundle, rootDir, mounted, stubs);
+    await this.teardown(id, bundle, rootDir, mounted, stubs, secretDir);
     return result;
   }
 
-  private runContainer(id: string, bundle: string, opts: RunOptions): Promise<RunResult> {
+  /** Release the shared sandbox network, if one was started. */
+  async close(): Promise<void> {
+    await this.slirp?.close();
+  }
+
+  private async network(requested: NetworkMode = 'default'): Promise<{ mode: 'host' | 'none' | 'sandbox'; path?: string }> {
+    let mode = requested === 'default' ? this.defaultNetwork : requested;
+    if (mode === 'auto') mode = (await slirpAvailable()) ? 'sandbox' : 'host';
+    if (mode !== 'sandbox') return { mode };
+    if (!(await slirpAvailable())) {
+      throw new SandboxError('NETWORK_UNAVAILABLE', 'the sandbox network needs slirp4netns and unshare, which are not installed', {
+        hint: 'apt-get install slirp4netns, or build with --network host or --network none',
+      });
+    }
+    this.slirp ??= new SlirpNetwork();
+    return { mode, path: await this.slirp.namespacePath() };
+  }
+
+  private runContainer(id: string, specDir: string, bundle: string, opts: RunOptions, keep: boolean): Promise<RunResult> {
     const signal = opts.signal;
     return new Promise<RunResult>((resolve, reject) => {
       const logFile = join(bundle, 'runc.log');
-      const child = spawn(this.runtime, ['--root', this.runcRoot, '--log', logFile, '--log-format', 'json', 'run', '--bundle', bundle, id], {
+      const runArgs = ['run', ...(keep ? ['--keep'] : []), '--bundle', specDir, id];
+      // In a user namespace (rootless build) runc must not insist on cgroups it cannot create.
+      const rootless = inUserNamespace() ? ['--rootless', 'true'] : [];
+      const child = spawn(this.runtime, ['--root', this.runcRoot, ...rootless, '--log', logFile, '--log-format', 'json', ...runArgs], {
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let aborted = false;
@@ -172,7 +242,7 @@ export class RuncExecutor implements Executor {
     clearTimeout(timer);
   }
 
-  private async teardown(id: string, bundle: string, rootDir: string, mounted: boolean, stubs?: StubRecord): Promise<void> {
+  private async teardown(id: string, bundle: string, rootDir: string, mounted: boolean, stubs?: StubRecord, secretDir?: string): Promise<void> {
     const errors: unknown[] = [];
     const step = async (fn: () => Promise<unknown>) => {
       try {
@@ -192,6 +262,7 @@ export class RuncExecutor implements Executor {
     // Never recurse into a rootfs that may still be mounted: that would delete the snapshot's files.
     // A bundle left behind is removed by cleanupStaleContainers once this process is gone.
     if (unmounted) await step(() => rm(bundle, { recursive: true, force: true }));
+    if (secretDir) await step(() => removeSecretDir(secretDir));
     if (errors.length > 0) {
       const first = errors[0];
       throw new SandboxError('TEARDOWN_FAILED', `cleaning up step sandbox ${id} failed: ${String((first as Error)?.message ?? first)}`, {
@@ -222,3 +293,28 @@ function signalName(n: number): string | undefined {
   return undefined;
 }
 
+
+/** A limit the host cannot apply is an error, never silently ignored. */
+function checkLimits(limits: ResourceLimits, cg: CgroupSupport): void {
+  const missing = (flag: string, controller: string) =>
+    new SandboxError('LIMIT_UNSUPPORTED', `${flag} needs the ${controller} cgroup controller, which tsbuild cannot use here (cgroup v${cg.version})`, {
+      hint: cg.version === 2 ? `delegate the ${controller} controller to tsbuild's cgroup (cgroup.subtree_control), or drop ${flag}` : `run tsbuild as root with a writable ${controller} cgroup, or drop ${flag}`,
+    });
+  if (limits.memoryBytes !== undefined && !cg.memory) throw missing('--memory', 'memory');
+  if (limits.cpuQuota !== undefined && !cg.cpu) throw missing('--cpu-quota/--cpus', 'cpu');
+  if (limits.pidsLimit !== undefined && !cg.pids) throw missing('--pids-limit', 'pids');
+  if (limits.cgroupParent !== undefined && inUserNamespace() && !cg.pids && !cg.memory && !cg.cpu) {
+    throw new SandboxError('LIMIT_UNSUPPORTED', '--cgroup-parent needs cgroups delegated to this user; a rootless build here has none', {
+      hint: 'drop --cgroup-parent, or run tsbuild as root',
+    });
+  }
+}
+
+async function resolvConf(mode: 'host' | 'none' | 'sandbox'): Promise<string> {
+  if (mode === 'none') return '';
+  const host = await readFile('/etc/resolv.conf', 'utf8').catch(() => '');
+  if (mode === 'host') return host;
+  // The sandbox reaches DNS through slirp4netns's forwarder; keep the host's search domains.
+  const keep = host.split('\n').filter((l) => /^\s*(search|domain|options)\b/.test(l));
+  return [`nameserver ${SLIRP_DNS}`, ...keep, ''].join('\n');
+}

@@ -2,10 +2,21 @@
  * Build the OCI runtime spec (config.json, runtime-spec 1.0.2) that runc runs one build step with.
  * Pure function: it reads nothing and writes nothing; src/executor/runc.ts supplies the paths.
  */
+import { defaultSeccompProfile } from './seccomp.js';
+import type { ResourceLimits } from './types.js';
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 export const DEFAULT_HOSTNAME = 'buildkitsandbox';
 export const DEFAULT_PIDS_LIMIT = 16384;
+export const DEFAULT_SHM_SIZE = 64 * 1024 * 1024;
+
+/** An OCI mount entry. */
+export interface OciMount {
+  destination: string;
+  type: string;
+  source: string;
+  options: string[];
+}
 
 /** Docker's default capability set. */
 export const DEFAULT_CAPABILITIES = [
@@ -50,7 +61,9 @@ export interface RuntimeSpecOptions {
   cwd: string;
   user: { uid: number; gid: number; additionalGids: number[]; home: string };
   hostname?: string;
-  network?: 'default' | 'none' | 'host';
+  /** 'host' shares the host's network namespace; 'none' a new one with only lo; 'path' joins `networkNamespacePath`. */
+  network?: 'host' | 'none' | 'path';
+  networkNamespacePath?: string;
   /** Host files bind-mounted read-only at /etc/hosts and /etc/resolv.conf. */
   hostsFile: string;
   resolvConfFile: string;
@@ -63,6 +76,17 @@ export interface RuntimeSpecOptions {
   pidsLimit?: number;
   /** RLIMIT_NOFILE (soft = hard). Default 1048576, Docker's. */
   nofile?: number;
+  /** memory, cpu, ulimits, /dev/shm size (pidsLimit above wins over limits.pidsLimit). */
+  limits?: ResourceLimits;
+  /** Extra mounts after the standard ones (RUN --mount), in order. */
+  extraMounts?: OciMount[];
+  /** Default true: Docker's default seccomp profile (./seccomp.ts). */
+  seccomp?: boolean;
+  /**
+   * Bind the host's /sys read-only instead of mounting a sysfs: needed in a user namespace that does not
+   * own the network namespace (a rootless build with the host network), where sysfs cannot be mounted.
+   */
+  bindSys?: boolean;
 }
 
 /** The mount destinations of the spec that must exist in the rootfs (runc creates them otherwise). */
@@ -78,18 +102,25 @@ export function withDefaultEnv(env: string[], home: string): string[] {
 }
 
 export function buildRuntimeSpec(opts: RuntimeSpecOptions): object {
-  const network = opts.network ?? 'default';
-  const namespaces: { type: string }[] = [{ type: 'mount' }, { type: 'pid' }, { type: 'ipc' }, { type: 'uts' }];
-  // 'default' and 'host' both share the host network for now: tsbuild has no bridge/CNI setup yet,
-  // so a step that needs the network (apt-get, npm install) uses the host's stack, like
-  // `docker build --network host`. 'none' gets its own namespace with only loopback (runc brings lo up).
+  const network = opts.network ?? 'host';
+  const namespaces: { type: string; path?: string }[] = [{ type: 'mount' }, { type: 'pid' }, { type: 'ipc' }, { type: 'uts' }];
+  // 'none' gets its own namespace with only loopback (runc brings lo up); 'path' joins a namespace
+  // prepared by the executor (slirp4netns); 'host' shares the host's stack.
   if (network === 'none') namespaces.push({ type: 'network' });
+  if (network === 'path') namespaces.push({ type: 'network', path: opts.networkNamespacePath ?? '' });
+  const limits = opts.limits ?? {};
 
   const caps = [...DEFAULT_CAPABILITIES];
   const resources: Record<string, unknown> = {
     devices: [{ allow: false, access: 'rwm' }],
   };
   if (opts.pidsLimit !== undefined) resources.pids = { limit: opts.pidsLimit };
+  if (limits.memoryBytes !== undefined) resources.memory = { limit: limits.memoryBytes, swap: limits.memoryBytes };
+  if (limits.cpuQuota !== undefined) resources.cpu = { quota: limits.cpuQuota, period: limits.cpuPeriod ?? 100000 };
+  const rlimits = new Map<string, { type: string; hard: number; soft: number }>();
+  rlimits.set('RLIMIT_NOFILE', { type: 'RLIMIT_NOFILE', hard: opts.nofile ?? 1048576, soft: opts.nofile ?? 1048576 });
+  for (const u of limits.ulimits ?? []) rlimits.set(u.type, { type: u.type, hard: u.hard, soft: u.soft });
+  const shmSize = limits.shmSizeBytes ?? DEFAULT_SHM_SIZE;
 
   const linux: Record<string, unknown> = {
     namespaces,
@@ -97,6 +128,7 @@ export function buildRuntimeSpec(opts: RuntimeSpecOptions): object {
     maskedPaths: MASKED_PATHS,
     readonlyPaths: READONLY_PATHS,
   };
+  if (opts.seccomp !== false) linux.seccomp = defaultSeccompProfile();
   if (opts.cgroupsPath !== undefined) linux.cgroupsPath = opts.cgroupsPath;
 
   return {
@@ -109,7 +141,7 @@ export function buildRuntimeSpec(opts: RuntimeSpecOptions): object {
       env: withDefaultEnv(opts.env, opts.user.home),
       cwd: opts.cwd,
       capabilities: { bounding: caps, effective: caps, permitted: caps },
-      rlimits: [{ type: 'RLIMIT_NOFILE', hard: opts.nofile ?? 1048576, soft: opts.nofile ?? 1048576 }],
+      rlimits: [...rlimits.values()],
       noNewPrivileges: false,
     },
     hostname: opts.hostname ?? DEFAULT_HOSTNAME,
@@ -122,11 +154,14 @@ export function buildRuntimeSpec(opts: RuntimeSpecOptions): object {
         source: 'devpts',
         options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'],
       },
-      { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
+      { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${Math.max(1, Math.ceil(shmSize / 1024))}k`] },
       { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
-      { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+      opts.bindSys
+        ? { destination: '/sys', type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] }
+        : { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
       { destination: '/etc/resolv.conf', type: 'bind', source: opts.resolvConfFile, options: ['rbind', 'ro'] },
       { destination: '/etc/hosts', type: 'bind', source: opts.hostsFile, options: ['rbind', 'ro'] },
+      ...(opts.extraMounts ?? []),
     ],
     linux,
   };

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { isMountPoint, unmountAll } from './mountpoint.js';
 import { ID_PREFIX, runcCmd, runtimeNotFound } from './runc-cli.js';
 import { removeStubs, type StubRecord } from './stubs.js';
+import { cleanupStaleSecretDirs } from './secretdir.js';
 
 /**
  * Remove what killed builds left under `stateDir`: runc containers, stubs in still-mounted rootfses,
@@ -40,6 +41,7 @@ export async function cleanupStaleContainers(stateDir: string, opts: { runtime?:
     }
     await rm(join(bundles, name), { recursive: true, force: true });
   }
+  await cleanupStaleSecretDirs();
 }
 
 

@@ -26,4 +26,13 @@ export interface VertexSummary {
   name: string;
   cached: boolean;
   durationMs: number;
+  /** The step's cache key (`sha256:…`). */
+  cacheKey?: string;
+  /**
+   * Steps that ran: why the cache did not hit, one sentence each, e.g. `file changed: src/a.txt (content)`,
+   * `build arg/env changed: VERSION (value)`, `parent step changed ([2/4] RUN make)`, `--no-cache`.
+   */
+  cacheMiss?: string[];
+  /** Cached steps: when the cached result was first built (ISO 8601). */
+  cachedFrom?: string;
 }

@@ -21,7 +21,7 @@ export type Op = SourceOp | ExecOp | FileOp;
 export interface SourceOp {
   type: 'source';
   inputs: [];
-  source: ImageSource | LocalSource | ScratchSource;
+  source: ImageSource | LocalSource | ScratchSource | HttpSource;
 }
 
 /** An image from the local image store (later also a registry). `ref` is normalized (docker.io/library/x:tag). */
@@ -49,10 +49,25 @@ export interface ScratchSource {
   kind: 'scratch';
 }
 
+/**
+ * One file downloaded over http(s) (ADD <url>): the output is a filesystem holding only `/<filename>`,
+ * mode 0600, mtime from Last-Modified when the server sends it. The cache key is `checksum` when given
+ * (the download must match it), else the downloaded content's digest; never the URL alone.
+ */
+export interface HttpSource {
+  kind: 'http';
+  url: string;
+  /** `sha256:<hex>` the content must have (ADD --checksum). */
+  checksum?: Digest;
+  /** Name of the file in the output (the URL path's last segment, or "__unnamed__"). */
+  filename: string;
+}
+
 /** Run a process on top of inputs[0] (the rootfs). */
 export interface ExecOp {
   type: 'exec';
-  inputs: [Digest];
+  /** inputs[0] is the rootfs; further inputs are sources of bind/cache mounts. */
+  inputs: [Digest, ...Digest[]];
   /** argv: shell form is already wrapped, e.g. ["/bin/sh","-c","echo hi"]. */
   args: string[];
   /** KEY=VALUE, in order, after expansion. Includes build args visible to the step. */
@@ -62,6 +77,74 @@ export interface ExecOp {
   /** As written in USER after expansion ("" means root): "name", "uid", "name:group", "uid:gid". */
   user: string;
   network: 'default' | 'none' | 'host';
+  /** RUN --mount, in order. Inputs after inputs[0] are only referenced from here (bind/cache `input`). */
+  mounts?: ExecMount[];
+}
+
+/**
+ * RUN --mount. `target` is absolute. Cache key (solver/cachekey.ts): a mount's declaration counts
+ * (type, target, ids, options); for `bind` the content of its source counts too (the input's key, or
+ * the context's checksum); the content of cache, tmpfs, secret and ssh mounts never does.
+ */
+export type ExecMount = BindMountSpec | CacheMountSpec | TmpfsMountSpec | SecretMountSpec | SshMountSpec;
+
+/** A directory (or file) of another filesystem: read-only unless `readonly` is false; writes are discarded. */
+export interface BindMountSpec {
+  type: 'bind';
+  target: string;
+  /** Index into op.inputs (>= 1): a stage, an image, or the context (a local source). */
+  input: number;
+  /** Path inside that filesystem; "/" for all of it. */
+  source: string;
+  readonly: boolean;
+}
+
+/** A persistent directory in the store (`<store>/cachemounts`), shared across builds by `id`; never in the image. */
+export interface CacheMountSpec {
+  type: 'cache';
+  target: string;
+  /** Defaults to the target. */
+  id: string;
+  sharing: 'shared' | 'private' | 'locked';
+  readonly: boolean;
+  /** Seed for a new cache: index into op.inputs and a path in it. */
+  input?: number;
+  source?: string;
+  /** Mode and owner of the cache's root directory when it is created. */
+  mode: number;
+  uid: number;
+  gid: number;
+}
+
+export interface TmpfsMountSpec {
+  type: 'tmpfs';
+  target: string;
+  /** Bytes; unset = the kernel's default (half the RAM). */
+  size?: number;
+}
+
+/** A secret given to the build (`--secret id=...`): a file at `target` and/or env var `env`, never in a layer. */
+export interface SecretMountSpec {
+  type: 'secret';
+  id: string;
+  /** Default /run/secrets/<id> unless only `env` is given. */
+  target?: string;
+  env?: string;
+  required: boolean;
+  mode: number;
+  uid: number;
+  gid: number;
+}
+
+/** The SSH agent socket given with `--ssh id[=path]`, mounted at target with SSH_AUTH_SOCK set. */
+export interface SshMountSpec {
+  type: 'ssh';
+  id: string;
+  target: string;
+  required: boolean;
+  mode: number;
+  uid: number;
+  gid: number;
 }
 
 /** A sequence of filesystem actions applied on top of inputs[0] (the destination base). */
@@ -72,7 +155,7 @@ export interface FileOp {
   actions: FileAction[];
 }
 
-export type FileAction = CopyAction | MkdirAction;
+export type FileAction = CopyAction | MkdirAction | MkfileAction;
 
 export interface Chown {
   /** User name or numeric id, as written (after expansion). */
@@ -97,10 +180,32 @@ export interface CopyAction {
   src: string[];
   dest: string;
   chown?: Chown;
-  /** Octal string as written (e.g. "755"); applied to every copied file and directory. */
+  /**
+   * As written: octal ("755") or symbolic ("u+x,g-w", applied to each file's own mode; `X` only to
+   * directories and executables); applied to every copied file and directory, never to symlinks.
+   */
   chmod?: string;
   allowWildcard: boolean;
   followSymlinks: boolean;
+  /** --exclude: .dockerignore-syntax patterns, matched against paths relative to each matched source. */
+  exclude?: string[];
+  /**
+   * --parents: each match lands at dest/<its path> (parents kept) instead of dest/<basename>; a `/./`
+   * in a source ends the part that is dropped (`a/./b/f` → dest/b/f).
+   */
+  parents?: boolean;
+  /** ADD: a matched local file that is a tar archive (plain, gzip, bzip2, xz; by content) is extracted into dest. */
+  unpack?: boolean;
+}
+
+/** Create (or replace) one regular file with `data` (COPY <<EOF heredocs). */
+export interface MkfileAction {
+  action: 'mkfile';
+  path: string;
+  /** Octal mode, e.g. 0o644. */
+  mode: number;
+  data: string;
+  chown?: Chown;
 }
 
 export interface MkdirAction {

@@ -4,7 +4,8 @@
  * `id` is the vertex digest (or an exporter step id); `name` the human description.
  */
 export type ProgressEvent =
-  | { type: 'vertex.started'; id: string; name: string; at: number }
+  /** cacheMiss: why the step's cache lookup missed (absent when unknown, e.g. exporter steps). */
+  | { type: 'vertex.started'; id: string; name: string; at: number; cacheMiss?: string[] }
   | { type: 'vertex.cached'; id: string; name: string; at: number }
   | { type: 'vertex.done'; id: string; name: string; at: number; durationMs: number }
   | { type: 'vertex.failed'; id: string; name: string; at: number; error: string }

@@ -1,4 +1,5 @@
 import { pidAlive } from '../proc/alive.js';
+import { inUserNamespace } from '../proc/userns.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { lstat, link, mkdir, open, readFile, readdir, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -12,7 +13,10 @@ export const PID_LABEL = 'tsbuild.pid';
  * Keep each upper dir a self-contained layer whatever the host's module defaults: no redirect xattrs for
  * renamed directories, no metadata-only copy-ups, and no inode index (which would tie a lower to one mount).
  */
-const SAFE_OPTIONS = ['index=off', 'redirect_dir=off', 'metacopy=off'];
+const SAFE_OPTIONS = inUserNamespace()
+  ? // Rootless: xattrs in user.overlay.*; userxattr refuses redirect_dir=off (which still follows redirects).
+    ['index=off', 'redirect_dir=nofollow', 'metacopy=off', 'userxattr']
+  : ['index=off', 'redirect_dir=off', 'metacopy=off'];
 /** Mount option strings longer than this are refused: the kernel takes at most one page. */
 const MAX_OPTIONS = 4000;
 

@@ -17,6 +17,7 @@ interface Options {
   buildArgs?: Record<string, string>;
   target?: string;
   excludePatterns?: string[];
+  checkOnly?: boolean;
 }
 
 function input(dir: string): FrontendInput {
@@ -30,6 +31,7 @@ function input(dir: string): FrontendInput {
     resolveImage: fakeResolveImage,
   };
   if (opts.target !== undefined) inp.target = opts.target;
+  if (opts.checkOnly) inp.checkOnly = true;
   return inp;
 }
 
@@ -37,8 +39,8 @@ const positive = readdirSync(fixtures + 'dockerfiles').sort();
 const negative = readdirSync(fixtures + 'dockerfiles-negative').sort();
 
 describe('golden Dockerfiles', () => {
-  it('has at least 12 cases', () => {
-    expect(positive.length).toBeGreaterThanOrEqual(12);
+  it('has at least 60 cases', () => {
+    expect(positive.length).toBeGreaterThanOrEqual(60);
   });
   it.each(positive)('%s', async (name) => {
     const dir = `${fixtures}dockerfiles/${name}`;
@@ -65,5 +67,8 @@ describe('negative Dockerfiles', () => {
     expect(got).toEqual(JSON.parse(readFileSync(dir + '/expected.json', 'utf8')));
     expect(e.location.file).toBe('Dockerfile');
     expect(typeof e.location.lineText).toBe('string');
+    // file:line:column for the caret under the offending line.
+    expect(e.location.column).toBeGreaterThan(0);
+    expect(e.location.column!).toBeLessThanOrEqual(Math.max(1, e.location.lineText!.length));
   });
 });

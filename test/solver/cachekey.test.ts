@@ -79,6 +79,17 @@ describe('cache keys', () => {
     expect(computeCacheKey(file([copy(over)]), inputs)).not.toBe(computeCacheKey(file([copy()]), inputs));
   });
 
+  it('copy from a local source keys on base names only: the same files from another directory hit', () => {
+    const k = (src: string[]) => computeCacheKey(file([copy({ src })]), [parent(P1), { op: local, key: P2 }], { localChecksums: { 0: sha256('same files') } });
+    expect(k(['one/conf.txt'])).toBe(k(['two/conf.txt']));
+    expect(k(['a/src/'])).toBe(k(['b/src']));
+    expect(k(['one/conf.txt'])).not.toBe(k(['one/other.txt']));
+    expect(cacheMap(file([copy({ src: ['x/y/z.txt', '/'] })]), [parent(P1), { op: local, key: P2 }], { localChecksums: { 0: sha256('c') } })).toMatchObject({
+      tag: 'tsbuild.file.v2',
+      actions: [{ src: ['z.txt', '/'], source: { local: sha256('c') } }],
+    });
+  });
+
   it('mkdir actions count, in order', () => {
     const mk = { action: 'mkdir' as const, path: '/a', mode: 0o755, makeParents: true };
     const inputs = [parent(P1), { op: exec(), key: S1 }];

@@ -347,4 +347,43 @@ describe('scheduler', () => {
     expect(layerCalls).toHaveLength(1);
     expect(res.layers).toHaveLength(1);
   });
+
+  it('explains each miss in vertex.started and the summaries; hits carry their key and build time', async () => {
+    const b = new DefBuilder();
+    const base = b.scratch();
+    const first = b.def(b.exec(b.exec(base, 'one', 2), 'two', 3));
+    await solve(first);
+    const b2 = new DefBuilder();
+    const second = b2.def(b2.exec(b2.exec(b2.scratch(), 'one changed', 2), 'two', 3));
+    events = [];
+    const res = await solve(second);
+    const started = events.filter((e) => e.type === 'vertex.started');
+    expect(started.map((e) => (e as { cacheMiss?: string[] }).cacheMiss)).toEqual([['command changed'], ['parent step changed (RUN one changed)']]);
+    expect(res.vertices.map((v) => v.cacheMiss)).toEqual([['command changed'], ['parent step changed (RUN one changed)']]);
+    expect(res.vertices.every((v) => /^sha256:[0-9a-f]{64}$/.test(v.cacheKey ?? ''))).toBe(true);
+    const again = await solve(second);
+    expect(again.vertices.every((v) => v.cached && v.cachedFrom && !v.cacheMiss)).toBe(true);
+    // Back to the first variant: it hits, and the step memo follows it, so the next change is diffed against it.
+    await solve(first);
+    const b3 = new DefBuilder();
+    const third = await solve(b3.def(b3.exec(b3.exec(b3.scratch(), 'one', 2), 'two', 3)), { noCache: true });
+    expect(third.vertices.map((v) => v.cacheMiss)).toEqual([['--no-cache'], ['--no-cache']]);
+  });
+
+  it('noCacheStages reruns that stage and what depends on it', async () => {
+    const b = new DefBuilder();
+    const a = b.exec(b.scratch(), 'in a');
+    b.metadata[a] = { description: 'RUN in a', stage: 'a' };
+    const other = b.exec(b.scratch(), 'in b');
+    const out = b.copyFrom(b.exec(b.scratch(), 'final base'), a, other);
+    const def = b.def(out);
+    await solve(def);
+    ops.runs = [];
+    const res = await solve(def, { noCacheStages: ['a'] });
+    expect(ops.runs.sort()).toEqual(['COPY from 2 stages', 'RUN in a']);
+    const byName = new Map(res.vertices.map((v) => [v.name, v]));
+    expect(byName.get('RUN in a')?.cacheMiss).toEqual(['--no-cache-filter a']);
+    expect(byName.get('COPY from 2 stages')?.cacheMiss).toEqual(['depends on a step that ignores the cache (RUN in a)']);
+    expect(byName.get('RUN in b')?.cached).toBe(true);
+  });
 });

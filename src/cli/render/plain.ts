@@ -31,6 +31,7 @@ export class PlainRenderer implements ProgressSink {
       case 'vertex.started':
         this.started.set(ev.id, ev.at);
         this.write(`#${this.num(ev.id)} ${ev.name}\n`);
+        for (const r of ev.cacheMiss ?? []) this.write(this.paint('33', `#${this.num(ev.id)} cache miss: ${r}`) + '\n');
         break;
       case 'vertex.cached':
         this.write(`#${this.num(ev.id)} ${ev.name}\n`);

@@ -12,6 +12,8 @@ interface Step {
   started: number;
   durationMs?: number;
   logs: string[];
+  /** Why the cache missed (first reason shown under the step). */
+  miss?: string[];
 }
 
 const LOG_LINES = 6;
@@ -33,7 +35,7 @@ export class TtyRenderer implements ProgressSink {
     const now = Date.now();
     switch (ev.type) {
       case 'vertex.started':
-        this.steps.set(ev.id, { name: ev.name, state: 'running', started: ev.at, logs: [] });
+        this.steps.set(ev.id, { name: ev.name, state: 'running', started: ev.at, logs: [], ...(ev.cacheMiss ? { miss: ev.cacheMiss } : {}) });
         break;
       case 'vertex.cached':
         this.steps.set(ev.id, { name: ev.name, state: 'cached', started: ev.at, durationMs: 0, logs: [] });
@@ -99,6 +101,7 @@ export class TtyRenderer implements ProgressSink {
       const room = width - prefix.length - time.length - 1;
       const name = s.name.length > room ? s.name.slice(0, Math.max(0, room - 1)) + '…' : s.name;
       lines.push(prefix + name.padEnd(room) + ' ' + time);
+      if (s.miss?.length && s.state !== 'skipped') lines.push((` => => cache miss: ${s.miss.join('; ')}`).slice(0, width));
       if (s.state === 'running' || s.state === 'failed') {
         for (const l of s.logs.slice(-LOG_LINES)) lines.push((' => => # ' + l).slice(0, width));
       }

@@ -35,10 +35,10 @@ describe('flag positions from dockerfile-ast', () => {
     expect(e.location).toMatchObject({ line: 1, column: 8, lineText: 'FROM --bogus x' });
   });
 
-  it('gives no column where d-ast reads the flag differently from BuildKit (quotes)', () => {
+  it('finds the flag in the line where d-ast reads it differently from BuildKit (quotes)', () => {
     const e = err('FROM x\nCOPY --frm="a b" c d\n');
     expect(e.code).toBe('INVALID_FLAG');
-    expect(e.location).toEqual({ file: 'Dockerfile', line: 2, lineText: 'COPY --frm="a b" c d' });
+    expect(e.location).toEqual({ file: 'Dockerfile', line: 2, column: 6, lineText: 'COPY --frm="a b" c d' });
   });
 });
 

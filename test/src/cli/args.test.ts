@@ -29,8 +29,8 @@ describe('build flags', () => {
     expect(() => parseBuildArgs(['--bogus', '.'])).toThrow(/bogus/);
     expect(() => parseBuildArgs(['--progress', 'fancy', '.'])).toThrow(/auto, plain, tty/);
     expect(() => parseOutput('type=oci')).toThrow(/dest=FILE/);
-    expect(() => parseOutput('type=nope,dest=x')).toThrow(/not supported yet/);
-    expect(() => parseOutput('garbage')).toThrow(/key=value/);
+    expect(() => parseOutput('type=nope,dest=x')).toThrow(/unknown type "nope"/);
+    expect(() => parseOutput('type=oci,dest=x,garbage')).toThrow(/key=value/);
   });
 });
 

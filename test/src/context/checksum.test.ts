@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, uti
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { selectSources } from '../../../src/context/select.js';
-import { checksumSelection } from '../../../src/context/checksum.js';
+import { checksumSelection, checksumSelectionDetailed } from '../../../src/context/checksum.js';
 import { StatCache } from '../../../src/context/statcache.js';
 import { DockerIgnoreMatcher } from '../../../src/context/dockerignore.js';
 
@@ -31,6 +31,8 @@ async function sum(root: string, sources: string[], opts: { cache?: StatCache; e
   });
   return checksumSelection(sel, { ...(opts.cache ? { statCache: opts.cache } : {}), includeOwnership: opts.owners ?? false });
 }
+
+const select = (root: string, sources: string[]) => selectSources({ root, sources, allowWildcard: true, followSymlinks: true });
 
 describe('checksumSelection', () => {
   it('is stable under mtime changes and changes with mode, content, names and link targets', async () => {
@@ -109,6 +111,7 @@ describe('checksumSelection', () => {
     const data = JSON.parse(readFileSync(file, 'utf8')) as { entries: Record<string, unknown[]> };
     data.entries[join(a, 'package.json')]![5] = '0'.repeat(64);
     writeFileSync(file, JSON.stringify(data));
+    rmSync(join(cacheDir, 'selections.json'), { force: true }); // else the whole selection's fingerprint answers first
     const c2 = await StatCache.open(cacheDir);
     const poisoned = await sum(a, ['app', 'package.json'], { cache: c2 });
     expect(poisoned).not.toBe(d1);
@@ -119,6 +122,30 @@ describe('checksumSelection', () => {
     utimesSync(join(a, 'package.json'), old, old); // same mtime as before; ctime still differs
     const c3 = await StatCache.open(cacheDir);
     expect(await sum(a, ['app', 'package.json'], { cache: c3 })).toBe(d1);
+  });
+
+  it('an unchanged selection takes its checksum from its fingerprint without reading per-file rows', async () => {
+    const a = join(tmp, 'fp');
+    tree(a);
+    const old = new Date(Date.now() - 60_000);
+    for (const f of ['app/main.js', 'app/lib/x.js', 'package.json', 'app/lib', 'app']) utimesSync(join(a, f), old, old);
+    await new Promise((r) => setTimeout(r, 1100)); // ctimes must be older than the racy window
+    const cacheDir = join(tmp, 'fpcache');
+    const c1 = await StatCache.open(cacheDir);
+    const first = await checksumSelectionDetailed(await select(a, ['app', 'package.json']), { statCache: c1 });
+    expect(first.files?.length).toBeGreaterThan(0);
+    await c1.flush();
+    // Poison every per-file row: an unchanged selection never looks at them.
+    writeFileSync(join(cacheDir, 'statcache.json'), '{"version":1,"entries":{}}');
+    const c2 = await StatCache.open(cacheDir);
+    const again = await checksumSelectionDetailed(await select(a, ['app', 'package.json']), { statCache: c2 });
+    expect(again).toEqual({ digest: first.digest });
+    // Any stat change (here: a touch) misses the fingerprint; the content still gives the same digest.
+    utimesSync(join(a, 'package.json'), new Date(), new Date());
+    const c3 = await StatCache.open(cacheDir);
+    const touched = await checksumSelectionDetailed(await select(a, ['app', 'package.json']), { statCache: c3 });
+    expect(touched.digest).toBe(first.digest);
+    expect(touched.files).toEqual(first.files);
   });
 
   it('does not cache a file modified just now (racy)', async () => {

@@ -28,6 +28,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await exec.close();
   // A failed test may leave a container or a mount behind: clear them so the temp dir can go.
   spawnSync('runc', ['--root', join(stateDir, 'runc'), 'list', '-q'], { encoding: 'utf8' })
     .stdout.split('\n')
@@ -183,10 +184,10 @@ describe('RuncExecutor', () => {
     expect(await readdir(join(upper, 'etc'))).toEqual([]);
   });
 
-  it('network none has only loopback; default shares the host network', async () => {
+  it('network none has only loopback; host shares the host network', async () => {
     const none = await sh('cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d " "', {}, { network: 'none' });
     expect(none.stdout.trim().split('\n')).toEqual(['lo']);
-    const host = await sh('cat /proc/net/dev | tail -n +3 | wc -l', {}, { network: 'default' });
+    const host = await sh('cat /proc/net/dev | tail -n +3 | wc -l', {}, { network: 'host' });
     const hostIfs = (await readFile('/proc/net/dev', 'utf8')).trim().split('\n').length - 2;
     expect(Number(host.stdout.trim())).toBe(hostIfs);
   });

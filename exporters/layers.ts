@@ -1,0 +1,141 @@
+/**
+ * The layers an export uses: the build's layers, recompressed (compression=, compression-level=,
+ * force-compression=) and/or re-tarred with file mtimes clamped to SOURCE_DATE_EPOCH (rewrite-timestamp=).
+ *
+ * Each variant is made once: `<content root>/variants/<sha256(key)>.json` maps
+ * (source diffID, compression, level, engine, epoch) → the variant's descriptor and diffID, written
+ * atomically after its blob is committed; a later export or push reads the memo and reuses the blob.
+ * Independent layers are converted in parallel.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { extract as tarExtract, pack as tarPack } from 'tar-stream';
+import type { ContentStore } from '../src/content/types.js';
+import { compressStream, compressionOf, decompressStream, gzipEngine, type Compression } from '../src/diff/compress.js';
+import { StoreError } from '../src/errors.js';
+import { writeFileAtomic } from '../src/fsutil/atomic.js';
+import { MediaType, type Layer } from '../src/image/types.js';
+
+export interface LayerOptions {
+  /** Wanted compression; undefined keeps each layer as built. */
+  compression?: Compression;
+  level?: number;
+  /** Recompress layers already in the wanted compression too (at `level`). */
+  force?: boolean;
+  /** Clamp every entry's mtime to this (seconds since the epoch). */
+  rewriteTimestamp?: number;
+}
+
+export async function prepareLayers(layers: Layer[], opts: LayerOptions, content: ContentStore, signal?: AbortSignal): Promise<Layer[]> {
+  return Promise.all(layers.map((l) => prepareLayer(l, opts, content, signal)));
+}
+
+export async function prepareLayer(layer: Layer, opts: LayerOptions, content: ContentStore, signal?: AbortSignal): Promise<Layer> {
+  const have = compressionOf(layer.descriptor.mediaType);
+  const want = opts.compression ?? have;
+  const rewrite = opts.rewriteTimestamp;
+  if (rewrite === undefined && want === have && !(opts.force && opts.level !== undefined)) return layer;
+  const engine = want === 'gzip' ? gzipEngine() : want;
+  const key = ['v1', layer.diffID, want, opts.level ?? 'default', engine, rewrite ?? '-'].join('|');
+  const memoPath = join(content.root, 'variants', createHash('sha256').update(key).digest('hex') + '.json');
+  const memo = await readMemo(memoPath);
+  if (memo && (await content.has(memo.descriptor.digest))) return memo;
+  signal?.throwIfAborted();
+
+  const diffHash = createHash('sha256');
+  const stages: unknown[] = [decompressStream(have)];
+  if (rewrite !== undefined) stages.push(clampMtimes(rewrite));
+  stages.push(tap((c) => diffHash.update(c)));
+  if (want !== 'uncompressed') stages.push(compressStream(want, opts.level));
+  const writer = await content.writer();
+  try {
+    const src: Readable = content.createReadStream(layer.descriptor.digest);
+    const srcHash = createHash('sha256');
+    const verify = tap((c) => srcHash.update(c));
+    const sink = async (chunks: AsyncIterable<Buffer>) => {
+      for await (const c of chunks) await writer.write(c);
+    };
+    await (pipeline as unknown as (...a: unknown[]) => Promise<void>)(src, verify, ...stages, sink, ...(signal ? [{ signal }] : []));
+    if ('sha256:' + srcHash.digest('hex') !== layer.descriptor.digest) {
+      throw new StoreError('LAYER_CORRUPT', `layer blob ${layer.descriptor.digest} in the content store does not match its digest`);
+    }
+    const info = await writer.commit();
+    const diffID = 'sha256:' + diffHash.digest('hex');
+    if (rewrite === undefined && diffID !== layer.diffID) {
+      throw new StoreError('LAYER_CORRUPT', `layer ${layer.descriptor.digest} uncompresses to ${diffID}, not its diffID ${layer.diffID}`);
+    }
+    const out: Layer = { descriptor: { mediaType: mediaTypeFor(want, true), digest: info.digest, size: info.size }, diffID };
+    await writeFileAtomic(memoPath, JSON.stringify(out), { mkdir: true });
+    return out;
+  } catch (err) {
+    await writer.abort();
+    throw err;
+  }
+}
+
+/** The layer media type for a compression, OCI or Docker flavour (zstd exists only as OCI). */
+export function mediaTypeFor(c: Compression, oci: boolean): string {
+  if (c === 'zstd') return MediaType.OciLayerZstd;
+  if (oci) return c === 'gzip' ? MediaType.OciLayerGzip : MediaType.OciLayer;
+  return c === 'gzip' ? MediaType.DockerLayerGzip : 'application/vnd.docker.image.rootfs.diff.tar';
+}
+
+async function readMemo(path: string): Promise<Layer | undefined> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as Layer;
+  } catch {
+    return undefined; // missing or unreadable: make the variant again
+  }
+}
+
+function tap(fn: (c: Buffer) => void): (source: AsyncIterable<Buffer>) => AsyncGenerator<Buffer> {
+  return async function* (source) {
+    for await (const c of source) {
+      fn(c);
+      yield c;
+    }
+  };
+}
+
+/** Re-tar a layer with every entry's mtime clamped to `epoch` (no atime/ctime); everything else is kept. */
+function clampMtimes(epoch: number): (source: AsyncIterable<Buffer>) => AsyncGenerator<Buffer> {
+  const limit = epoch * 1000;
+  return async function* (source) {
+    const ex = tarExtract();
+    const pk = tarPack();
+    ex.on('entry', (header, stream, next) => {
+      const h = { ...header };
+      if (h.mtime && h.mtime.getTime() > limit) h.mtime = new Date(limit);
+      delete (h as { atime?: Date }).atime;
+      delete (h as { ctime?: Date }).ctime;
+      if (h.pax) {
+        const pax: Record<string, string> = { ...(h.pax as Record<string, string>) };
+        for (const k of ['mtime', 'atime', 'ctime', 'path', 'linkpath']) delete pax[k];
+        if (Object.keys(pax).length) h.pax = pax;
+        else delete h.pax;
+      }
+      const entry = pk.entry(h, (err) => (err ? ex.destroy(err) : next()));
+      stream.pipe(entry);
+    });
+    ex.on('finish', () => pk.finalize());
+    ex.on('error', (err: Error) => pk.destroy(err));
+    const feeding = (async () => {
+      try {
+        for await (const c of source) {
+          if (!ex.write(c)) await new Promise<void>((res, rej) => {
+            ex.once('drain', () => res());
+            ex.once('error', rej);
+          });
+        }
+        ex.end(undefined);
+      } catch (err) {
+        ex.destroy(err as Error);
+      }
+    })();
+    for await (const c of pk) yield c as Buffer;
+    await feeding;
+  };
+}

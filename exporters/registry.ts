@@ -1,0 +1,26 @@
+/**
+ * `--push` / `type=registry`: push the built image to a registry under each name (blobs the registry has are
+ * skipped, blobs known in another repository of the same registry are mounted).
+ */
+import type { Exporter, ExportContext, ExportResponse, ImageBlobs } from './types.js';
+import type { BuildResult } from '../src/llb/result.js';
+import type { RegistryClient } from '../src/registry/index.js';
+
+export class RegistryExporter implements Exporter {
+  readonly type = 'registry';
+  /** `names`: normalized references (`host:port/repo:tag`). */
+  constructor(
+    private readonly names: string[],
+    private readonly client: RegistryClient,
+  ) {}
+
+  async export(_result: BuildResult, image: ImageBlobs, ctx: ExportContext): Promise<ExportResponse> {
+    const at = Date.now();
+    const id = 'export:push';
+    const name = `pushing ${this.names.join(', ')}`;
+    ctx.progress.emit({ type: 'vertex.started', id, name, at });
+    const s = await this.client.push(this.names, image.manifest, { content: ctx.content, ...(ctx.signal ? { signal: ctx.signal } : {}) });
+    ctx.progress.emit({ type: 'vertex.done', id, name, at: Date.now(), durationMs: Date.now() - at });
+    return { message: `pushed ${this.names.join(', ')} (${s.uploaded} uploaded, ${s.mounted} mounted, ${s.skipped} already there)` };
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * Store verification (`tsbuild doctor`): every blob's digest and size, every cache record (readable, named
+ * by its key, its snapshot committed, its layer blob present), every committed snapshot's parent and
+ * directory, every tag's manifest, config and layers. `fix` removes what is broken (corrupt blobs, bad
+ * records, tags whose content is gone) so the next build rebuilds it instead of failing.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readdir, readFile, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Descriptor } from '../image/types.js';
+import type { SnapshotInfo } from '../snapshot/types.js';
+import type { CacheRecord } from './store.js';
+import type { GcDeps } from './gc.js';
+
+export interface Problem {
+  kind: 'blob' | 'record' | 'snapshot' | 'image';
+  id: string;
+  message: string;
+  fixed?: boolean;
+}
+
+export interface DoctorReport {
+  blobs: number;
+  records: number;
+  snapshots: number;
+  images: number;
+  problems: Problem[];
+}
+
+async function hashFile(path: string): Promise<{ digest: string; size: number }> {
+  const h = createHash('sha256');
+  let size = 0;
+  for await (const chunk of createReadStream(path)) {
+    h.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  return { digest: `sha256:${h.digest('hex')}`, size };
+}
+
+export async function doctor(deps: GcDeps, opts: { fix?: boolean } = {}): Promise<DoctorReport> {
+  const report: DoctorReport = { blobs: 0, records: 0, snapshots: 0, images: 0, problems: [] };
+  const problem = async (p: Problem, fix?: () => Promise<unknown>) => {
+    if (opts.fix && fix) {
+      await fix();
+      p.fixed = true;
+    }
+    report.problems.push(p);
+  };
+  // Blobs.
+  const good = new Set<string>();
+  for await (const b of deps.content.list()) {
+    report.blobs++;
+    const path = deps.content.path(b.digest);
+    try {
+      const got = await hashFile(path);
+      if (got.digest !== b.digest) await problem({ kind: 'blob', id: b.digest, message: `content hashes to ${got.digest}` }, () => deps.content.delete(b.digest));
+      else good.add(b.digest);
+    } catch (err) {
+      await problem({ kind: 'blob', id: b.digest, message: `unreadable: ${(err as Error).message}` }, () => deps.content.delete(b.digest));
+    }
+  }
+  // Snapshots.
+  const snaps = new Map<string, SnapshotInfo>();
+  await deps.snapshotter.walk((info) => {
+    snaps.set(info.key, info);
+  });
+  for (const info of snaps.values()) {
+    if (info.kind !== 'committed') continue;
+    report.snapshots++;
+    if (info.parent && !snaps.has(info.parent)) await problem({ kind: 'snapshot', id: info.key, message: `parent ${info.parent} is missing` });
+    const dir = await deps.snapshotter.layerDir(info.key).catch(() => undefined);
+    if (!dir || !(await stat(dir).catch(() => undefined))?.isDirectory()) await problem({ kind: 'snapshot', id: info.key, message: 'its directory is missing' });
+  }
+  // Cache records.
+  const dir = join(deps.cache.dir, 'records');
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    if (!name.endsWith('.json') || name.startsWith('.')) continue;
+    report.records++;
+    const path = join(dir, name);
+    const remove = () => unlink(path).catch(() => {});
+    let rec: CacheRecord;
+    try {
+      rec = JSON.parse(await readFile(path, 'utf8')) as CacheRecord;
+    } catch {
+      await problem({ kind: 'record', id: name, message: 'not valid JSON' }, remove);
+      continue;
+    }
+    if (`${rec.key?.slice(7)}.json` !== name) await problem({ kind: 'record', id: name, message: `names key ${String(rec.key)}` }, remove);
+    else if (snaps.get(rec.snapshot)?.kind !== 'committed') await problem({ kind: 'record', id: rec.key, message: `snapshot ${rec.snapshot} is missing` }, remove);
+    else if (rec.layer && !good.has(rec.layer.descriptor.digest)) await problem({ kind: 'record', id: rec.key, message: `layer blob ${rec.layer.descriptor.digest} is missing or corrupt` }, remove);
+  }
+  // Images.
+  for (const img of await deps.images.list()) {
+    report.images++;
+    const missing = await missingContent(deps, img.target, good);
+    if (missing.length) {
+      await problem({ kind: 'image', id: img.name, message: `missing or corrupt content: ${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', …' : ''}` }, () => deps.images.delete(img.name));
+    }
+  }
+  return report;
+}
+
+async function missingContent(deps: GcDeps, d: Descriptor, good: Set<string>): Promise<string[]> {
+  if (!good.has(d.digest)) return [d.digest];
+  const out: string[] = [];
+  let doc: { config?: Descriptor; layers?: Descriptor[]; manifests?: Descriptor[] };
+  try {
+    doc = JSON.parse((await deps.content.read(d.digest)).toString()) as typeof doc;
+  } catch {
+    return [d.digest];
+  }
+  for (const x of [...(doc.config ? [doc.config] : []), ...(doc.layers ?? [])]) if (!good.has(x.digest)) out.push(x.digest);
+  for (const m of doc.manifests ?? []) out.push(...(await missingContent(deps, m, good)));
+  return out;
+}

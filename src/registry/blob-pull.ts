@@ -1,0 +1,81 @@
+/**
+ * Downloading one blob into the ContentStore: streamed through the store's verifying writer (digest and size
+ * are checked before the blob becomes visible), resumed with a Range request after a dropped connection
+ * when the registry supports it (206), restarted from zero when it does not, and following redirects to
+ * blob storage (without our Authorization header).
+ */
+import { request } from 'undici';
+import type { ContentStore, ContentWriter } from '../content/types.js';
+import { DigestMismatchError, TsbuildError } from '../errors.js';
+import type { Descriptor } from '../image/types.js';
+import { repoScope } from './auth.js';
+import { RegistryError } from './errors.js';
+import { errorFromResponse, isTransientError, type RegistryResponse, type RegistryTransport } from './transport.js';
+
+export interface BlobPullOptions {
+  signal?: AbortSignal;
+  /** Called with the bytes received so far. */
+  onBytes?: (received: number, total: number) => void;
+}
+
+export async function pullBlob(t: RegistryTransport, path: string, desc: Descriptor, content: ContentStore, opts: BlobPullOptions = {}): Promise<void> {
+  if (await content.has(desc.digest)) return;
+  let w: ContentWriter = await content.writer({ expected: desc.digest, size: desc.size });
+  let got = 0;
+  let failures = 0;
+  try {
+    for (;;) {
+      try {
+        const res = await open(t, path, desc, got, opts.signal);
+        if (got > 0 && res.statusCode !== 206) {
+          // The registry ignored Range: start again.
+          await w.abort();
+          w = await content.writer({ expected: desc.digest, size: desc.size });
+          got = 0;
+        }
+        for await (const chunk of res.body) {
+          await w.write(chunk as Buffer);
+          got += (chunk as Buffer).length;
+          if (got > desc.size) throw new DigestMismatchError(desc.digest, `(more than ${desc.size} bytes)`, `blob ${desc.digest} from ${t.domain}/${path}`);
+          opts.onBytes?.(got, desc.size);
+        }
+        await w.commit().catch((err) => {
+          if (err instanceof DigestMismatchError) throw new DigestMismatchError(desc.digest, /got (\S+)/.exec(err.message)?.[1] ?? '?', `blob from ${t.domain}/${path}`);
+          throw err;
+        });
+        return;
+      } catch (err) {
+        if (err instanceof TsbuildError) throw err; // the transport already retried what it could
+        if (opts.signal?.aborted) throw opts.signal.reason;
+        if (!isTransientError(err) || failures >= t.retries) throw err;
+        failures++;
+        await t.backoff(failures, opts.signal);
+      }
+    }
+  } finally {
+    await w.abort();
+  }
+}
+
+async function open(t: RegistryTransport, path: string, desc: Descriptor, from: number, signal?: AbortSignal): Promise<RegistryResponse> {
+  const headers: Record<string, string> = {};
+  if (from > 0) headers.range = `bytes=${from}-`;
+  const req = {
+    method: 'GET',
+    path: `/v2/${path}/blobs/${desc.digest}`,
+    headers,
+    scopes: [repoScope(path, ['pull'])],
+    accept: (s: number) => s === 200 || s === 206 || (s >= 300 && s < 400),
+    ...(signal ? { signal } : {}),
+  };
+  let res = await t.send(req);
+  for (let hops = 0; res.statusCode >= 300 && res.statusCode < 400; hops++) {
+    const loc = res.headers.location;
+    await res.body.dump();
+    if (!loc || hops > 4) throw new RegistryError('REGISTRY_ERROR', `${t.domain}: blob ${desc.digest}: bad redirect`);
+    const base = await t.baseUrl(signal);
+    res = await request(new URL(String(loc), base + req.path), { method: 'GET', headers, ...(signal ? { signal } : {}) });
+    if (res.statusCode !== 200 && res.statusCode !== 206 && !(res.statusCode >= 300 && res.statusCode < 400)) throw await errorFromResponse(t.domain, req, res);
+  }
+  return res;
+}

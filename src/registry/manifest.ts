@@ -1,0 +1,94 @@
+/** Reading manifests from a registry: resolve a tag (HEAD), fetch a manifest, verify it against its digest. */
+import { createHash } from 'node:crypto';
+import { DigestMismatchError } from '../errors.js';
+import { MediaType } from '../image/types.js';
+import { RegistryError } from './errors.js';
+import { repoScope } from './auth.js';
+import type { RegistryTransport } from './transport.js';
+
+export const MANIFEST_ACCEPT = [MediaType.OciIndex, MediaType.DockerManifestList, MediaType.OciManifest, MediaType.DockerManifest].join(', ');
+
+export interface ManifestRef {
+  /** Repository path: `library/busybox`. */
+  path: string;
+  /** Tag or digest. */
+  reference: string;
+}
+
+export interface ResolvedDescriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+}
+
+export interface FetchedManifest extends ResolvedDescriptor {
+  bytes: Buffer;
+}
+
+function digestOf(bytes: Buffer): string {
+  return 'sha256:' + createHash('sha256').update(bytes).digest('hex');
+}
+
+function header(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function mediaTypeOf(bytes: Buffer, contentType: string | undefined): string {
+  try {
+    const j = JSON.parse(bytes.toString('utf8')) as { mediaType?: string; manifests?: unknown; config?: unknown };
+    if (j.mediaType) return j.mediaType;
+    if (j.manifests) return MediaType.OciIndex;
+    if (j.config) return MediaType.OciManifest;
+  } catch {
+    /* fall through */
+  }
+  return (contentType ?? MediaType.OciManifest).split(';')[0]!.trim();
+}
+
+/** HEAD the manifest: its digest, media type and size without the body. */
+export async function headManifest(t: RegistryTransport, ref: ManifestRef, signal?: AbortSignal): Promise<ResolvedDescriptor | undefined> {
+  const res = await t.send({
+    method: 'HEAD',
+    path: `/v2/${ref.path}/manifests/${ref.reference}`,
+    headers: { accept: MANIFEST_ACCEPT },
+    scopes: [repoScope(ref.path, ['pull'])],
+    accept: (s) => (s >= 200 && s < 300) || s === 404,
+    ...(signal ? { signal } : {}),
+  });
+  await res.body.dump();
+  if (res.statusCode === 404) return undefined;
+  const digest = header(res.headers['docker-content-digest']);
+  if (!digest) return undefined; // the caller GETs instead
+  return { digest, mediaType: (header(res.headers['content-type']) ?? MediaType.OciManifest).split(';')[0]!.trim(), size: Number(header(res.headers['content-length']) ?? 0) };
+}
+
+/**
+ * GET a manifest and verify it: against the digest in the reference, else against the registry's
+ * Docker-Content-Digest header. Throws DigestMismatchError when the bytes do not match.
+ */
+export async function fetchManifest(t: RegistryTransport, ref: ManifestRef, signal?: AbortSignal): Promise<FetchedManifest> {
+  const res = await t.send({
+    method: 'GET',
+    path: `/v2/${ref.path}/manifests/${ref.reference}`,
+    headers: { accept: MANIFEST_ACCEPT },
+    scopes: [repoScope(ref.path, ['pull'])],
+    accept: (s) => (s >= 200 && s < 300) || s === 404,
+    ...(signal ? { signal } : {}),
+  });
+  if (res.statusCode === 404) {
+    await res.body.dump();
+    throw new RegistryError('IMAGE_NOT_FOUND', `${t.domain}/${ref.path}:${ref.reference.replace(/^sha256:/, '@sha256:')}: manifest not found in the registry`, { status: 404 });
+  }
+  const bytes = Buffer.from(await res.body.arrayBuffer());
+  if (bytes.length > 4 << 20) throw new RegistryError('MANIFEST_TOO_BIG', `${t.domain}/${ref.path}: manifest is larger than 4 MiB`);
+  const actual = digestOf(bytes);
+  const expected = ref.reference.includes(':') ? ref.reference : header(res.headers['docker-content-digest']);
+  if (expected !== undefined && expected.startsWith('sha256:') && expected !== actual) {
+    throw new DigestMismatchError(expected, actual, `manifest ${t.domain}/${ref.path}:${ref.reference}`);
+  }
+  return { bytes, digest: actual, size: bytes.length, mediaType: mediaTypeOf(bytes, header(res.headers['content-type'])) };
+}
+
+export function isIndexType(mediaType: string): boolean {
+  return mediaType === MediaType.OciIndex || mediaType === MediaType.DockerManifestList;
+}

@@ -1,0 +1,93 @@
+/**
+ * Pulling an image: the top-level manifest (an index is resolved to the wanted platform), the config and
+ * the layers (concurrently, on a p-queue), each verified against its digest before it enters the
+ * ContentStore. Pulled blobs are recorded as living in this repository (for cross-repository mounts).
+ */
+import PQueue from 'p-queue';
+import type { ContentStore } from '../content/types.js';
+import { NotFoundError } from '../errors.js';
+import type { Descriptor, ImageConfig, Index, Manifest, Platform } from '../image/types.js';
+import type { ParsedReference } from '../image/reference.js';
+import type { ProgressSink } from '../progress/types.js';
+import { pullBlob } from './blob-pull.js';
+import { fetchManifest, isIndexType } from './manifest.js';
+import { formatPlatform, selectPlatform } from './platform.js';
+import type { BlobSources } from './sources.js';
+import type { RegistryTransport } from './transport.js';
+
+export interface PullOptions {
+  content: ContentStore;
+  platform: Platform;
+  progress?: ProgressSink;
+  signal?: AbortSignal;
+  /** Layer downloads at once; default 4. */
+  concurrency?: number;
+  /** Also download the layers (default true); false fetches manifests and config only. */
+  layers?: boolean;
+  sources?: BlobSources;
+}
+
+export interface PulledImage {
+  /** What the reference names: an index or a manifest. */
+  target: Descriptor;
+  /** The platform's manifest. */
+  manifestDigest: string;
+  manifest: Manifest;
+  config: ImageConfig;
+}
+
+export async function pullImage(t: RegistryTransport, ref: ParsedReference, opts: PullOptions): Promise<PulledImage> {
+  const { content, signal } = opts;
+  const path = ref.path;
+  const name = `${ref.domain}/${path}`;
+  const top = await fetchManifest(t, { path, reference: ref.digest ?? ref.tag ?? 'latest' }, signal);
+  await content.put(top.bytes, { expected: top.digest, size: top.size });
+  const target: Descriptor = { mediaType: top.mediaType, digest: top.digest, size: top.size };
+  let m = top;
+  if (isIndexType(top.mediaType)) {
+    const index = JSON.parse(top.bytes.toString('utf8')) as Index;
+    const pick = selectPlatform(index.manifests, opts.platform);
+    if (!pick) {
+      const have = index.manifests.map((d) => (d.platform ? formatPlatform(d.platform) : '?')).join(', ');
+      throw new NotFoundError('IMAGE_PLATFORM_NOT_FOUND', `${name}: no manifest for ${formatPlatform(opts.platform)} (the image has: ${have})`);
+    }
+    m = await fetchManifest(t, { path, reference: pick.digest }, signal);
+    await content.put(m.bytes, { expected: m.digest, size: m.size });
+  }
+  const manifest = JSON.parse(m.bytes.toString('utf8')) as Manifest;
+  await pullBlob(t, path, manifest.config, content, signal ? { signal } : {});
+  const config = JSON.parse((await content.read(manifest.config.digest)).toString('utf8')) as ImageConfig;
+  if (opts.layers !== false) await pullLayers(t, path, manifest.layers, opts);
+  return { target, manifestDigest: m.digest, manifest, config };
+}
+
+/** Download the layers missing from the store, `concurrency` at once. */
+export async function pullLayers(t: RegistryTransport, path: string, layers: Descriptor[], opts: PullOptions): Promise<void> {
+  const { content, progress, signal } = opts;
+  const queue = new PQueue({ concurrency: opts.concurrency ?? 4 });
+  const jobs = layers.map((d) =>
+    queue.add(async () => {
+      if (await content.has(d.digest)) {
+        await opts.sources?.add(d.digest, { domain: t.domain, repository: path });
+        return;
+      }
+      const id = `pull:${d.digest}`;
+      const name = `pulling ${d.digest.slice(7, 19)} (${formatBytes(d.size)})`;
+      const at = Date.now();
+      progress?.emit({ type: 'vertex.started', id, name, at });
+      await pullBlob(t, path, d, content, signal ? { signal } : {});
+      await opts.sources?.add(d.digest, { domain: t.domain, repository: path });
+      progress?.emit({ type: 'vertex.done', id, name, at: Date.now(), durationMs: Date.now() - at });
+    }),
+  );
+  const results = await Promise.allSettled(jobs);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1 << 20) return `${(n / 1024).toFixed(1)} kB`;
+  if (n < 1 << 30) return `${(n / (1 << 20)).toFixed(1)} MB`;
+  return `${(n / (1 << 30)).toFixed(2)} GB`;
+}
