@@ -11,6 +11,8 @@ export type ProgressEvent =
   | { type: 'vertex.failed'; id: string; name: string; at: number; error: string }
   | { type: 'vertex.skipped'; id: string; name: string; reason: string }
   | { type: 'vertex.log'; id: string; stream: 'stdout' | 'stderr'; data: string }
+  /** Bytes moved so far by a transfer step (blob pull or push); `total` when known. */
+  | { type: 'vertex.progress'; id: string; name: string; current: number; total: number }
   | { type: 'warning'; message: string; file?: string; line?: number }
   | { type: 'info'; message: string };
 

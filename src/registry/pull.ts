@@ -9,6 +9,7 @@ import { NotFoundError } from '../errors.js';
 import type { Descriptor, ImageConfig, Index, Manifest, Platform } from '../image/types.js';
 import type { ParsedReference } from '../image/reference.js';
 import type { ProgressSink } from '../progress/types.js';
+import { byteProgress } from '../progress/bytes.js';
 import { pullBlob } from './blob-pull.js';
 import { fetchManifest, isIndexType } from './manifest.js';
 import { formatPlatform, selectPlatform } from './platform.js';
@@ -75,7 +76,7 @@ export async function pullLayers(t: RegistryTransport, path: string, layers: Des
       const name = `pulling ${d.digest.slice(7, 19)} (${formatBytes(d.size)})`;
       const at = Date.now();
       progress?.emit({ type: 'vertex.started', id, name, at });
-      await pullBlob(t, path, d, content, signal ? { signal } : {});
+      await pullBlob(t, path, d, content, { ...(signal ? { signal } : {}), onBytes: byteProgress(progress, id, name) });
       await opts.sources?.add(d.digest, { domain: t.domain, repository: path });
       progress?.emit({ type: 'vertex.done', id, name, at: Date.now(), durationMs: Date.now() - at });
     }),

@@ -11,6 +11,8 @@ import type { ContentStore } from '../content/types.js';
 import { DigestMismatchError, TsbuildError } from '../errors.js';
 import type { Descriptor, Index, Manifest } from '../image/types.js';
 import type { ProgressSink } from '../progress/types.js';
+import { byteProgress } from '../progress/bytes.js';
+import { Transform, pipeline, type Readable } from 'node:stream';
 import { mergeScopes, repoScope } from './auth.js';
 import { RegistryError } from './errors.js';
 import { isIndexType } from './manifest.js';
@@ -129,13 +131,29 @@ async function pushBlob(t: RegistryTransport, path: string, d: Descriptor, scope
   const at = Date.now();
   progress?.emit({ type: 'vertex.started', id, name, at });
   const file = content.path(d.digest);
+  const onBytes = byteProgress(progress, id, name);
+  /** The blob's bytes from `start` to `end`, counted into the step's progress as they go out. */
+  const counted = (start?: number, end?: number): Readable => {
+    const src = createReadStream(file, { ...(start !== undefined ? { start, end } : {}), highWaterMark: 1 << 20 });
+    const base = start ?? 0;
+    let here = 0;
+    const tap = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        here += chunk.length;
+        onBytes(Math.min(d.size, base + here), d.size);
+        cb(null, chunk);
+      },
+    });
+    pipeline(src, tap, () => {});
+    return tap;
+  };
   const monolithicMax = opts.monolithicMax ?? 32 << 20;
   if (d.size <= monolithicMax) {
     const res = await t.send({
       method: 'PUT',
       path: withDigest(location, d.digest),
       headers: { 'content-type': 'application/octet-stream', 'content-length': String(d.size) },
-      body: () => createReadStream(file, { highWaterMark: 1 << 20 }),
+      body: () => counted(),
       scopes,
       noRetry: true,
       accept: (s) => s === 201,
@@ -150,7 +168,7 @@ async function pushBlob(t: RegistryTransport, path: string, d: Descriptor, scope
         method: 'PATCH',
         path: location,
         headers: { 'content-type': 'application/octet-stream', 'content-length': String(end - off + 1), 'content-range': `${off}-${end}` },
-        body: () => createReadStream(file, { start: off, end, highWaterMark: 1 << 20 }),
+        body: () => counted(off, end),
         scopes,
         noRetry: true,
         accept: (s) => s === 202,

@@ -2,11 +2,13 @@
  * BuildKit-style plain progress: one numbered line per step as it starts, its output lines, and
  * `DONE 0.3s` / `CACHED` / `ERROR` when it ends. `color` adds ANSI colour for terminals.
  */
+import { formatTransfer } from '../../progress/bytes.js';
 import type { ProgressEvent, ProgressSink } from '../../progress/types.js';
 
 export class PlainRenderer implements ProgressSink {
   private readonly ids = new Map<string, number>();
   private readonly started = new Map<string, number>();
+  private readonly lastProgress = new Map<string, number>();
   private next = 1;
   constructor(
     private readonly write: (s: string) => void,
@@ -46,6 +48,15 @@ export class PlainRenderer implements ProgressSink {
       case 'vertex.skipped':
         this.write(this.paint('2', `#${this.num(ev.id)} ${ev.name} SKIPPED (${ev.reason})`) + '\n');
         break;
+      case 'vertex.progress': {
+        // At most one line a second per transfer, and the last one.
+        const now = Date.now();
+        const last = this.lastProgress.get(ev.id) ?? 0;
+        if (ev.current < ev.total && now - last < 1000) break;
+        this.lastProgress.set(ev.id, now);
+        this.write(`#${this.num(ev.id)} ${formatTransfer(ev.current)} / ${formatTransfer(ev.total)}\n`);
+        break;
+      }
       case 'vertex.log': {
         const n = this.num(ev.id);
         const t = this.started.has(ev.id) ? ((Date.now() - this.started.get(ev.id)!) / 1000).toFixed(3) : '0.000';

@@ -4,6 +4,7 @@
  * few output lines of running steps. The frame is redrawn in place at most every `intervalMs`; `close()`
  * draws the final frame. Warnings and info lines are printed above it.
  */
+import { formatTransfer } from '../../progress/bytes.js';
 import type { ProgressEvent, ProgressSink } from '../../progress/types.js';
 
 interface Step {
@@ -12,6 +13,8 @@ interface Step {
   started: number;
   durationMs?: number;
   logs: string[];
+  /** Bytes moved so far by a transfer step. */
+  bytes?: { current: number; total: number };
   /** Why the cache missed (first reason shown under the step). */
   miss?: string[];
 }
@@ -55,6 +58,11 @@ export class TtyRenderer implements ProgressSink {
       case 'vertex.skipped':
         this.steps.set(ev.id, { name: ev.name, state: 'skipped', started: now, durationMs: 0, logs: [] });
         break;
+      case 'vertex.progress': {
+        const s = this.steps.get(ev.id);
+        if (s) s.bytes = { current: ev.current, total: ev.total };
+        break;
+      }
       case 'vertex.log': {
         const s = this.steps.get(ev.id);
         if (s) s.logs.push(...ev.data.replace(/\n$/, '').split('\n'));
@@ -97,7 +105,7 @@ export class TtyRenderer implements ProgressSink {
     for (const s of steps) {
       const t = s.state === 'running' ? (Date.now() - s.started) / 1000 : (s.durationMs ?? 0) / 1000;
       const prefix = s.state === 'cached' ? ' => CACHED ' : s.state === 'failed' ? ' => ERROR ' : s.state === 'skipped' ? ' => SKIPPED ' : ' => ';
-      const time = `${t.toFixed(1)}s`;
+      const time = (s.bytes && s.state === 'running' ? `${formatTransfer(s.bytes.current)} / ${formatTransfer(s.bytes.total)} ` : '') + `${t.toFixed(1)}s`;
       const room = width - prefix.length - time.length - 1;
       const name = s.name.length > room ? s.name.slice(0, Math.max(0, room - 1)) + '…' : s.name;
       lines.push(prefix + name.padEnd(room) + ' ' + time);

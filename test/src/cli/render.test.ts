@@ -46,3 +46,23 @@ describe('tty progress', () => {
     expect(out).toContain('\x1b[J'); // redrawn in place
   });
 });
+
+describe('transfer progress', () => {
+  it('plain prints bytes at most once a second per transfer, and always the last; tty shows them on the step line', async () => {
+    const { byteProgress } = await import('../../../src/progress/bytes.js');
+    const { TtyRenderer } = await import('../../../src/cli/render/tty.js');
+    let out = '';
+    const r = new PlainRenderer((s) => (out += s));
+    r.emit({ type: 'vertex.started', id: 'p', name: 'pulling abc (3 MB)', at: Date.now() });
+    const tick = byteProgress(r, 'p', 'pulling abc (3 MB)', 0);
+    tick(1_000_000, 3_000_000);
+    tick(2_000_000, 3_000_000); // within the same second: not printed
+    tick(3_000_000, 3_000_000);
+    expect(out.trimEnd().split('\n')).toEqual(['#1 pulling abc (3 MB)', '#1 1.00MB / 3.00MB', '#1 3.00MB / 3.00MB']);
+    const t = new TtyRenderer(() => {}, () => 80, 1000);
+    t.emit({ type: 'vertex.started', id: 'p', name: 'pulling abc', at: Date.now() });
+    t.emit({ type: 'vertex.progress', id: 'p', name: 'pulling abc', current: 1_500_000, total: 3_000_000 });
+    expect(t.frame(false)[1]).toMatch(/pulling abc\s+1\.50MB \/ 3\.00MB \d+\.\ds$/);
+    t.close();
+  });
+});

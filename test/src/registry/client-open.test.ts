@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { LocalContentStore } from '../../../src/content/store.js';
 import { DigestMismatchError } from '../../../src/errors.js';
 import { RegistryClient, BlobSources } from '../../../src/registry/index.js';
+import type { ProgressEvent } from '../../../src/progress/types.js';
 import { CountingProxy, TestRegistry } from '../../registry/harness.js';
 import { busyboxImage, writeIndex } from '../../registry/images.js';
 
@@ -81,6 +82,23 @@ describe('push and pull against docker-registry (open, HTTP)', () => {
     const info = skopeoInspect(`${reg.domain}/chunked:v1`);
     expect(info.Layers).toEqual(img.layers.map((l) => l.desc.digest));
     execFileSync('skopeo', ['copy', '--src-tls-verify=false', `docker://${reg.domain}/chunked:v1`, `oci:${join(dir, 'chunked-layout')}:x`], { stdio: 'pipe' });
+  });
+
+  it('reports the bytes of every pulled and pushed blob as progress, up to its size', async () => {
+    const img = await busyboxImage(src, { extra: 1, unique: 'bytes', bigLayerBytes: 2 << 20 });
+    const events: ProgressEvent[] = [];
+    const progress = { emit: (e: ProgressEvent) => events.push(e) };
+    const c = new RegistryClient({ credentials: async () => undefined, retries: 2, backoffMs: 50, progress });
+    await c.push([`${reg.domain}/bytes:v1`], img.manifest, { content: src, monolithicMax: 1 << 20, chunkSize: 1 << 20 });
+    await c.pull(`${reg.domain}/bytes:v1`, { content: new LocalContentStore(join(dir, 'dst-bytes')), platform: { os: 'linux', architecture: 'amd64' } });
+    for (const kind of ['push', 'pull']) {
+      for (const l of img.layers) {
+        const p = events.filter((e): e is Extract<ProgressEvent, { type: 'vertex.progress' }> => e.type === 'vertex.progress' && e.id === `${kind}:${l.desc.digest}`);
+        expect(p.length, `${kind} ${l.desc.digest}`).toBeGreaterThan(0);
+        expect(p.at(-1)).toMatchObject({ current: l.desc.size, total: l.desc.size });
+        expect(p.map((e) => e.current)).toEqual([...p.map((e) => e.current)].sort((a, b) => a - b)); // never goes back
+      }
+    }
   });
 
   it('pulls into an empty store, verifying every blob; the store then holds exactly those blobs', async () => {
