@@ -18,8 +18,8 @@ import { RuncExecutor } from '../executor/runc.js';
 import { setupSandbox } from './sandbox.js';
 import { beginBuild } from './recover.js';
 import { resolveBaseImage } from './resolve-image.js';
-import { makeRegistryClient, registryDirs } from './registry-client.js';
-import type { RegistryClient } from '../registry/index.js';
+import { PulledRecords } from '../registry/pulled.js';
+import type { RegistryClient } from '../registry/client.js';
 import { RegistryExporter } from '../../exporters/registry.js';
 import { formatExplain } from './explain.js';
 import { enforceCacheCap } from './auto-gc.js';
@@ -51,8 +51,10 @@ export async function buildCommand(argv: string[]): Promise<number> {
   const mountsDir = join(store.state, 'mounts');
   const runtime = process.env.TSBUILD_RUNTIME;
   const displayFile = args.file === '-' ? 'Dockerfile (stdin)' : relative(process.cwd(), dockerfilePath) || basename(dockerfilePath);
-  let client: RegistryClient | undefined;
-  const registry = () => (client ??= makeRegistryClient(store.root, { insecure: args.insecureRegistries, progress }));
+  // The registry client (and undici) loads only when an image comes from or goes to a registry.
+  let client: Promise<RegistryClient> | undefined;
+  const registry = (): Promise<RegistryClient> =>
+    (client ??= import('./registry-client.js').then((m) => m.makeRegistryClient(store.root, { insecure: args.insecureRegistries, progress })));
   const baseImages = new Map<string, ReturnType<typeof resolveBaseImage>>();
 
   const { definition, warnings, stages: stageList } = await dockerfileToDefinition({
@@ -67,7 +69,7 @@ export async function buildCommand(argv: string[]): Promise<number> {
       // Each base image is resolved once per build (one HEAD at most); see resolve-image.ts.
       let p = baseImages.get(ref);
       if (!p) {
-        p = resolveBaseImage(ref, { content, images, client: registry(), pulled: registryDirs(store.root).pulled, platform: hostPlatform(), progress, pull: args.pull });
+        p = resolveBaseImage(ref, { content, images, client: registry, pulled: new PulledRecords(join(store.root, 'registry', 'pulled')), platform: hostPlatform(), progress, pull: args.pull });
         baseImages.set(ref, p);
       }
       return p;
@@ -95,7 +97,7 @@ export async function buildCommand(argv: string[]): Promise<number> {
   for (const e of exporters) if (e instanceof DockerDaemonExporter) await e.check(); // no daemon: say so before building
   if (args.push) {
     if (args.tags.length === 0) throw new TsbuildError('USAGE', '--push needs a name: use -t REGISTRY/REPO:TAG');
-    exporters.push(new RegistryExporter(args.tags.map((t) => normalizeReference(t)), registry()));
+    exporters.push(new RegistryExporter(args.tags.map((t) => normalizeReference(t)), registry));
   }
   const stages = new Set(Object.values(definition.metadata).map((m) => m.stage));
   for (const s of args.noCacheFilter.filter((f) => !stages.has(f))) {
@@ -167,7 +169,7 @@ export async function buildCommand(argv: string[]): Promise<number> {
 }
 
 /** The outputs a build writes: -o specs, -t (image store), --push, --load. See README "Outputs". */
-function makeExporters(args: BuildArgs, registry: () => RegistryClient): Exporter[] {
+function makeExporters(args: BuildArgs, registry: () => Promise<RegistryClient>): Exporter[] {
   const names = args.tags.map((t) => normalizeReference(t));
   const namesOf = (o: { name?: string }) => (o.name ? o.name.split(',').map((n) => n.trim()).filter(Boolean).map((n) => normalizeReference(n)) : names);
   const out: Exporter[] = [];
@@ -178,11 +180,11 @@ function makeExporters(args: BuildArgs, registry: () => RegistryClient): Exporte
         const all = [...new Set([...namesOf(o), ...(o.name ? names : [])])];
         if (all.length === 0) throw new UsageError('type=image output needs a name: use -t NAME or name=NAME');
         if (o.attrs.store !== 'false') out.push(new ImageStoreExporter(all, o.attrs));
-        if (o.attrs.push === 'true') out.push(withImageOptions(new RegistryExporter(all, registry()), o.attrs));
+        if (o.attrs.push === 'true') out.push(withImageOptions(new RegistryExporter(all, registry), o.attrs));
         break;
       }
       case 'registry':
-        out.push(withImageOptions(new RegistryExporter(namesOf(o), registry()), o.attrs));
+        out.push(withImageOptions(new RegistryExporter(namesOf(o), registry), o.attrs));
         break;
       case 'oci':
         out.push(new OciTarExporter(o.dest!, namesOf(o)[0], { directory: o.attrs.tar === 'false', attrs: o.attrs }));

@@ -12,12 +12,15 @@ import type { ContentStore } from '../content/types.js';
 import type { ImageStore } from '../imagestore/types.js';
 import type { ImageConfig, Index, Manifest, Platform } from '../image/types.js';
 import type { ProgressSink } from '../progress/types.js';
-import { RegistryError, type PulledRecords, type RegistryClient } from '../registry/index.js';
+import { RegistryError } from '../registry/errors.js';
+import type { PulledRecords } from '../registry/pulled.js';
+import type { RegistryClient } from '../registry/client.js';
 
 export interface BaseImageDeps {
   content: ContentStore;
   images: ImageStore;
-  client: RegistryClient;
+  /** Made on first use: images built locally never load the registry client (or touch the network). */
+  client: () => Promise<RegistryClient>;
   pulled: PulledRecords;
   platform: Platform;
   progress: ProgressSink;
@@ -35,7 +38,7 @@ export async function resolveBaseImage(ref: string, deps: BaseImageDeps): Promis
     const from = await pulled.get(name);
     if (parsed.digest !== undefined || !from || from.digest !== rec.target.digest) return local(name, rec.target.digest, content, deps.platform);
     try {
-      const head = await client.resolve(parsed, deps.signal);
+      const head = await (await client()).resolve(parsed, deps.signal);
       if (!head || head.digest === rec.target.digest) return local(name, rec.target.digest, content, deps.platform);
     } catch (err) {
       if (!(err instanceof RegistryError)) throw err;
@@ -47,7 +50,7 @@ export async function resolveBaseImage(ref: string, deps: BaseImageDeps): Promis
   const at = Date.now();
   progress.emit({ type: 'vertex.started', id, name: `pulling ${name}`, at });
   try {
-    const img = await client.pull(parsed, { content, platform: deps.platform, ...(deps.signal ? { signal: deps.signal } : {}) });
+    const img = await (await client()).pull(parsed, { content, platform: deps.platform, ...(deps.signal ? { signal: deps.signal } : {}) });
     await images.put(name, img.target);
     await pulled.put(name, img.target.digest);
     progress.emit({ type: 'vertex.done', id, name: `pulling ${name}`, at: Date.now(), durationMs: Date.now() - at });
