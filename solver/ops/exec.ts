@@ -1,4 +1,5 @@
 /** exec op: run a process on a writable snapshot of the parent, then commit it. */
+import { exactBinarySize } from '../../src/units/bytes.js';
 import { ExecError, TsbuildError } from '../../src/errors.js';
 import type { Executor } from '../../src/executor/types.js';
 import type { ExecOp } from '../../src/llb/types.js';
@@ -64,7 +65,7 @@ export async function runExec(
     if (ctx.signal.aborted) throw ctx.signal.reason ?? new TsbuildError('CANCELED', 'build canceled');
     if (res.exitCode !== 0) {
       let how = res.signal ? `exit code: ${res.exitCode} (killed by ${res.signal})` : `exit code: ${res.exitCode}`;
-      if (res.oomKilled) how = `out of memory (limit ${formatBytes(res.oomKilled.limitBytes)}), ${how}`;
+      if (res.oomKilled) how = `out of memory (limit ${exactBinarySize(res.oomKilled.limitBytes)}), ${how}`;
       else if (res.pidsLimitHit) how += ` (the pids limit of ${res.pidsLimitHit.limit} processes was reached)`;
       throw new ExecError(`process "${op.args.join(' ')}" did not complete successfully: ${how}`, {
         exitCode: res.exitCode,
@@ -82,14 +83,3 @@ export async function runExec(
   }
 }
 
-/** 67108864 → "64MiB". */
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1024 && i < units.length - 1 && v % 1024 === 0) {
-    v /= 1024;
-    i++;
-  }
-  return `${v}${units[i]}`;
-}

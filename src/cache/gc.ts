@@ -362,16 +362,6 @@ export function parseDuration(s: string): number | undefined {
   return pos === s.length && s.length > 0 ? total : undefined;
 }
 
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${i === 0 ? v : v.toFixed(v < 10 ? 2 : 1)}${units[i]}`;
-}
 
 /** Default cap of the cache: 10% of the store's filesystem (BuildKit's default), at least 1 GiB, at most 20 GiB. */
 export function defaultCap(root: string): number {

@@ -23,7 +23,7 @@ import type { RegistryClient } from '../registry/client.js';
 import { RegistryExporter } from '../../exporters/registry.js';
 import { formatExplain } from './explain.js';
 import { enforceCacheCap } from './auto-gc.js';
-import { formatBytes } from '../cache/gc.js';
+import { binarySize } from '../units/bytes.js';
 import { dockerfileToDefinition } from '../../frontend/index.js';
 import { solve } from '../../solver/index.js';
 import { ImageStoreExporter } from '../../exporters/image.js';
@@ -150,7 +150,7 @@ export async function buildCommand(argv: string[]): Promise<number> {
     if (result.vertices.some((v) => !v.cached)) {
       const keep = new Set(result.vertices.flatMap((v) => (v.cacheKey ? [v.cacheKey] : [])));
       const pruned = await enforceCacheCap(store.root, keep);
-      if (pruned) progress.emit({ type: 'info', message: `cache over its cap: removed ${pruned.records} least recently used records (${formatBytes(pruned.freed)})` });
+      if (pruned) progress.emit({ type: 'info', message: `cache over its cap: removed ${pruned.records} least recently used records (${binarySize(pruned.freed)})` });
     }
     if (args.explain) {
       const text = formatExplain(result.vertices);

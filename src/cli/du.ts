@@ -1,7 +1,8 @@
 /** `tsbuild du`: the build cache's disk use, per record (shared vs private) and in total, metadata included. */
 import { parseArgs } from 'node:util';
 import { UsageError } from '../errors.js';
-import { formatBytes, usage } from '../cache/gc.js';
+import { usage } from '../cache/gc.js';
+import { binarySize } from '../units/bytes.js';
 import { metadataDirs, openStores } from './cache-stores.js';
 import { storeRoot } from './store-root.js';
 
@@ -36,10 +37,10 @@ export async function duCommand(argv: string[]): Promise<number> {
   for (const r of values.verbose ? sorted : sorted.slice(0, 30)) {
     rows.push([
       r.record.key.slice(7, 19),
-      formatBytes(r.snapshotSize),
-      r.layerSize ? formatBytes(r.layerSize) : '-',
+      binarySize(r.snapshotSize),
+      r.layerSize ? binarySize(r.layerSize) : '-',
       r.layerShared ? 'yes' : 'no',
-      formatBytes(r.reclaimable),
+      binarySize(r.reclaimable),
       r.lastUsed.toISOString().replace('T', ' ').slice(0, 19),
       (r.record.name ?? '').slice(0, 60),
     ]);
@@ -50,13 +51,13 @@ export async function duCommand(argv: string[]): Promise<number> {
   out.push(
     '',
     `Records:                         ${u.records.length}`,
-    `Snapshots (records + bases):     ${formatBytes(u.snapshots)}`,
-    `Layer blobs only the cache uses: ${formatBytes(u.cacheBlobs)}`,
-    `Unreferenced (tsbuild prune):    ${formatBytes(orphans)}`,
-    `Metadata:                        ${formatBytes(u.metadata)}`,
-    `Total:                           ${formatBytes(u.total)}`,
-    `Reclaimable:                     ${formatBytes(reclaimable)}`,
-    `Shared with tagged images (not counted above): ${formatBytes(u.imageBlobs)}`,
+    `Snapshots (records + bases):     ${binarySize(u.snapshots)}`,
+    `Layer blobs only the cache uses: ${binarySize(u.cacheBlobs)}`,
+    `Unreferenced (tsbuild prune):    ${binarySize(orphans)}`,
+    `Metadata:                        ${binarySize(u.metadata)}`,
+    `Total:                           ${binarySize(u.total)}`,
+    `Reclaimable:                     ${binarySize(reclaimable)}`,
+    `Shared with tagged images (not counted above): ${binarySize(u.imageBlobs)}`,
   );
   process.stdout.write(out.join('\n') + '\n');
   return 0;

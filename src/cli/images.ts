@@ -1,4 +1,5 @@
 /** `tsbuild images`: list the local image store's tags with digest and size. */
+import { decimalSize } from '../units/bytes.js';
 import { parseArgs } from 'node:util';
 import { UsageError } from '../errors.js';
 import { storeRoot, storeLayout } from './store-root.js';
@@ -34,7 +35,7 @@ export async function imagesCommand(argv: string[]): Promise<number> {
     const [repo, tag] = at > slash ? [fam.slice(0, at), fam.slice(at + 1)] : [fam, '<none>'];
     const digest = values['no-trunc'] ? rec.target.digest : rec.target.digest.slice(0, 'sha256:'.length + 12);
     if (values.quiet) rows.push([rec.target.digest]);
-    else rows.push([repo, tag, digest, created ? timeAgo(created) : '', humanSize(size)]);
+    else rows.push([repo, tag, digest, created ? timeAgo(created) : '', decimalSize(size)]);
   }
   if (values.quiet) {
     process.stdout.write(rows.slice(1).map((r) => r[0]).join('\n') + (rows.length > 1 ? '\n' : ''));
@@ -45,16 +46,6 @@ export async function imagesCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
-export function humanSize(n: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${i === 0 ? v : v.toFixed(v < 10 ? 2 : 1)}${units[i]}`;
-}
 
 /** Docker's "2 hours ago" style. */
 export function timeAgo(iso: string, now = Date.now()): string {

@@ -4,11 +4,12 @@
  * `--keep-storage SIZE`: least recently used records until the cache is at most SIZE. `--filter
  * until=DURATION`: records not used for DURATION. `--all` also drops the RUN cache mounts. Tagged images and what they reference always stay.
  */
+import { binarySize } from '../units/bytes.js';
 import { parseArgs } from 'node:util';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StoreError, UsageError } from '../errors.js';
-import { formatBytes, parseDuration, parseSize, prune, type PruneOptions } from '../cache/gc.js';
+import { parseDuration, parseSize, prune, type PruneOptions } from '../cache/gc.js';
 import { openStores } from './cache-stores.js';
 import { otherLiveBuilds } from './live-builds.js';
 import { storeRoot } from './store-root.js';
@@ -56,6 +57,6 @@ export async function pruneCommand(argv: string[]): Promise<number> {
   // RUN --mount=type=cache directories (<store>/cachemounts) go with --all.
   if (values.all) await rm(join(storeRoot(values.root), 'cachemounts'), { recursive: true, force: true });
   if (values.json) process.stdout.write(JSON.stringify(r) + '\n');
-  else process.stdout.write(`Removed ${r.records} cache records, ${r.snapshots} snapshots, ${r.blobs} blobs\nTotal reclaimed space: ${formatBytes(r.freed)}\n`);
+  else process.stdout.write(`Removed ${r.records} cache records, ${r.snapshots} snapshots, ${r.blobs} blobs\nTotal reclaimed space: ${binarySize(r.freed)}\n`);
   return 0;
 }

@@ -34,6 +34,9 @@ function isENOENT(err: unknown): boolean {
  * ContentStore on the local filesystem. Layout under `root`: blobs/sha256/<hex> (read-only files),
  * ingest/<pid>-<random>. See src/content/types.ts for the write lifecycle.
  */
+/** Size of a writer's staging buffer: small chunks are coalesced into writes of this size. */
+const STAGE_BYTES = 1 << 20;
+
 export class LocalContentStore implements ContentStore {
   readonly root: string;
   private readonly blobDir: string;
@@ -195,18 +198,51 @@ class LocalWriter implements ContentWriter {
     private readonly opts: WriterOptions,
   ) {}
 
+  /**
+   * Small chunks (a network read is often 16–64 KiB) are copied into a 1 MiB staging buffer and written
+   * when it fills, so a blob costs few syscalls; the caller may reuse its chunk as soon as write() returns.
+   * Chunks of 1 MiB or more are written directly. Writes are serialised so that callers keep their order.
+   */
   write(chunk: Uint8Array): Promise<void> {
     if (this.state !== 'open') return Promise.reject(new StoreError('WRITER_CLOSED', `content writer already ${this.state}`));
-    // Writes are serialised so that concurrent callers keep their order.
+    if (this.failed) return Promise.reject(this.failed);
+    this.hash.update(chunk);
+    this.size += chunk.byteLength;
+    if (chunk.byteLength >= STAGE_BYTES) {
+      this.flushStage();
+      return this.enqueue(chunk);
+    }
+    let off = 0;
+    while (off < chunk.byteLength) {
+      const n = Math.min(chunk.byteLength - off, STAGE_BYTES - this.staged);
+      this.stage.set(chunk.subarray(off, off + n), this.staged);
+      this.staged += n;
+      off += n;
+      if (this.staged === STAGE_BYTES) this.flushStage();
+    }
+    return Promise.resolve();
+  }
+
+  private stage = Buffer.allocUnsafe(STAGE_BYTES);
+  private staged = 0;
+
+  /** Queue the staged bytes for writing and start a fresh staging buffer. */
+  private flushStage(): void {
+    if (this.staged === 0) return;
+    const full = this.stage.subarray(0, this.staged);
+    this.stage = Buffer.allocUnsafe(STAGE_BYTES);
+    this.staged = 0;
+    void this.enqueue(full).catch(() => {});
+  }
+
+  private enqueue(buf: Uint8Array): Promise<void> {
     const next = this.chain.then(async () => {
       if (this.failed) throw this.failed;
       let off = 0;
-      while (off < chunk.byteLength) {
-        const { bytesWritten } = await this.fh.write(chunk, off, chunk.byteLength - off);
+      while (off < buf.byteLength) {
+        const { bytesWritten } = await this.fh.write(buf, off, buf.byteLength - off);
         off += bytesWritten;
       }
-      this.hash.update(chunk);
-      this.size += chunk.byteLength;
     });
     this.chain = next.catch((err) => {
       this.failed ??= err;
@@ -217,6 +253,7 @@ class LocalWriter implements ContentWriter {
   async commit(): Promise<BlobInfo> {
     if (this.state !== 'open') throw new StoreError('WRITER_CLOSED', `content writer already ${this.state}`);
     try {
+      this.flushStage();
       await this.chain;
       if (this.failed) throw this.failed;
       await this.fh.sync();

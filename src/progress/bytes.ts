@@ -15,15 +15,3 @@ export function byteProgress(sink: ProgressSink | undefined, id: string, name: s
   };
 }
 
-/** 1.5 kB, 12.3 MB: decimal units, as docker prints transfer sizes. */
-export function formatTransfer(n: number): string {
-  if (n < 1000) return `${n}B`;
-  const units = ['kB', 'MB', 'GB', 'TB'];
-  let v = n / 1000;
-  let i = 0;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${v.toFixed(v < 10 ? 2 : 1)}${units[i]}`;
-}

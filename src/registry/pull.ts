@@ -3,6 +3,7 @@
  * the layers (concurrently, on a p-queue), each verified against its digest before it enters the
  * ContentStore. Pulled blobs are recorded as living in this repository (for cross-repository mounts).
  */
+import { binarySize } from '../units/bytes.js';
 import PQueue from 'p-queue';
 import type { ContentStore } from '../content/types.js';
 import { NotFoundError } from '../errors.js';
@@ -65,7 +66,7 @@ export async function pullImage(t: RegistryTransport, ref: ParsedReference, opts
 /** Download the layers missing from the store, `concurrency` at once. */
 export async function pullLayers(t: RegistryTransport, path: string, layers: Descriptor[], opts: PullOptions): Promise<void> {
   const { content, progress, signal } = opts;
-  const queue = new PQueue({ concurrency: opts.concurrency ?? 4 });
+  const queue = new PQueue({ concurrency: opts.concurrency ?? 6 });
   const jobs = layers.map((d) =>
     queue.add(async () => {
       if (await content.has(d.digest)) {
@@ -73,7 +74,7 @@ export async function pullLayers(t: RegistryTransport, path: string, layers: Des
         return;
       }
       const id = `pull:${d.digest}`;
-      const name = `pulling ${d.digest.slice(7, 19)} (${formatBytes(d.size)})`;
+      const name = `pulling ${d.digest.slice(7, 19)} (${binarySize(d.size)})`;
       const at = Date.now();
       progress?.emit({ type: 'vertex.started', id, name, at });
       await pullBlob(t, path, d, content, { ...(signal ? { signal } : {}), onBytes: byteProgress(progress, id, name) });
@@ -86,9 +87,3 @@ export async function pullLayers(t: RegistryTransport, path: string, layers: Des
   if (failed) throw failed.reason;
 }
 
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1 << 20) return `${(n / 1024).toFixed(1)} kB`;
-  if (n < 1 << 30) return `${(n / (1 << 20)).toFixed(1)} MB`;
-  return `${(n / (1 << 30)).toFixed(2)} GB`;
-}

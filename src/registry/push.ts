@@ -5,6 +5,7 @@
  * then PUT) when large. Then the manifests are PUT with their media types: an index's children by digest,
  * the top-level manifest under each tag.
  */
+import { binarySize } from '../units/bytes.js';
 import { createReadStream } from 'node:fs';
 import PQueue from 'p-queue';
 import type { ContentStore } from '../content/types.js';
@@ -16,7 +17,6 @@ import { Transform, pipeline, type Readable } from 'node:stream';
 import { mergeScopes, repoScope } from './auth.js';
 import { RegistryError } from './errors.js';
 import { isIndexType } from './manifest.js';
-import { formatBytes } from './pull.js';
 import type { BlobSources } from './sources.js';
 import { isTransientError, type RegistryTransport } from './transport.js';
 
@@ -127,7 +127,7 @@ async function pushBlob(t: RegistryTransport, path: string, d: Descriptor, scope
   let location = await absolute(t, header(start.headers.location), sig.signal);
 
   const id = `push:${d.digest}`;
-  const name = `pushing ${d.digest.slice(7, 19)} (${formatBytes(d.size)})`;
+  const name = `pushing ${d.digest.slice(7, 19)} (${binarySize(d.size)})`;
   const at = Date.now();
   progress?.emit({ type: 'vertex.started', id, name, at });
   const file = content.path(d.digest);

@@ -2,7 +2,7 @@
  * BuildKit-style plain progress: one numbered line per step as it starts, its output lines, and
  * `DONE 0.3s` / `CACHED` / `ERROR` when it ends. `color` adds ANSI colour for terminals.
  */
-import { formatTransfer } from '../../progress/bytes.js';
+import { decimalSize } from '../../units/bytes.js';
 import type { ProgressEvent, ProgressSink } from '../../progress/types.js';
 
 export class PlainRenderer implements ProgressSink {
@@ -54,7 +54,7 @@ export class PlainRenderer implements ProgressSink {
         const last = this.lastProgress.get(ev.id) ?? 0;
         if (ev.current < ev.total && now - last < 1000) break;
         this.lastProgress.set(ev.id, now);
-        this.write(`#${this.num(ev.id)} ${formatTransfer(ev.current)} / ${formatTransfer(ev.total)}\n`);
+        this.write(`#${this.num(ev.id)} ${decimalSize(ev.current)} / ${decimalSize(ev.total)}\n`);
         break;
       }
       case 'vertex.log': {

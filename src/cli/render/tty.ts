@@ -4,7 +4,7 @@
  * few output lines of running steps. The frame is redrawn in place at most every `intervalMs`; `close()`
  * draws the final frame. Warnings and info lines are printed above it.
  */
-import { formatTransfer } from '../../progress/bytes.js';
+import { decimalSize } from '../../units/bytes.js';
 import type { ProgressEvent, ProgressSink } from '../../progress/types.js';
 
 interface Step {
@@ -105,7 +105,7 @@ export class TtyRenderer implements ProgressSink {
     for (const s of steps) {
       const t = s.state === 'running' ? (Date.now() - s.started) / 1000 : (s.durationMs ?? 0) / 1000;
       const prefix = s.state === 'cached' ? ' => CACHED ' : s.state === 'failed' ? ' => ERROR ' : s.state === 'skipped' ? ' => SKIPPED ' : ' => ';
-      const time = (s.bytes && s.state === 'running' ? `${formatTransfer(s.bytes.current)} / ${formatTransfer(s.bytes.total)} ` : '') + `${t.toFixed(1)}s`;
+      const time = (s.bytes && s.state === 'running' ? `${decimalSize(s.bytes.current)} / ${decimalSize(s.bytes.total)} ` : '') + `${t.toFixed(1)}s`;
       const room = width - prefix.length - time.length - 1;
       const name = s.name.length > room ? s.name.slice(0, Math.max(0, room - 1)) + '…' : s.name;
       lines.push(prefix + name.padEnd(room) + ' ' + time);

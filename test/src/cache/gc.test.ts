@@ -2,7 +2,8 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync, linkSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { defaultCap, diskUsage, formatBytes, parseDuration, parseSize, prune } from '../../../src/cache/gc.js';
+import { defaultCap, diskUsage, parseDuration, parseSize, prune } from '../../../src/cache/gc.js';
+import { binarySize as formatBytes } from '../../../src/units/bytes.js';
 import { CacheStore } from '../../../src/cache/store.js';
 import { LocalContentStore } from '../../../src/content/store.js';
 import { LocalImageStore } from '../../../src/imagestore/store.js';
