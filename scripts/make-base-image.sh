@@ -15,4 +15,6 @@ ctx=$(mktemp -d)
 trap 'rm -rf "$ctx"' EXIT
 cp "$here/test/fixtures/base/busybox/Dockerfile" "$ctx/Dockerfile"
 cp "$(readlink -f "$bb")" "$ctx/busybox"
+mkdir -p "$ctx/mountpoints/proc" "$ctx/mountpoints/dev" "$ctx/mountpoints/sys" "$ctx/mountpoints/etc"
+: > "$ctx/mountpoints/etc/hosts"; : > "$ctx/mountpoints/etc/resolv.conf"; : > "$ctx/mountpoints/etc/hostname"
 "$here/bin/tsbuild" build "${root_args[@]}" --progress plain -t "$name" "$ctx"

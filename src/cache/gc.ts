@@ -244,6 +244,8 @@ export interface PruneOptions {
   /** Records never dropped (e.g. those the build that just ended used). */
   keep?: Set<string>;
   now?: number;
+  /** Metadata dirs (as `usage` counts them): what pruning frees in them is added to `freed`. */
+  metadataDirs?: string[];
 }
 
 export interface PruneReport {
@@ -261,6 +263,8 @@ export interface PruneReport {
 export async function prune(deps: GcDeps, opts: PruneOptions = {}): Promise<PruneReport> {
   const now = opts.now ?? Date.now();
   const report: PruneReport = { records: 0, snapshots: 0, blobs: 0, freed: 0 };
+  const metadataBytes = () => (opts.metadataDirs ?? []).reduce((a, d) => a + dirBytes(d), 0);
+  const metadataBefore = metadataBytes();
   const recs = await allRecords(deps.cache);
   const keep = opts.keep ?? new Set<string>();
   const drop = new Set<string>();
@@ -282,7 +286,6 @@ export async function prune(deps: GcDeps, opts: PruneOptions = {}): Promise<Prun
   for (const key of drop) {
     await deps.cache.delete(key);
     report.records++;
-    report.freed += 1024; // the record file
   }
   // Unreferenced snapshots, children before parents.
   const snaps = await committedSnapshots(deps.snapshotter);
@@ -318,6 +321,8 @@ export async function prune(deps: GcDeps, opts: PruneOptions = {}): Promise<Prun
   }
   if (opts.all) await removeStepMemos(join(deps.cache.dir, 'steps'));
   await removeDeadTempFiles(deps.cache.dir);
+  // Record files, snapshot metadata, step memos: measured, not guessed.
+  report.freed += Math.max(0, metadataBefore - metadataBytes());
   return report;
 }
 

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
 import { cacheSize, defaultCap, parseSize, prune, type PruneReport } from '../cache/gc.js';
-import { openStores } from './cache-stores.js';
+import { metadataDirs, openStores } from './cache-stores.js';
 import { otherLiveBuilds } from './live-builds.js';
 
 /** The configured cap in bytes, or undefined when switched off. */
@@ -37,5 +37,5 @@ export async function enforceCacheCap(root: string, keep: Set<string>): Promise<
   const stores = openStores(root);
   if (otherLiveBuilds(stores.layout.state).length > 0) return undefined;
   if ((await cacheSize(stores)) <= cap) return undefined;
-  return prune(stores, { keepStorage: cap, keep });
+  return prune(stores, { keepStorage: cap, keep, metadataDirs: metadataDirs(stores.layout) });
 }

@@ -10,7 +10,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StoreError, UsageError } from '../errors.js';
 import { parseDuration, parseSize, prune, type PruneOptions } from '../cache/gc.js';
-import { openStores } from './cache-stores.js';
+import { metadataDirs, openStores } from './cache-stores.js';
 import { otherLiveBuilds } from './live-builds.js';
 import { storeRoot } from './store-root.js';
 
@@ -53,7 +53,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
       hint: 'wait for them to finish and run tsbuild prune again',
     });
   }
-  const r = await prune(stores, opts);
+  const r = await prune(stores, { ...opts, metadataDirs: metadataDirs(stores.layout) });
   // RUN --mount=type=cache directories (<store>/cachemounts) go with --all.
   if (values.all) await rm(join(storeRoot(values.root), 'cachemounts'), { recursive: true, force: true });
   if (values.json) process.stdout.write(JSON.stringify(r) + '\n');

@@ -76,7 +76,10 @@ export async function createLayer(opts: CreateLayerOptions): Promise<Layer> {
  */
 export async function tarTree(dir: string, onChunk: (chunk: Buffer) => Promise<void>, signal?: AbortSignal): Promise<void> {
   const layerDir = resolve(dir);
-  const opaque = await readOpaqueDirs(layerDir);
+  // Only a directory below the root can be opaque: a layer without one (common for small RUN steps)
+  // needs no getfattr process.
+  const hasSubdir = readdirSync(layerDir, { withFileTypes: true }).some((e) => e.isDirectory());
+  const opaque = hasSubdir ? await readOpaqueDirs(layerDir) : new Set<string>();
   const out = new TarWriter(onChunk);
   const hardlinks = new Map<string, string>();
   for (const item of walk(layerDir, '', opaque)) {
