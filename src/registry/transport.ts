@@ -146,7 +146,7 @@ export class RegistryTransport {
       let res: RegistryResponse;
       try {
         const body = typeof req.body === 'function' ? req.body() : req.body;
-        res = await request(url, { method: req.method as Dispatcher.HttpMethod, headers, ...(body !== undefined ? { body } : {}), dispatcher: ep.dispatcher, ...(req.signal ? { signal: req.signal } : {}) });
+        res = await request(url, { method: req.method as Dispatcher.HttpMethod, headers, ...(body !== undefined ? { body } : {}), dispatcher: ep.dispatcher, highWaterMark: 1 << 20, ...(req.signal ? { signal: req.signal } : {}) });
       } catch (err) {
         if (req.signal?.aborted) throw req.signal.reason;
         lastErr = err;
