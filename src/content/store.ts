@@ -1,5 +1,6 @@
 import { pidAlive } from '../proc/alive.js';
-import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { inlineHasher, workerHasher, type StreamHasher } from './hasher.js';
 import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -36,6 +37,8 @@ function isENOENT(err: unknown): boolean {
  */
 /** Size of a writer's staging buffer: small chunks are coalesced into writes of this size. */
 const STAGE_BYTES = 1 << 20;
+/** Blobs expected to be at least this large (downloads) hash on a worker thread. */
+const WORKER_HASH_MIN = 8 << 20;
 
 export class LocalContentStore implements ContentStore {
   readonly root: string;
@@ -184,7 +187,8 @@ export class LocalContentStore implements ContentStore {
 }
 
 class LocalWriter implements ContentWriter {
-  private readonly hash: Hash = createHash('sha256');
+  /** Large expected blobs (downloads) hash on a worker thread; see hasher.ts. */
+  private readonly hash: StreamHasher;
   private size = 0;
   private state: 'open' | 'committed' | 'aborted' = 'open';
   private chain: Promise<void> = Promise.resolve();
@@ -196,7 +200,9 @@ class LocalWriter implements ContentWriter {
     private readonly fh: FileHandle,
     private readonly ingestPath: string,
     private readonly opts: WriterOptions,
-  ) {}
+  ) {
+    this.hash = opts.size !== undefined && opts.size >= WORKER_HASH_MIN ? workerHasher() : inlineHasher();
+  }
 
   /**
    * Small chunks (a network read is often 16–64 KiB) are copied into a 1 MiB staging buffer and written
@@ -206,7 +212,6 @@ class LocalWriter implements ContentWriter {
   write(chunk: Uint8Array): Promise<void> {
     if (this.state !== 'open') return Promise.reject(new StoreError('WRITER_CLOSED', `content writer already ${this.state}`));
     if (this.failed) return Promise.reject(this.failed);
-    this.hash.update(chunk);
     this.size += chunk.byteLength;
     if (chunk.byteLength >= STAGE_BYTES) {
       this.flushStage();
@@ -232,10 +237,11 @@ class LocalWriter implements ContentWriter {
     const full = this.stage.subarray(0, this.staged);
     this.stage = Buffer.allocUnsafe(STAGE_BYTES);
     this.staged = 0;
-    void this.enqueue(full).catch(() => {});
+    void this.enqueue(full, true).catch(() => {});
   }
 
-  private enqueue(buf: Uint8Array): Promise<void> {
+  /** Write `buf`, then hash it (in order); `owned`: the buffer is ours and may be handed to the hasher. */
+  private enqueue(buf: Uint8Array, owned = false): Promise<void> {
     const next = this.chain.then(async () => {
       if (this.failed) throw this.failed;
       let off = 0;
@@ -243,6 +249,7 @@ class LocalWriter implements ContentWriter {
         const { bytesWritten } = await this.fh.write(buf, off, buf.byteLength - off);
         off += bytesWritten;
       }
+      this.hash.update(buf, owned);
     });
     this.chain = next.catch((err) => {
       this.failed ??= err;
@@ -258,7 +265,7 @@ class LocalWriter implements ContentWriter {
       if (this.failed) throw this.failed;
       await this.fh.sync();
       await this.close();
-      const hex = this.hash.digest('hex');
+      const hex = await this.hash.digest();
       const digest = `sha256:${hex}`;
       if (this.opts.size !== undefined && this.opts.size !== this.size) {
         throw new StoreError('SIZE_MISMATCH', `content: expected ${this.opts.size} bytes, got ${this.size} (digest ${digest})`);
@@ -280,6 +287,7 @@ class LocalWriter implements ContentWriter {
     if (this.state === 'committed') return;
     this.state = 'aborted';
     await this.chain.catch(() => {});
+    this.hash.dispose();
     await this.close().catch(() => {});
     await unlink(this.ingestPath).catch(() => {});
     liveIngest.delete(this.ingestPath);

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalContentStore } from '../../../src/content/store.js';
 import { contentStoreConformance } from './conformance.js';
 import { transpileForChild } from './transpile.js';
@@ -43,4 +43,32 @@ contentStoreConformance({
         if (d.toString().includes('ready')) resolve(child);
       });
     }),
+});
+
+describe('hashing large blobs on a worker thread', () => {
+  it('gives the same digest as inline hashing, catches a mismatch, and lets the process exit', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { createHash, randomBytes } = await import('node:crypto');
+    const { LocalContentStore } = await import('../../../src/content/store.js');
+    const { DigestMismatchError } = await import('../../../src/errors.js');
+    const dir = mkdtempSync(join(tmpdir(), 'tsbuild-hashworker-'));
+    try {
+      const store = new LocalContentStore(join(dir, 'content'));
+      const data = randomBytes(9 << 20); // over the worker threshold
+      const digest = 'sha256:' + createHash('sha256').update(data).digest('hex');
+      const w = await store.writer({ expected: digest, size: data.length });
+      for (let off = 0; off < data.length; off += 50_000) await w.write(data.subarray(off, off + 50_000)); // small network-like chunks
+      expect(await w.commit()).toEqual({ digest, size: data.length });
+      expect(createHash('sha256').update(await store.read(digest)).digest('hex')).toBe(digest.slice(7));
+      const bad = await store.writer({ expected: digest, size: data.length });
+      const other = Buffer.from(data);
+      other[12345] ^= 1;
+      await bad.write(other); // one large chunk: the direct path
+      await expect(bad.commit()).rejects.toBeInstanceOf(DigestMismatchError);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
