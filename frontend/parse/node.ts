@@ -56,30 +56,17 @@ export function extractBuilderFlags(line: string): { rest: string; flags: string
         offset += ch.length;
         continue;
       }
-      let c = ch;
-      if (c === '\\') {
-        if (pos + 1 === chars.length) {
-          offset += 1;
-          continue;
-        }
-        offset += 1;
-        pos++;
-        c = chars[pos]!;
-      }
-      word += c;
-      offset += c.length;
-      continue;
-    }
-    // in quote
-    if (ch === quote) {
+    } else if (ch === quote) {
+      // in quote: the closing quote
       phase = 'word';
       offset += ch.length;
       continue;
     }
+    // A character of the flag (in a word or in quotes); a backslash takes the next one literally.
     let c = ch;
     if (c === '\\') {
       if (pos + 1 === chars.length) {
-        phase = 'word';
+        phase = 'word'; // a trailing backslash also ends an open quote
         offset += 1;
         continue;
       }

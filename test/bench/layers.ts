@@ -4,6 +4,7 @@
  * store), against `tar -c | gzip -1` of the same files (to a file, not fsynced) as the reference; and
  * the export-time conversions (gzip → zstd, → uncompressed, memo hit). Medians of 3 runs.
  */
+import { filler, median, time } from './stats.js';
 import { execSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,28 +16,13 @@ import { prepareLayers } from '../../exporters/layers.js';
 
 const RUNS = 3;
 
-function filler(seed: number, bytes: number): string {
-  const words = ['alpha', 'beta', 'gamma', 'delta', 'const', 'return', 'import', 'export', 'function', 'value', 'index', 'buffer'];
-  let s = '';
-  let x = seed * 2654435761;
-  while (s.length < bytes) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    s += words[x % words.length] + (x % 7 === 0 ? '\n' : ' ') + (x % 100000);
-  }
-  return s.slice(0, bytes);
-}
 
-async function time(fn: () => unknown): Promise<number> {
-  const t0 = process.hrtime.bigint();
-  await fn();
-  return Number(process.hrtime.bigint() - t0) / 1e6;
-}
 
-async function median(fn: () => unknown): Promise<number> {
+/** Median time of RUNS runs of fn. */
+async function medianRun(fn: () => unknown): Promise<number> {
   const xs: number[] = [];
   for (let i = 0; i < RUNS; i++) xs.push(await time(fn));
-  xs.sort((a, b) => a - b);
-  return xs[Math.floor(xs.length / 2)]!;
+  return median(xs);
 }
 
 export async function layerBench(): Promise<void> {
@@ -46,23 +32,23 @@ export async function layerBench(): Promise<void> {
     for (let i = 0; i < 20_000; i++) {
       const d = join(tree, `d${i % 200}`);
       if (i < 200) mkdirSync(d, { recursive: true });
-      writeFileSync(join(d, `f${i}.txt`), filler(i, 3000 + ((i * 7919) % 4000)));
+      writeFileSync(join(d, `f${i}.txt`), filler(i, 3000 + ((i * 7919) % 4000), 100000));
     }
     const content = new LocalContentStore(join(work, 'content'));
     const rows: [string, number][] = [];
-    rows.push(['tar -c | gzip -1 (reference)', await median(() => execSync(`tar -C '${tree}' -c . | gzip -1 > '${work}/ref.tar.gz'`))]);
-    if (findTool('pigz')) rows.push(['tar -c | pigz -1', await median(() => execSync(`tar -C '${tree}' -c . | pigz -1 > '${work}/ref.tar.gz'`))]);
+    rows.push(['tar -c | gzip -1 (reference)', await medianRun(() => execSync(`tar -C '${tree}' -c . | gzip -1 > '${work}/ref.tar.gz'`))]);
+    if (findTool('pigz')) rows.push(['tar -c | pigz -1', await medianRun(() => execSync(`tar -C '${tree}' -c . | pigz -1 > '${work}/ref.tar.gz'`))]);
     const gz = () => createLayer({ layerDir: tree, content, level: 1 });
-    rows.push([`createLayer gzip -1 (${findTool('pigz') && process.env.TSBUILD_GZIP !== 'zlib' ? 'pigz' : 'zlib'})`, await median(gz)]);
-    rows.push(['createLayer gzip default level (6)', await median(() => createLayer({ layerDir: tree, content }))]);
-    rows.push(['createLayer uncompressed', await median(() => createLayer({ layerDir: tree, content, compression: 'none' }))]);
+    rows.push([`createLayer gzip -1 (${findTool('pigz') && process.env.TSBUILD_GZIP !== 'zlib' ? 'pigz' : 'zlib'})`, await medianRun(gz)]);
+    rows.push(['createLayer gzip default level (6)', await medianRun(() => createLayer({ layerDir: tree, content }))]);
+    rows.push(['createLayer uncompressed', await medianRun(() => createLayer({ layerDir: tree, content, compression: 'none' }))]);
     const layer = await createLayer({ layerDir: tree, content });
     const variantsDir = join(content.root, 'variants');
-    rows.push(['export: gzip → zstd (new variant)', await median(async () => {
+    rows.push(['export: gzip → zstd (new variant)', await medianRun(async () => {
       rmSync(variantsDir, { recursive: true, force: true });
       await prepareLayers([layer], { compression: 'zstd' }, content);
     })]);
-    rows.push(['export: gzip → zstd (memo hit)', await median(() => prepareLayers([layer], { compression: 'zstd' }, content))]);
+    rows.push(['export: gzip → zstd (memo hit)', await medianRun(() => prepareLayers([layer], { compression: 'zstd' }, content))]);
     const w = Math.max(...rows.map((r) => r[0].length));
     console.log(`\nlayer export: 20,000 files, ${(Number(execSync(`du -sb '${tree}'`).toString().split('\t')[0]) / 1e6).toFixed(0)} MB, medians of ${RUNS}`);
     for (const [name, ms] of rows) console.log(`${name.padEnd(w)} | ${(ms / 1000).toFixed(3)} s`);

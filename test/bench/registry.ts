@@ -4,6 +4,7 @@
  * 127.0.0.1) by tsbuild's RegistryClient (in-process) and by `skopeo copy` (its CLI, OCI layout ↔ registry),
  * each into a fresh repository / empty destination. Medians of 3 runs; prints the ratio tsbuild/skopeo.
  */
+import { median, time } from './stats.js';
 import { execFileSync } from 'node:child_process';
 import { linkSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -18,16 +19,7 @@ import { busyboxImage, writeImage, writeLayer } from '../registry/images.js';
 const RUNS = 3;
 const LAYER_MB = 50;
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-}
 
-async function time(fn: () => unknown): Promise<number> {
-  const t0 = process.hrtime.bigint();
-  await fn();
-  return Number(process.hrtime.bigint() - t0) / 1e6;
-}
 
 /** An OCI layout holding the image (blobs hard-linked from the store), for skopeo's side. */
 function ociLayout(content: LocalContentStore, dir: string, manifest: Descriptor, m: Manifest): void {

@@ -8,6 +8,7 @@
  * 30% of it; 30 RUN steps each writing 1 MB. Cases: cold (empty cache, base image present), unchanged
  * rebuild, rebuild after changing one file. `BENCH_QUICK=1` runs fewer repetitions.
  */
+import { filler, median } from './stats.js';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,10 +30,6 @@ function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env
   return ms;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-}
 
 /** One builder under test. `fresh()` gives it an empty cache holding only the base image. */
 interface Builder {
@@ -106,17 +103,6 @@ function write(path: string, text: string | Buffer): void {
   writeFileSync(path, text);
 }
 
-/** Deterministic filler text (compresses like source code, roughly). */
-function filler(seed: number, bytes: number): string {
-  const words = ['alpha', 'beta', 'gamma', 'delta', 'const', 'return', 'import', 'export', 'function', 'value', 'index', 'buffer'];
-  let s = '';
-  let x = seed * 2654435761;
-  while (s.length < bytes) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    s += words[x % words.length] + (x % 7 === 0 ? '\n' : ' ') + (x % 1000);
-  }
-  return s.slice(0, bytes);
-}
 
 const scenarios: Scenario[] = [
   {

@@ -4,6 +4,7 @@
  *   (snapshot, mount, spec, runc start, teardown, commit, layer) — target ≤ 60 ms a step;
  * - executor only: RuncExecutor.run of `true` on a fresh overlay, per network mode.
  */
+import { median } from './stats.js';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,10 +15,6 @@ import type { NetworkMode } from '../../src/executor/types.js';
 
 const STEPS = 30;
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 function timedBuild(bin: string, root: string, ctx: string, extra: string[] = []): number {
   const t0 = process.hrtime.bigint();

@@ -1,6 +1,7 @@
 /** A fixed, in-memory image resolver for frontend tests (pure data; no registry involved). */
 import { NotFoundError } from '../../src/errors.js';
 import type { ImageConfig } from '../../src/image/types.js';
+import type { FrontendInput } from '../../frontend/index.js';
 
 const BUSYBOX: ImageConfig = {
   architecture: 'amd64',
@@ -40,4 +41,17 @@ export async function fakeResolveImage(ref: string): Promise<{ ref: string; dige
   const hit = IMAGES[normalize(ref)];
   if (!hit) throw new NotFoundError('NOT_FOUND', `${ref}: not found in the test image set`);
   return structuredClone(hit);
+}
+
+/** A frontend input for a Dockerfile text with the test image set (linux/amd64, no build args, no .dockerignore). */
+export function frontendInput(dockerfile: string, extra: Partial<FrontendInput> = {}): FrontendInput {
+  return {
+    dockerfile,
+    dockerfilePath: 'Dockerfile',
+    excludePatterns: [],
+    buildArgs: {},
+    platform: { os: 'linux', architecture: 'amd64' },
+    resolveImage: fakeResolveImage,
+    ...extra,
+  };
 }

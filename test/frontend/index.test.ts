@@ -2,20 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { DockerfileError, NotFoundError } from '../../src/errors.js';
 import { opDigest } from '../../src/llb/digest.js';
 import type { Definition } from '../../src/llb/types.js';
-import { dockerfileToDefinition, type FrontendInput } from '../../frontend/index.js';
-import { fakeResolveImage } from './fake-images.js';
+import { dockerfileToDefinition } from '../../frontend/index.js';
+import { frontendInput } from './fake-images.js';
 
-function input(dockerfile: string, extra: Partial<FrontendInput> = {}): FrontendInput {
-  return {
-    dockerfile,
-    dockerfilePath: 'Dockerfile',
-    excludePatterns: [],
-    buildArgs: {},
-    platform: { os: 'linux', architecture: 'amd64' },
-    resolveImage: fakeResolveImage,
-    ...extra,
-  };
-}
+const input = frontendInput;
 
 /** Every op is reachable from output, every input exists, and keys are the ops' digests. */
 function checkDag(def: Definition): void {

@@ -1,18 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { isSecretName, parseCheckDirective } from '../../../frontend/checks/rules.js';
 import { dockerfileToDefinition } from '../../../frontend/index.js';
-import { fakeResolveImage } from '../fake-images.js';
+import { frontendInput } from '../fake-images.js';
 
 const convert = (dockerfile: string, extra: { checkOnly?: boolean; excludePatterns?: string[] } = {}) =>
-  dockerfileToDefinition({
-    dockerfile,
-    dockerfilePath: 'Dockerfile',
-    excludePatterns: extra.excludePatterns ?? [],
-    buildArgs: {},
-    platform: { os: 'linux', architecture: 'amd64' },
-    resolveImage: fakeResolveImage,
-    ...(extra.checkOnly ? { checkOnly: true } : {}),
-  });
+  dockerfileToDefinition(frontendInput(dockerfile, { excludePatterns: extra.excludePatterns ?? [], ...(extra.checkOnly ? { checkOnly: true } : {}) }));
 const rules = async (text: string, extra = {}) => (await convert(text, extra)).warnings.filter((w) => w.rule).map((w) => `${w.line}:${w.rule}`);
 
 describe('build checks', () => {

@@ -3,17 +3,10 @@ import { DockerfileError } from '../../../src/errors.js';
 import type { Definition, ExecOp } from '../../../src/llb/types.js';
 import { dockerfileToDefinition } from '../../../frontend/index.js';
 import { parseSize } from '../../../frontend/convert/run-mount.js';
-import { fakeResolveImage } from '../fake-images.js';
+import { frontendInput } from '../fake-images.js';
 
 async function convert(dockerfile: string): Promise<Definition> {
-  const out = await dockerfileToDefinition({
-    dockerfile,
-    dockerfilePath: 'Dockerfile',
-    excludePatterns: [],
-    buildArgs: {},
-    platform: { os: 'linux', architecture: 'amd64' },
-    resolveImage: fakeResolveImage,
-  });
+  const out = await dockerfileToDefinition(frontendInput(dockerfile));
   return out.definition;
 }
 

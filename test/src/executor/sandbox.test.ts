@@ -12,41 +12,22 @@ import { secretBase } from '../../../src/executor/secretdir.js';
 import { slirpAvailable } from '../../../src/executor/slirp.js';
 import type { Mount } from '../../../src/snapshot/types.js';
 import type { ProcessSpec, RunOptions, RunResult } from '../../../src/executor/types.js';
-import { makeBusyboxRootfs } from './busybox-rootfs.js';
+import { closeExecutorFixture, openExecutorFixture, type ExecutorFixture } from './fixture.js';
 
+let fx: ExecutorFixture;
 let dir: string;
 let lower: string;
 let stateDir: string;
 let exec: RuncExecutor;
-let n = 0;
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'tsbuild-sandbox-'));
-  lower = join(dir, 'lower');
-  stateDir = join(dir, 'state');
-  await makeBusyboxRootfs(lower);
-  exec = new RuncExecutor({ stateDir });
+  fx = await openExecutorFixture('tsbuild-sandbox-');
+  ({ dir, lower, stateDir, exec } = fx);
 });
 
-afterAll(async () => {
-  await exec.close();
-  spawnSync('runc', ['--root', join(stateDir, 'runc'), 'list', '-q'], { encoding: 'utf8' })
-    .stdout.split('\n')
-    .filter(Boolean)
-    .forEach((id) => spawnSync('runc', ['--root', join(stateDir, 'runc'), 'delete', '-f', id]));
-  const mounted = (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').map((l) => l.split(' ')[4] ?? '');
-  for (const m of mounted.filter((m) => m.startsWith(dir)).reverse()) spawnSync('umount', ['-l', m]);
-  await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => closeExecutorFixture(fx));
 
-async function overlay(): Promise<{ mounts: Mount[]; upper: string }> {
-  const base = join(dir, `ov${n++}`);
-  const upper = join(base, 'upper');
-  const work = join(base, 'work');
-  await mkdir(upper, { recursive: true });
-  await mkdir(work, { recursive: true });
-  return { mounts: [{ type: 'overlay', source: 'overlay', options: [`lowerdir=${lower}`, `upperdir=${upper}`, `workdir=${work}`] }], upper };
-}
+const overlay = (lowerDir?: string) => fx.overlay(lowerDir);
 
 interface Captured extends RunResult {
   stdout: string;
