@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import type { ContentStore } from '../src/content/types.js';
 import { StatCache } from '../src/context/statcache.js';
+import type { ContextWitness } from '../src/context/witness.js';
 import { createLayer } from '../src/diff/compare.js';
 import type { Executor } from '../src/executor/types.js';
 import type { ImageStore } from '../src/imagestore/types.js';
@@ -48,6 +49,8 @@ export interface SolveOptions {
   compressionLevel?: number;
   /** Ops run at the same time; default max(2, CPUs). */
   concurrency?: number;
+  /** Told every context path a cache key depended on (see src/context/witness.ts). */
+  witness?: ContextWitness;
 }
 
 export async function solve(def: Definition, opts: SolveOptions): Promise<BuildResult> {
@@ -65,6 +68,7 @@ export async function solve(def: Definition, opts: SolveOptions): Promise<BuildR
       stateDir: opts.stateDir,
       statCache,
       ...(opts.sandbox ? { sandbox: opts.sandbox } : {}),
+      ...(opts.witness ? { witness: opts.witness } : {}),
     });
   const cache = new CacheStore({
     dir: opts.cacheDir,

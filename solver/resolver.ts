@@ -2,6 +2,7 @@
 import type { ContentStore } from '../src/content/types.js';
 import type { SelectionFile } from '../src/context/checksum.js';
 import type { StatCache } from '../src/context/statcache.js';
+import type { ContextWitness } from '../src/context/witness.js';
 import type { Executor } from '../src/executor/types.js';
 import type { ImageStore } from '../src/imagestore/types.js';
 import type { CopyAction, ImageSource } from '../src/llb/types.js';
@@ -27,6 +28,8 @@ export interface DefaultOpResolverOptions {
   sandbox?: ExecSandboxOptions;
   /** Content hashes of unchanged local files; the caller flushes it. */
   statCache?: StatCache;
+  /** Told every context path a cache key depended on (see src/context/witness.ts). */
+  witness?: ContextWitness;
 }
 
 export class DefaultOpResolver implements OpResolver {
@@ -58,6 +61,7 @@ export class DefaultOpResolver implements OpResolver {
         const sum = await checksumLocalCopyDetailed(action, local, {
           locals: this.opts.locals,
           ...(this.opts.statCache ? { statCache: this.opts.statCache } : {}),
+          ...(this.opts.witness ? { witness: this.opts.witness } : {}),
         });
         localChecksums[i] = sum.digest;
         if (sum.files) localFiles[i] = sum.files;
@@ -75,6 +79,7 @@ export class DefaultOpResolver implements OpResolver {
         mountChecksums[i] = await checksumLocalCopy(action, local, {
           locals: this.opts.locals,
           ...(this.opts.statCache ? { statCache: this.opts.statCache } : {}),
+          ...(this.opts.witness ? { witness: this.opts.witness } : {}),
         });
       }
       return { mountChecksums };

@@ -4,6 +4,7 @@ import { checksumSelectionDetailed, type SelectionFile } from '../../src/context
 import { DockerIgnoreMatcher } from '../../src/context/dockerignore.js';
 import { selectSources } from '../../src/context/select.js';
 import type { StatCache } from '../../src/context/statcache.js';
+import type { ContextWitness } from '../../src/context/witness.js';
 import type { CopyAction, LocalSource, Op } from '../../src/llb/types.js';
 
 export function localSourceOf(op: Op): LocalSource | undefined {
@@ -23,11 +24,18 @@ export function localMatcher(source: LocalSource): DockerIgnoreMatcher | undefin
   return source.excludePatterns.length ? new DockerIgnoreMatcher(source.excludePatterns) : undefined;
 }
 
+export interface LocalChecksumOptions {
+  locals: Record<string, string>;
+  statCache?: StatCache;
+  /** Told every context path the selection depended on (see src/context/witness.ts). */
+  witness?: ContextWitness;
+}
+
 /** Content digest of exactly the files `action` selects from the local source (after .dockerignore). */
 export async function checksumLocalCopy(
   action: CopyAction,
   source: LocalSource,
-  opts: { locals: Record<string, string>; statCache?: StatCache },
+  opts: LocalChecksumOptions,
 ): Promise<string> {
   return (await checksumLocalCopyDetailed(action, source, opts)).digest;
 }
@@ -36,7 +44,7 @@ export async function checksumLocalCopy(
 export async function checksumLocalCopyDetailed(
   action: CopyAction,
   source: LocalSource,
-  opts: { locals: Record<string, string>; statCache?: StatCache },
+  opts: LocalChecksumOptions,
 ): Promise<{ digest: string; files?: SelectionFile[] }> {
   const exclude = localMatcher(source);
   const selection = await selectSources({
@@ -45,6 +53,7 @@ export async function checksumLocalCopyDetailed(
     ...(exclude ? { exclude } : {}),
     allowWildcard: action.allowWildcard,
     followSymlinks: action.followSymlinks,
+    ...(opts.witness ? { witness: opts.witness } : {}),
   });
   return checksumSelectionDetailed(selection, { includeOwnership: false, ...(opts.statCache ? { statCache: opts.statCache } : {}) });
 }

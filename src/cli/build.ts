@@ -36,12 +36,15 @@ import { sourceDateEpoch, writeImageWith } from '../../exporters/manifest.js';
 import { withImageOptions } from '../../exporters/options.js';
 import { writeBuildMetadata } from './metadata.js';
 import type { Exporter } from '../../exporters/types.js';
-import type { ProgressSink } from '../progress/types.js';
+import type { ProgressEvent, ProgressSink } from '../progress/types.js';
+import { PathWitness } from '../context/witness.js';
+import { CacheStore } from '../cache/store.js';
+import { composeMemo, memoEligible, memoPath, saveMemo, sha256Text, type MemoInput } from './rebuild-memo.js';
 
 export async function buildCommand(argv: string[]): Promise<number> {
   const args = parseBuildArgs(argv);
   const progress = selectRenderer(args.progress);
-  const { contextDir, dockerfilePath, dockerfileText, excludePatterns } = await readInputs(args);
+  const { contextDir, dockerfilePath, dockerfileText, excludePatterns, ignoreInputs } = await readInputs(args);
   const store = storeLayout(storeRoot(args.root));
   await ensureStore(store);
   const content = new LocalContentStore(store.content);
@@ -53,6 +56,14 @@ export async function buildCommand(argv: string[]): Promise<number> {
   const displayFile = args.file === '-' ? 'Dockerfile (stdin)' : relative(process.cwd(), dockerfilePath) || basename(dockerfilePath);
   // The registry client (and undici) loads only when an image comes from or goes to a registry.
   let client: Promise<RegistryClient> | undefined;
+  // A rebuild memo (./rebuild-memo.ts) is kept for plain builds whose every input it can check again.
+  const memoFile = memoEligible(args) ? memoPath(store.root, args) : undefined;
+  const witness = memoFile !== undefined ? new PathWitness() : undefined;
+  const shown: ProgressEvent[] = [];
+  const show = (e: ProgressEvent): void => {
+    shown.push(e);
+    progress.emit(e);
+  };
   const registry = (): Promise<RegistryClient> =>
     (client ??= import('./registry-client.js').then((m) => m.makeRegistryClient(store.root, { insecure: args.insecureRegistries, progress })));
   const baseImages = new Map<string, ReturnType<typeof resolveBaseImage>>();
@@ -75,7 +86,7 @@ export async function buildCommand(argv: string[]): Promise<number> {
       return p;
     },
   });
-  for (const w of warnings) progress.emit({ type: 'warning', message: w.rule ? `${w.rule}: ${w.message}` : w.message, file: w.file, ...(w.line !== undefined ? { line: w.line } : {}) });
+  for (const w of warnings) show({ type: 'warning', message: w.rule ? `${w.rule}: ${w.message}` : w.message, file: w.file, ...(w.line !== undefined ? { line: w.line } : {}) });
   if (args.check) {
     const found = warnings.filter((w) => w.rule !== undefined).length;
     progress.emit({ type: 'info', message: found === 0 ? 'Check complete, no warnings found.' : `Check complete, ${found} warning${found === 1 ? ' has' : 's have'} been found!` });
@@ -85,7 +96,7 @@ export async function buildCommand(argv: string[]): Promise<number> {
   // Stages the target does not reach are not built; say so, as BuildKit does.
   for (const st of stageList.filter((x) => !x.reachable)) {
     const label = st.name || `stage-${st.index}`;
-    progress.emit({ type: 'vertex.skipped', id: `stage:${st.index}`, name: `[${label}] stage ${label}`, reason: 'not needed by the target stage' });
+    show({ type: 'vertex.skipped', id: `stage:${st.index}`, name: `[${label}] stage ${label}`, reason: 'not needed by the target stage' });
   }
   if (args.printDefinition) {
     progress.close();
@@ -127,6 +138,7 @@ export async function buildCommand(argv: string[]): Promise<number> {
       noCache: args.noCache,
       noCacheStages: args.noCacheFilter,
       sandbox: { limits: args.sandbox.limits, secrets: sandbox.secrets, ssh: sandbox.ssh, cacheMountsDir: join(dirname(store.cache), 'cachemounts') },
+      ...(witness ? { witness } : {}),
     }).catch((err) => {
       throw withLineText(err, dockerfileText);
     });
@@ -145,12 +157,33 @@ export async function buildCommand(argv: string[]): Promise<number> {
     }
     await writeBuildMetadata({ args, result, blobs, responses, names: args.tags.map((t) => normalizeReference(t)) });
     progress.emit({ type: 'vertex.done', id: 'export', name: 'exporting to image', at: Date.now(), durationMs: Date.now() - t0 });
-    progress.emit({ type: 'info', message: `writing image ${blobs.manifest.digest}${messages.length ? `; ${messages.join('; ')}` : ''}` });
+    const written = `writing image ${blobs.manifest.digest}${messages.length ? `; ${messages.join('; ')}` : ''}`;
+    progress.emit({ type: 'info', message: written });
     progress.emit({ type: 'info', message: `build finished in ${((Date.now() - started) / 1000).toFixed(2)}s` });
     if (result.vertices.some((v) => !v.cached)) {
       const keep = new Set(result.vertices.flatMap((v) => (v.cacheKey ? [v.cacheKey] : [])));
       const pruned = await enforceCacheCap(store.root, keep);
       if (pruned) progress.emit({ type: 'info', message: `cache over its cap: removed ${pruned.records} least recently used records (${binarySize(pruned.freed)})` });
+    }
+    if (memoFile !== undefined && witness) {
+      const memo = await composeMemo({
+        registryUsed: client !== undefined,
+        inputs: [{ path: dockerfilePath, sha256: sha256Text(dockerfileText) }, ...ignoreInputs],
+        witness,
+        definition,
+        result,
+        manifest: blobs.manifest.digest,
+        config: blobs.config.digest,
+        bases: [...baseImages.keys()].map((r) => normalizeReference(r)),
+        tags: args.tags.map((t) => normalizeReference(t)),
+        images,
+        cache: new CacheStore({ dir: store.cache, snapshotExists: async (name) => (await snapshotter.stat(name))?.kind === 'committed' }),
+        shown,
+        message: written,
+      });
+      // A memo that cannot be written only costs the next build its shortcut.
+      if ('format' in memo) await saveMemo(memoFile, memo).catch(() => {});
+      if (process.env.TSBUILD_MEMO_DEBUG) process.stderr.write(`rebuild memo: ${'format' in memo ? 'saved' : `not saved: ${memo.none}`}\n`);
     }
     if (args.explain) {
       const text = formatExplain(result.vertices);
@@ -227,17 +260,20 @@ async function readInputs(args: BuildArgs) {
   // Docker: <Dockerfile>.dockerignore next to the Dockerfile wins over CONTEXT/.dockerignore.
   let ignoreText: string | undefined;
   let ignoreFile = '';
+  const ignoreInputs: MemoInput[] = [];
   for (const p of [join(dirname(dockerfilePath), basename(dockerfilePath) + '.dockerignore'), join(contextDir, '.dockerignore')]) {
     try {
       ignoreText = await readFile(p, 'utf8');
       ignoreFile = relative(process.cwd(), p) || p;
+      ignoreInputs.push({ path: p, sha256: sha256Text(ignoreText) });
       break;
     } catch (err) {
+      ignoreInputs.push({ path: p, sha256: null });
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new ContextError('DOCKERIGNORE_UNREADABLE', `cannot read ${p}: ${(err as Error).message}`);
     }
   }
   const excludePatterns = ignoreText !== undefined ? readDockerignore(ignoreText, ignoreFile) : [];
-  return { contextDir, dockerfilePath, dockerfileText, excludePatterns };
+  return { contextDir, dockerfilePath, dockerfileText, excludePatterns, ignoreInputs };
 }
 
 /** Add the offending Dockerfile line (and a column: its first non-blank) to a step error, for the printer. */

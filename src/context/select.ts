@@ -17,6 +17,7 @@ import { resolve as resolveHost } from 'node:path';
 import { ContextError } from '../errors.js';
 import { resolveInRootSync } from '../fsutil/scoped.js';
 import type { DockerIgnoreMatcher, MatchState } from './dockerignore.js';
+import type { ContextWitness } from './witness.js';
 import { cleanSlashPath } from '../fsutil/slashpath.js';
 import { compileGlob, GlobSyntaxError, hasWildcard, unescapeGlob } from './goglob.js';
 
@@ -59,6 +60,8 @@ export interface SelectOptions {
   followSymlinks: boolean;
   /** For messages: "build context" (default) or e.g. "stage builder". */
   rootName?: string;
+  /** Told every path whose lstat the selection depended on (see ./witness.ts). */
+  witness?: ContextWitness;
 }
 
 /** Select the entries every source names. Throws ContextError COPY_SOURCE_NOT_FOUND for a source matching nothing. */
@@ -76,12 +79,14 @@ function selectOne(opts: SelectOptions, src: string): SourceSelection {
       hint: why ? 'remove the pattern from .dockerignore or add a "!" line for this path' : 'check the path; it is relative to the root of the ' + rootName,
     });
 
-  const candidates = wildcard ? expandWildcard(root, cleaned, src) : [cleaned];
+  const witness = opts.witness;
+  const candidates = wildcard ? expandWildcard(root, cleaned, src, witness) : [cleaned];
   const matches: SourceMatch[] = [];
   let firstExcludedBy: string | undefined;
   for (const named of candidates) {
     const host = resolveInRootSync(root, named, { followFinal: opts.followSymlinks });
     const st = tryLstat(host);
+    if (witness) witnessPath(witness, root, named, host, st);
     if (!st) continue;
     const type = entryType(st);
     if (!type) continue;
@@ -93,13 +98,13 @@ function selectOne(opts: SelectOptions, src: string): SourceSelection {
     if (type === 'symlink') top.linkTarget = readLink(host);
     const entries: SelectedEntry[] = [top];
     if (excludedBy === undefined) {
-      if (type === 'dir') walk(opts.exclude, host, realRel, '', stateFor(opts.exclude, realRel), entries);
+      if (type === 'dir') walk(opts.exclude, host, realRel, '', stateFor(opts.exclude, realRel), entries, witness);
       matches.push({ path: named, entries });
       continue;
     }
     // Excluded: only a directory with a re-included descendant is still there.
     if (type === 'dir' && opts.exclude!.mayReinclude(realRel)) {
-      walk(opts.exclude, host, realRel, '', stateFor(opts.exclude, realRel), entries);
+      walk(opts.exclude, host, realRel, '', stateFor(opts.exclude, realRel), entries, witness);
       if (entries.length > 1) {
         matches.push({ path: named, entries });
         continue;
@@ -121,6 +126,7 @@ function walk(
   rel: string,
   state: MatchState | undefined,
   out: SelectedEntry[],
+  witness?: ContextWitness,
 ): void {
   let dirents: Dirent[];
   try {
@@ -145,23 +151,24 @@ function walk(
     // directory is looked into, for re-included descendants.
     if (excluded && !d.isDirectory()) continue;
     const st = lstatSync(childHost);
+    witness?.see(childHost, st);
     const type = entryType(st);
     if (!type) continue;
     const entry: SelectedEntry = { rel: childRel, hostPath: childHost, type, stat: st };
     if (type === 'symlink') entry.linkTarget = readLink(childHost);
     if (!excluded) {
       out.push(entry);
-      if (type === 'dir') walk(exclude, childHost, childReal, childRel, childState, out);
+      if (type === 'dir') walk(exclude, childHost, childReal, childRel, childState, out, witness);
     } else if (type === 'dir' && exclude!.mayReinclude(childReal)) {
       const below: SelectedEntry[] = [];
-      walk(exclude, childHost, childReal, childRel, childState, below);
+      walk(exclude, childHost, childReal, childRel, childState, below, witness);
       if (below.length > 0) out.push(entry, ...below);
     }
   }
 }
 
 /** Expand a wildcard source segment by segment (Go filepath.Match per segment; `*` never crosses `/`). */
-function expandWildcard(root: string, cleaned: string, src: string): string[] {
+function expandWildcard(root: string, cleaned: string, src: string, witness?: ContextWitness): string[] {
   let current: string[] = [''];
   for (const seg of cleaned.split('/')) {
     if (!hasWildcard(seg)) {
@@ -182,7 +189,9 @@ function expandWildcard(root: string, cleaned: string, src: string): string[] {
     for (const c of current) {
       let names: string[];
       try {
-        names = readdirSync(resolveInRootSync(root, c));
+        const dir = resolveInRootSync(root, c);
+        if (witness) witnessPath(witness, root, c, dir, tryLstat(dir));
+        names = readdirSync(dir);
       } catch {
         continue; // not a directory, or missing
       }
@@ -192,6 +201,26 @@ function expandWildcard(root: string, cleaned: string, src: string): string[] {
     if (current.length === 0) break;
   }
   return current;
+}
+
+/**
+ * Tell the witness what resolving `named` to `host` depended on: the lstat of root, of every directory on
+ * the way and of `host` itself. A path resolved through a symlink depends on more than that: distrust.
+ */
+function witnessPath(witness: ContextWitness, root: string, named: string, host: string, st: Stats | undefined): void {
+  const lexical = named === '' ? root : root === '/' ? `/${named}` : `${root}/${named}`;
+  if (host !== lexical) {
+    witness.distrust(`source path ${named} resolves through a symlink`);
+    return;
+  }
+  witness.see(root, tryLstat(root));
+  let i = named.indexOf('/');
+  while (i >= 0) {
+    const dir = root === '/' ? `/${named.slice(0, i)}` : `${root}/${named.slice(0, i)}`;
+    witness.see(dir, tryLstat(dir));
+    i = named.indexOf('/', i + 1);
+  }
+  witness.see(host, st);
 }
 
 function stateFor(exclude: DockerIgnoreMatcher | undefined, realRel: string): MatchState | undefined {

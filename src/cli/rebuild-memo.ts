@@ -1,0 +1,198 @@
+/**
+ * The rebuild memo: what a finished build depended on, so that the same command run again with nothing
+ * changed can answer from it without loading the frontend and the solver (./replay.ts). A daemon such as
+ * BuildKit keeps this state in memory; a daemonless builder keeps it on disk.
+ *
+ * One memo per command, at `state/memo/<key>.json`, where the key covers the build's identity (a hash
+ * of the bundled code), the user, the working directory, the parsed flags (build-arg values included, progress
+ * mode excluded) and the environment that changes a result (TSBUILD_*, SOURCE_DATE_EPOCH). The memo holds:
+ * - inputs: the Dockerfile and .dockerignore candidates, by the sha256 of their text (or absent);
+ * - witness: every context path a cache key depended on, with its lstat (src/context/witness.ts);
+ * - bases and tags: image store names and the manifest digest each must still point to;
+ * - blobs and records: what must still exist (manifest, config, layers; cache records and their
+ *   snapshots), so that a prune, rmi or doctor --fix since then sends the build down the normal path;
+ * - script: the progress events an unchanged build shows (every step CACHED), replayed as they are.
+ * A memo is written only when every one of those facts is known: not when a base image came through the
+ * registry (the normal path asks the registry each build), an ADD URL without --checksum is fetched (it
+ * is fetched each build), a witness entry is racy or a source path went through a symlink.
+ * Memos are written atomically; an unreadable one is ignored. At most KEEP are kept.
+ * TSBUILD_NO_MEMO=1 turns memos off; TSBUILD_MEMO_DEBUG=1 says on stderr why a memo was or was not used/kept.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync, readdirSync, statSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import type { BuildArgs } from './args.js';
+import type { PathWitness, WitnessRow } from '../context/witness.js';
+import type { Definition } from '../llb/types.js';
+import type { BuildResult } from '../llb/result.js';
+import type { ImageStore } from '../imagestore/types.js';
+import type { CacheStore } from '../cache/store.js';
+import type { ProgressEvent } from '../progress/types.js';
+import { writeFileAtomic } from '../fsutil/atomic.js';
+
+const FORMAT = 1;
+const KEEP = 64;
+
+export interface MemoInput {
+  path: string;
+  /** sha256 hex of the file's text, or null when it did not exist. */
+  sha256: string | null;
+}
+
+export interface RebuildMemo {
+  format: typeof FORMAT;
+  inputs: MemoInput[];
+  witness: WitnessRow[];
+  /** [name, manifest digest] pairs the image store must still hold: base images, then this build's tags. */
+  names: [string, string][];
+  blobs: string[];
+  /** [cache key, snapshot name] of every step. */
+  records: [string, string][];
+  /** Progress events to replay (their `at` is set at replay time). */
+  script: ProgressEvent[];
+}
+
+/** Commands the memo may answer: a plain build to the image store (or nowhere), nothing forced. TSBUILD_NO_MEMO=1 turns memos off. */
+export function memoEligible(args: BuildArgs): boolean {
+  return (
+    !process.env.TSBUILD_NO_MEMO &&
+    !args.noCache &&
+    args.noCacheFilter.length === 0 &&
+    !args.explain &&
+    !args.check &&
+    !args.printDefinition &&
+    args.outputs.length === 0 &&
+    !args.load &&
+    !args.push &&
+    !args.pull &&
+    args.file !== '-' &&
+    args.iidfile === undefined &&
+    args.metadataFile === undefined &&
+    args.sandbox.secrets.length === 0 &&
+    args.sandbox.ssh.length === 0
+  );
+}
+
+/** The memo file for this command in the store at `root`, or undefined when this build has no identity. */
+export function memoPath(root: string, args: BuildArgs): string | undefined {
+  const id = buildIdentity();
+  if (id === undefined) return undefined;
+  const { progress: _progress, ...flags } = args;
+  const env = Object.entries(process.env)
+    .filter(([k]) => (k.startsWith('TSBUILD_') && k !== 'TSBUILD_MEMO_DEBUG') || k === 'SOURCE_DATE_EPOCH')
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const key = createHash('sha256')
+    .update(JSON.stringify([FORMAT, id, process.getuid?.() ?? -1, process.cwd(), root, flags, env]))
+    .digest('hex');
+  return join(root, 'state', 'memo', `${key}.json`);
+}
+
+/** Set by scripts/bundle.mjs (esbuild define): a hash of the code being bundled. Absent from the tsc output. */
+declare const __TSBUILD_BUILD_ID__: string | undefined;
+
+/** The bundle's build id: a memo never outlives the code that wrote it. Unbundled code has none, so no memo. */
+function buildIdentity(): string | undefined {
+  return typeof __TSBUILD_BUILD_ID__ === 'string' ? __TSBUILD_BUILD_ID__ : undefined;
+}
+
+export function sha256Text(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+export function loadMemo(path: string): RebuildMemo | undefined {
+  try {
+    const m = JSON.parse(readFileSync(path, 'utf8')) as RebuildMemo;
+    return m.format === FORMAT && Array.isArray(m.witness) && Array.isArray(m.script) ? m : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** True when every input still has the recorded text (or is still absent). */
+export function inputsUnchanged(inputs: readonly MemoInput[]): boolean {
+  for (const i of inputs) {
+    let text: string | undefined;
+    try {
+      text = readFileSync(i.path, 'utf8');
+    } catch {
+      text = undefined;
+    }
+    if ((text === undefined ? null : sha256Text(text)) !== i.sha256) return false;
+  }
+  return true;
+}
+
+export interface MemoFacts {
+  /** The registry was asked about a base image (it will be asked again next build). */
+  registryUsed: boolean;
+  inputs: MemoInput[];
+  witness: PathWitness;
+  definition: Definition;
+  result: BuildResult;
+  manifest: string;
+  config: string;
+  /** Base image names the frontend resolved, and this build's tags (all normalized). */
+  bases: string[];
+  tags: string[];
+  images: ImageStore;
+  cache: CacheStore;
+  /** Events shown before the solve (warnings, skipped stages). */
+  shown: ProgressEvent[];
+  /** The closing "writing image …" line. */
+  message: string;
+}
+
+/** The memo of a finished build, or why there is none. */
+export async function composeMemo(f: MemoFacts): Promise<RebuildMemo | { none: string }> {
+  if (f.registryUsed) return { none: 'a base image is checked with its registry every build' };
+  const fetched = Object.values(f.definition.ops).some((op) => op.type === 'source' && op.source.kind === 'http' && op.source.checksum === undefined);
+  if (fetched) return { none: 'an ADD URL without --checksum is fetched every build' };
+  const w = f.witness.result();
+  if ('distrusted' in w) return { none: w.distrusted };
+  const names: [string, string][] = [];
+  for (const name of [...f.bases, ...f.tags]) {
+    const rec = await f.images.get(name);
+    if (!rec) return { none: `${name} is not in the image store` };
+    names.push([name, rec.target.digest]);
+  }
+  const records: [string, string][] = [];
+  for (const v of f.result.vertices) {
+    const rec = v.cacheKey ? await f.cache.get(v.cacheKey) : undefined;
+    if (!rec) return { none: `no cache record for ${v.name}` };
+    records.push([rec.key, rec.snapshot]);
+  }
+  const script: ProgressEvent[] = [
+    ...f.shown,
+    ...f.result.vertices.map((v): ProgressEvent => ({ type: 'vertex.cached', id: v.id, name: v.name, at: 0 })),
+    { type: 'vertex.started', id: 'export', name: 'exporting to image', at: 0 },
+    { type: 'vertex.done', id: 'export', name: 'exporting to image', at: 0, durationMs: 0 },
+    { type: 'info', message: f.message },
+  ];
+  return {
+    format: FORMAT,
+    inputs: f.inputs,
+    witness: w.rows,
+    names,
+    blobs: [f.manifest, f.config, ...f.result.layers.map((l) => l.descriptor.digest)],
+    records,
+    script,
+  };
+}
+
+/** Write the memo atomically, then drop the oldest memos beyond KEEP. */
+export async function saveMemo(path: string, memo: RebuildMemo): Promise<void> {
+  await writeFileAtomic(path, JSON.stringify(memo), { mkdir: true, mode: 0o600 });
+  const dir = join(path, '..');
+  const names = readdirSync(dir).filter((n) => n.endsWith('.json'));
+  if (names.length <= KEEP) return;
+  const aged = names
+    .map((n) => ({ p: join(dir, n), t: statSync(join(dir, n), { throwIfNoEntry: false })?.mtimeMs ?? 0 }))
+    .sort((a, b) => a.t - b.t);
+  for (const { p } of aged.slice(0, names.length - KEEP)) {
+    try {
+      unlinkSync(p);
+    } catch {
+      // already gone (another build)
+    }
+  }
+}

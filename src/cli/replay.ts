@@ -1,0 +1,90 @@
+/**
+ * The no-op rebuild: when this exact command built before and nothing it depended on changed (see
+ * ./rebuild-memo.ts), show that build's all-CACHED progress again and exit, without loading the frontend
+ * or the solver. Anything that does not check out, including an unreadable memo or any error, sends the
+ * command down the normal build path, which reaches the same result the slow way.
+ *
+ * bin/tsbuild loads this module first, as one self-contained CommonJS file (scripts/bundle.mjs), because
+ * an unchanged rebuild is mostly process start-up.
+ */
+import { utimesSync } from 'node:fs';
+import { parseBuildArgs } from './args.js';
+import { storeRoot, storeLayout } from './store-root.js';
+import { inputsUnchanged, loadMemo, memoEligible, memoPath, type RebuildMemo } from './rebuild-memo.js';
+import { selectRenderer } from './render/select.js';
+import { firstChanged } from '../context/witness.js';
+import { LocalImageStore } from '../imagestore/store.js';
+import { LocalContentStore } from '../content/store.js';
+import { CacheStore } from '../cache/store.js';
+import { OverlaySnapshotter } from '../snapshot/overlay.js';
+
+/** First words that are not a build (src/cli/main.ts dispatches them). */
+const OTHER_COMMANDS = new Set(['help', 'version', 'push', 'login', 'logout', 'du', 'prune', 'doctor', 'tag', 'rmi', 'inspect', 'save', 'load', 'images']);
+
+/** The exit code when the memo answered `tsbuild [build] ARGS`; undefined when the command must run. */
+export async function replayCommand(argv: string[]): Promise<number | undefined> {
+  if (OTHER_COMMANDS.has(argv[0] ?? '')) return undefined;
+  const rest = argv[0] === 'build' || argv[0] === 'b' ? argv.slice(1) : argv;
+  if (rest.some((a) => a === '-h' || a === '--help' || a === '--version')) return undefined;
+  try {
+    return await tryReplay(rest);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The exit code when the memo answered the build; undefined when the build must run. */
+export async function tryReplay(argv: string[]): Promise<number | undefined> {
+  const started = Date.now();
+  let args;
+  try {
+    args = parseBuildArgs(argv);
+  } catch {
+    return undefined; // the normal path reports it
+  }
+  if (!memoEligible(args)) return undefined;
+  const root = storeRoot(args.root);
+  const path = memoPath(root, args);
+  const memo = path === undefined ? undefined : loadMemo(path);
+  if (!memo) return said('no memo of this command');
+  if (!inputsUnchanged(memo.inputs)) return said('the Dockerfile or .dockerignore changed');
+  const changed = firstChanged(memo.witness);
+  if (changed !== undefined) return said(`${changed} changed`);
+  const cache = await storeStillHolds(memo, root);
+  if (!cache) return said('an image, blob, cache record or snapshot it used is gone');
+  // A hit marks its record used, as the normal path does (prune --filter until= reads it).
+  const now = new Date();
+  for (const [key] of memo.records) utimesSync(cache.recordPath(key), now, now);
+  said('replayed');
+
+  const progress = selectRenderer(args.progress);
+  for (const e of memo.script) {
+    const at = Date.now();
+    if (e.type === 'vertex.done') progress.emit({ ...e, at, durationMs: 0 });
+    else progress.emit('at' in e ? { ...e, at } : e);
+  }
+  progress.emit({ type: 'info', message: `build finished in ${((Date.now() - started) / 1000).toFixed(2)}s` });
+  progress.close();
+  return 0;
+}
+
+/** TSBUILD_MEMO_DEBUG=1: say on stderr whether the memo answered, and if not why. */
+function said(what: string): undefined {
+  if (process.env.TSBUILD_MEMO_DEBUG) process.stderr.write(`rebuild memo: ${what}\n`);
+  return undefined;
+}
+
+/** The cache store when every name, blob, record and snapshot the memo needs is still there. */
+async function storeStillHolds(memo: RebuildMemo, root: string): Promise<CacheStore | undefined> {
+  const layout = storeLayout(root);
+  const images = new LocalImageStore(layout.images);
+  const content = new LocalContentStore(layout.content);
+  const snapshots = new OverlaySnapshotter(layout.snapshots);
+  const cache = new CacheStore({ dir: layout.cache, snapshotExists: async (name) => (await snapshots.stat(name))?.kind === 'committed' });
+  const checks = await Promise.all([
+    ...memo.names.map(async ([name, digest]) => (await images.get(name))?.target.digest === digest),
+    ...memo.blobs.map((d) => content.has(d)),
+    ...memo.records.map(async ([key, snapshot]) => (await cache.get(key))?.snapshot === snapshot),
+  ]);
+  return checks.every(Boolean) ? cache : undefined;
+}
