@@ -5,7 +5,7 @@
  * process alive.
  */
 import { createHash } from 'node:crypto';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 
 export interface StreamHasher {
   /** Add bytes. With `transfer`, the buffer's memory is handed over (the caller must not use it again). */
@@ -51,7 +51,9 @@ let pending = 0;
 
 function shared(): Worker {
   if (!worker) {
-    worker = new Worker(WORKER_CODE, { eval: true });
+    // Loaded on first use: worker_threads costs a few ms at startup, and most processes never hash a large blob.
+    const { Worker: WorkerThread } = process.getBuiltinModule('node:worker_threads');
+    worker = new WorkerThread(WORKER_CODE, { eval: true });
     worker.on('message', (m: { id: number; hex: string }) => {
       const done = waiting.get(m.id);
       waiting.delete(m.id);

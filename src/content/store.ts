@@ -4,7 +4,6 @@ import { inlineHasher, workerHasher, type StreamHasher } from './hasher.js';
 import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { threadId } from 'node:worker_threads';
 import type { Readable } from 'node:stream';
 import { DigestMismatchError, NotFoundError, StoreError } from '../errors.js';
 import { fsyncDir } from '../fsutil/atomic.js';
@@ -88,7 +87,7 @@ export class LocalContentStore implements ContentStore {
   async writer(opts: WriterOptions = {}): Promise<ContentWriter> {
     if (opts.expected !== undefined) hexOf(opts.expected);
     await mkdir(this.ingestDir, { recursive: true });
-    const ingestPath = join(this.ingestDir, `${process.pid}-${threadId}-${randomBytes(8).toString('hex')}`);
+    const ingestPath = join(this.ingestDir, `${process.pid}-${threadId()}-${randomBytes(8).toString('hex')}`);
     liveIngest.add(ingestPath);
     let fh: FileHandle;
     try {
@@ -167,7 +166,7 @@ export class LocalContentStore implements ContentStore {
         const pid = Number(m[1]);
         if (pid !== process.pid) {
           if (pidAlive(pid)) continue;
-        } else if (Number(m[2]) !== threadId || liveIngest.has(p)) {
+        } else if (Number(m[2]) !== threadId() || liveIngest.has(p)) {
           continue; // another thread of this process may still be writing it
         }
       }
@@ -306,4 +305,9 @@ class LocalWriter implements ContentWriter {
 
 function notFound(digest: string, cause?: unknown): NotFoundError {
   return new NotFoundError('BLOB_NOT_FOUND', `blob ${digest} not found in the content store`, cause !== undefined ? { cause } : {});
+}
+
+/** This thread's id (worker_threads is loaded only when a blob is written or cleaned: it costs startup time). */
+function threadId(): number {
+  return process.getBuiltinModule('node:worker_threads').threadId;
 }
