@@ -39,7 +39,8 @@ export async function prepareLayer(layer: Layer, opts: LayerOptions, content: Co
   const rewrite = opts.rewriteTimestamp;
   if (rewrite === undefined && want === have && !(opts.force && opts.level !== undefined)) return layer;
   const engine = want === 'gzip' ? gzipEngine() : want;
-  const key = ['v1', layer.diffID, want, opts.level ?? 'default', engine, rewrite ?? '-'].join('|');
+  // v2: the default gzip level went from 6 to 1, so 'default' names other bytes than under v1.
+  const key = ['v2', layer.diffID, want, opts.level ?? 'default', engine, rewrite ?? '-'].join('|');
   const memoPath = join(content.root, 'variants', createHash('sha256').update(key).digest('hex') + '.json');
   const memo = await readMemo(memoPath);
   if (memo && (await content.has(memo.descriptor.digest))) return memo;

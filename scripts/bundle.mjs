@@ -27,7 +27,8 @@ id.update(readFileSync('package-lock.json'));
 const define = { __TSBUILD_BUILD_ID__: JSON.stringify(id.digest('hex')) };
 
 await build({
-  entryPoints: { main: 'dist/src/cli/main.js' },
+  // The layer tar worker (src/diff/tar-producer.ts) is started from `./tar-worker.js` beside the chunk.
+  entryPoints: { main: 'dist/src/cli/main.js', 'tar-worker': 'dist/src/diff/tar-worker.js' },
   bundle: true,
   platform: 'node',
   format: 'esm',

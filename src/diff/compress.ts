@@ -38,10 +38,18 @@ export function gzipEngine(): 'pigz' | 'zlib' {
   return process.env.TSBUILD_GZIP !== 'zlib' && findTool('pigz') ? 'pigz' : 'zlib';
 }
 
-/** A compressing stream. gzip level 1–9 (default 6), zstd level 1–22 (default 3). */
+/**
+ * The gzip level of a layer when none is asked for (`compression-level=N` is always gzip level N).
+ * Not Go's/BuildKit's 6: zlib's level 6 costs ~3.5 s of CPU per 100 MB of source-like files, which on
+ * 2 cores cannot match `tar | gzip -1`; level 1 in pigz makes layers faster than that reference (the
+ * numbers and the size cost are in ARCHITECTURE.md, "Layer compression level").
+ */
+export const DEFAULT_GZIP_LEVEL = 1;
+
+/** A compressing stream. gzip level 1–9 (default DEFAULT_GZIP_LEVEL), zstd level 1–22 (default 3). */
 export function compressStream(kind: 'gzip' | 'zstd', level?: number): Duplex {
   if (kind === 'gzip') {
-    const l = level ?? 6;
+    const l = level ?? DEFAULT_GZIP_LEVEL;
     if (gzipEngine() === 'pigz') return toolStream('pigz', ['-c', '-n', `-${Math.max(1, l)}`], 'gzip');
     return createGzip({ level: l, chunkSize: 256 << 10 });
   }

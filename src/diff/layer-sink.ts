@@ -12,18 +12,19 @@ const MAX_INFLIGHT = 4;
 export interface SinkResult {
   /** sha256 of the uncompressed stream. */
   diffID: string;
-  /** sha256 of the bytes written to the content writer. */
-  digest: string;
+  /** sha256 of the bytes written to the content writer when the sink knows it (uncompressed: the diffID);
+   * a compressed blob's digest is the content writer's (it hashes what it stores; no second hash here). */
+  digest?: string;
   size: number;
 }
 
 /**
- * Takes an uncompressed tar stream in chunks, hashes it (diffID), compresses it when asked, and hashes and
- * writes the result to a ContentWriter: one pass over the data. The caller commits or aborts the writer.
+ * Takes an uncompressed tar stream in chunks, hashes it (diffID), compresses it when asked, and writes the
+ * result to a ContentWriter (which hashes what it stores): one pass over the data. The caller commits or
+ * aborts the writer.
  */
 export class LayerSink {
   private readonly diffHash = createHash('sha256');
-  private readonly outHash = createHash('sha256');
   private outSize = 0;
   private pending: Buffer[] = [];
   private inflight: Promise<void>[] = [];
@@ -60,9 +61,8 @@ export class LayerSink {
     }
     await this.settle();
     const diffID = 'sha256:' + this.diffHash.digest('hex');
-    // uncompressed: the blob is the tar, so its digest is the diffID (hashed once)
-    const digest = this.gzip ? 'sha256:' + this.outHash.digest('hex') : diffID;
-    return { diffID, digest, size: this.outSize };
+    // uncompressed: the blob is the tar, so its digest is the diffID
+    return this.gzip ? { diffID, size: this.outSize } : { diffID, digest: diffID, size: this.outSize };
   }
 
   /** Stop compressing (on error or abort). */
@@ -86,7 +86,6 @@ export class LayerSink {
   /** Hand `buf` to the writer; up to MAX_INFLIGHT writes run while the next bytes are produced. */
   private async emit(buf: Buffer): Promise<void> {
     if (this.writeError) throw this.writeError;
-    if (this.gzip) this.outHash.update(buf);
     this.outSize += buf.byteLength;
     const w = this.writer.write(buf);
     w.catch((err) => (this.writeError ??= err));

@@ -2,7 +2,8 @@
  * A minimal tar encoder for layers: USTAR headers (a PAX extended header when a name, link or id does
  * not fit), entries written into one large buffer and handed on in 1 MiB chunks. Byte for byte the
  * encoding of tar-stream's pack (which made every earlier layer), without its per-entry stream
- * machinery, which dominated the cost of layers of many small files.
+ * machinery, which dominated the cost of layers of many small files. Synchronous: headers and file data
+ * go straight into the chunk (no per-entry buffers or promises); the caller decides where it runs.
  */
 export interface TarHeader {
   name: string;
@@ -34,75 +35,97 @@ const TYPEFLAG: Record<TarHeader['type'] | 'pax-header', number> = {
 };
 
 export class TarWriter {
-  private buf = Buffer.alloc(CHUNK);
+  private buf = Buffer.allocUnsafe(CHUNK);
   private off = 0;
 
-  /** `emit` receives each full chunk (owned by the callee) and may apply back-pressure. */
-  constructor(private readonly emit: (chunk: Buffer) => Promise<void>) {}
+  /**
+   * `emit` receives each full chunk, synchronously; the chunk is the callee's (the writer never touches it
+   * again). Every chunk but the last is exactly 1 MiB and owns its whole ArrayBuffer (transferable).
+   */
+  constructor(private readonly emit: (chunk: Buffer) => void) {}
 
-  async entry(h: TarHeader, data?: Buffer): Promise<void> {
+  /** One entry: its header(s), then `data` (padded) when given. For data in pieces use `fill` + `pad`. */
+  entry(h: TarHeader, data?: Buffer): void {
     const size = h.type === 'symlink' || !h.size ? 0 : h.size;
-    const plain = h.pax ? null : encodeHeader({ ...h, size });
-    if (plain) await this.put(plain);
-    else {
+    if (h.pax || !this.header({ ...h, size })) {
       const pax = encodePax(h);
       const paxHeader = { ...h, name: 'PaxHeader', size: pax.byteLength, type: 'pax-header' as const, ...(h.linkname ? { linkname: 'PaxHeader' } : {}) };
-      await this.put(encodeHeader(paxHeader)!);
-      await this.put(pax);
-      await this.pad(pax.byteLength);
-      await this.put(encodeHeader({ ...paxHeader, size, type: h.type })!);
+      this.header(paxHeader, true);
+      this.put(pax);
+      this.pad(pax.byteLength);
+      this.header({ ...paxHeader, size, type: h.type }, true);
     }
     if (data && data.byteLength) {
-      await this.put(data);
-      await this.pad(data.byteLength);
+      this.put(data);
+      this.pad(data.byteLength);
     }
   }
 
-  /** A file entry whose data comes in pieces (`write`, then `endFile`). */
-  async beginFile(h: TarHeader): Promise<void> {
-    await this.entry(h);
+  /**
+   * Append up to `max` bytes of an entry's data straight into the chunk: `read(buf, off, len)` fills
+   * `buf[off, off+len)` and returns how many bytes it wrote (0: no more). Returns that count; at most
+   * what is left of the current chunk is asked for, so a caller loops until its entry's size is written.
+   */
+  fill(max: number, read: (buf: Buffer, off: number, len: number) => number): number {
+    const len = Math.min(max, CHUNK - this.off);
+    const n = len > 0 ? read(this.buf, this.off, len) : 0;
+    if (n < 0 || n > len) throw new RangeError(`tar fill: read returned ${n} for ${len} bytes`);
+    this.off += n;
+    if (this.off === CHUNK) this.next();
+    return n;
   }
 
-  async write(data: Buffer): Promise<void> {
-    await this.put(data);
-  }
-
-  async endFile(size: number): Promise<void> {
-    await this.pad(size);
+  /** Zero padding after `size` bytes of entry data (to the 512-byte record). */
+  pad(size: number): void {
+    const rem = size % 512;
+    if (rem) this.put(ZEROS.subarray(0, 512 - rem));
   }
 
   /** The end-of-archive marker, then the last chunk. */
-  async finish(): Promise<void> {
-    await this.put(Buffer.alloc(1024));
+  finish(): void {
+    this.put(Buffer.alloc(1024));
     if (this.off > 0) {
       const last = this.buf.subarray(0, this.off);
       this.buf = Buffer.alloc(0);
       this.off = 0;
-      await this.emit(last);
+      this.emit(last);
     }
   }
 
-  private async pad(size: number): Promise<void> {
-    const rem = size % 512;
-    if (rem) await this.put(ZEROS.subarray(0, 512 - rem));
+  /**
+   * Encode a header straight into the chunk. Every record is 512 bytes and a chunk holds a whole number
+   * of them, so a header never straddles two chunks. False (nothing written) when it needs PAX.
+   */
+  private header(h: HeaderFields, must = false): boolean {
+    if (!encodeHeader(h, this.buf, this.off)) {
+      if (must) throw new RangeError(`tar: cannot encode the header of ${h.name}`);
+      return false;
+    }
+    this.off += 512;
+    if (this.off === CHUNK) this.next();
+    return true;
   }
 
-  private async put(data: Buffer): Promise<void> {
+  private put(data: Buffer): void {
     let pos = 0;
     while (pos < data.byteLength) {
       const n = Math.min(CHUNK - this.off, data.byteLength - pos);
       data.copy(this.buf, this.off, pos, pos + n);
       this.off += n;
       pos += n;
-      if (this.off === CHUNK) {
-        const full = this.buf;
-        this.buf = Buffer.allocUnsafe(CHUNK);
-        this.off = 0;
-        await this.emit(full);
-      }
+      if (this.off === CHUNK) this.next();
     }
   }
+
+  private next(): void {
+    const full = this.buf;
+    this.buf = Buffer.allocUnsafe(CHUNK);
+    this.off = 0;
+    this.emit(full);
+  }
 }
+
+type HeaderFields = Omit<TarHeader, 'type'> & { type: TarHeader['type'] | 'pax-header'; size: number };
 
 const ZEROS = Buffer.alloc(512);
 
@@ -112,23 +135,38 @@ function octal(val: number, n: number): string {
   return '0'.repeat(n - s.length) + s + ' ';
 }
 
-function encodeHeader(h: Omit<TarHeader, 'type'> & { type: TarHeader['type'] | 'pax-header'; size: number }): Buffer | null {
-  const buf = Buffer.alloc(512);
+/** `buf.write(octal(val, n), off)` without the string (the common case: a non-negative integer that fits). */
+function writeOctal(buf: Buffer, off: number, val: number, n: number): void {
+  if (!Number.isSafeInteger(val) || val < 0 || val >= 8 ** n) {
+    buf.write(octal(val, n), off);
+    return;
+  }
+  buf[off + n] = 0x20;
+  for (let i = n - 1; i >= 0; i--) {
+    buf[off + i] = 0x30 + (val % 8);
+    val = Math.floor(val / 8);
+  }
+}
+
+/** Write the 512-byte USTAR header of `h` at `buf[at]`; false (nothing written) when it does not fit USTAR. */
+function encodeHeader(h: HeaderFields, out: Buffer, at: number): boolean {
   let name = h.name;
   let prefix = '';
-  if (Buffer.byteLength(name) !== name.length) return null; // non-ASCII: PAX
+  if (Buffer.byteLength(name) !== name.length) return false; // non-ASCII: PAX
   while (name.length > 100) {
     const i = name.indexOf('/');
-    if (i === -1) return null;
+    if (i === -1) return false;
     prefix += prefix ? '/' + name.slice(0, i) : name.slice(0, i);
     name = name.slice(i + 1);
   }
-  if (name.length > 100 || Buffer.byteLength(prefix) > 155) return null;
-  if (h.linkname && Buffer.byteLength(h.linkname) > 100) return null;
+  if (name.length > 100 || Buffer.byteLength(prefix) > 155) return false;
+  if (h.linkname && Buffer.byteLength(h.linkname) > 100) return false;
+  const buf = out.subarray(at, at + 512);
+  buf.fill(0);
   buf.write(name, 0);
-  buf.write(octal(h.mode & 0o7777, 6), 100);
-  buf.write(octal(h.uid, 6), 108);
-  buf.write(octal(h.gid, 6), 116);
+  writeOctal(buf, 100, h.mode & 0o7777, 6);
+  writeOctal(buf, 108, h.uid, 6);
+  writeOctal(buf, 116, h.gid, 6);
   if (h.size.toString(8).length > 11) {
     buf[124] = 0x80;
     let num = h.size;
@@ -136,22 +174,22 @@ function encodeHeader(h: Omit<TarHeader, 'type'> & { type: TarHeader['type'] | '
       buf[124 + i] = num & 0xff;
       num = Math.floor(num / 0x100);
     }
-  } else buf.write(octal(h.size, 11), 124);
-  buf.write(octal(h.mtime | 0, 11), 136);
+  } else writeOctal(buf, 124, h.size, 11);
+  writeOctal(buf, 136, h.mtime | 0, 11);
   buf[156] = 48 + TYPEFLAG[h.type];
   if (h.linkname) buf.write(h.linkname, 157);
   buf.write('ustar\0', 257, 'latin1');
   buf.write('00', 263);
   if (h.uname) buf.write(h.uname, 265);
   if (h.gname) buf.write(h.gname, 297);
-  buf.write(octal(h.devmajor || 0, 6), 329);
-  buf.write(octal(h.devminor || 0, 6), 337);
+  writeOctal(buf, 329, h.devmajor || 0, 6);
+  writeOctal(buf, 337, h.devminor || 0, 6);
   if (prefix) buf.write(prefix, 345);
   let sum = 8 * 32;
   for (let i = 0; i < 148; i++) sum += buf[i]!;
   for (let j = 156; j < 512; j++) sum += buf[j]!;
-  buf.write(octal(sum, 6), 148);
-  return buf;
+  writeOctal(buf, 148, sum, 6);
+  return true;
 }
 
 function paxRecord(str: string): string {

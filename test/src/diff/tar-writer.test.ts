@@ -43,27 +43,61 @@ async function withTarStream(): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-async function withTarWriter(): Promise<Buffer> {
+function withTarWriter(): Buffer {
   const chunks: Buffer[] = [];
-  const w = new TarWriter(async (c) => void chunks.push(c));
-  for (const [h, data] of cases) await w.entry(h, data);
-  await w.finish();
+  const w = new TarWriter((c) => void chunks.push(c));
+  for (const [h, data] of cases) w.entry(h, data);
+  w.finish();
   return Buffer.concat(chunks);
+}
+
+/** The same entries, each file's data handed over in pieces through fill() instead of entry(h, data). */
+function withFill(piece: number): { tar: Buffer; chunks: Buffer[] } {
+  const chunks: Buffer[] = [];
+  const w = new TarWriter((c) => void chunks.push(c));
+  for (const [h, data] of cases) {
+    w.entry(h);
+    if (!data || h.type !== 'file') continue;
+    let pos = 0;
+    while (pos < data.byteLength) {
+      pos += w.fill(data.byteLength - pos, (buf, off, len) => data.copy(buf, off, pos, pos + Math.min(len, piece)));
+    }
+    w.pad(data.byteLength);
+  }
+  w.finish();
+  return { tar: Buffer.concat(chunks), chunks };
 }
 
 describe('TarWriter', () => {
   it('writes exactly the bytes tar-stream writes', async () => {
     const a = await withTarStream();
-    const b = await withTarWriter();
+    const b = withTarWriter();
     expect(b.byteLength).toBe(a.byteLength);
     expect(b.equals(a)).toBe(true);
+  });
+
+  it('fill() writes data in pieces into the same bytes; every chunk but the last is 1 MiB and owns its memory', async () => {
+    const a = withTarWriter();
+    for (const piece of [777, 4096, 1 << 20, 8 << 20]) {
+      const { tar, chunks } = withFill(piece);
+      expect(tar.equals(a)).toBe(true);
+      expect(chunks.length).toBeGreaterThan(3);
+      for (const c of chunks.slice(0, -1)) {
+        expect(c.byteLength).toBe(1 << 20);
+        expect(c.byteOffset).toBe(0);
+        expect(c.buffer.byteLength).toBe(1 << 20);
+      }
+    }
+    const w = new TarWriter(() => {});
+    w.entry({ name: 'f', type: 'file', mode: 0o100644, uid: 0, gid: 0, mtime: 0, size: 10 });
+    expect(() => w.fill(10, () => 11)).toThrow(RangeError);
   });
 
   it('GNU tar lists every entry with its name, owner and link', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tsbuild-tarw-'));
     try {
       const file = join(dir, 'x.tar');
-      writeFileSync(file, await withTarWriter());
+      writeFileSync(file, withTarWriter());
       const names = execFileSync('tar', ['-tf', file]).toString().trim().split('\n');
       expect(names).toEqual(cases.map(([h]) => h.name));
       const verbose = execFileSync('tar', ['--numeric-owner', '-tvf', file]).toString();

@@ -1,0 +1,161 @@
+/**
+ * Runs tar-tree.ts for a tree and hands its chunks, in order, to an async consumer. The tar is made on a
+ * worker thread (tar-worker.ts, a small pool reused across layers) so that the blocking file reads never
+ * hold up the main thread's event loop, which moves the bytes to the compressor (a pigz pipe or zlib's
+ * thread pool) and the content store: on 2 cores the reads, the compression and the writes overlap.
+ * Where the compiled worker script is absent (the TypeScript sources run by the test runner), the tar is
+ * made on the main thread, yielding to the event loop after every chunk. Both give the same bytes.
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { StoreError } from '../errors.js';
+import { ABORT, INFLIGHT, type TarJob, type TarJobMessage } from './tar-job.js';
+import { tarChunks } from './tar-tree.js';
+
+/** Idle workers kept for the next layer (they do not keep the process alive). */
+const MAX_IDLE = 4;
+const idle: Worker[] = [];
+let script: URL | null | undefined;
+
+/** The worker script beside this module (tsc output or the esbuild bundle), or null when there is none. */
+function workerScript(): URL | null {
+  if (script === undefined) {
+    const url = new URL('./tar-worker.js', import.meta.url);
+    script = process.env.TSBUILD_TAR_WORKER !== '0' && url.protocol === 'file:' && existsSync(fileURLToPath(url)) ? url : null;
+  }
+  return script;
+}
+
+/** Whether tar production runs on a worker thread here. */
+export function tarOnWorker(): boolean {
+  return workerScript() !== null;
+}
+
+/**
+ * Produce the tar of `dir` (tar-tree.ts's format; `opaque` as tarChunks takes it) into `onChunk`, which
+ * may apply back-pressure by returning a promise. Rejects with the first error of either side.
+ */
+export async function produceTar(dir: string, opaque: ReadonlySet<string>, onChunk: (chunk: Buffer) => Promise<void>, signal?: AbortSignal): Promise<void> {
+  signal?.throwIfAborted();
+  const url = workerScript();
+  if (!url) return inThread(dir, opaque, onChunk, signal);
+  const worker = takeIdle() ?? new Worker(url);
+  worker.ref();
+  return onWorker(worker, { dir, opaque: [...opaque], ctl: new SharedArrayBuffer(8) }, onChunk, signal);
+}
+
+/** An idle worker drops out of the pool if it ever exits (it is then never handed a job). */
+const idleExit = new Map<Worker, () => void>();
+
+function takeIdle(): Worker | undefined {
+  const w = idle.pop();
+  if (w) {
+    w.off('exit', idleExit.get(w)!);
+    idleExit.delete(w);
+  }
+  return w;
+}
+
+function putIdle(w: Worker): void {
+  if (idle.length >= MAX_IDLE) {
+    void w.terminate();
+    return;
+  }
+  const onExit = () => {
+    idleExit.delete(w);
+    const i = idle.indexOf(w);
+    if (i >= 0) idle.splice(i, 1);
+  };
+  idleExit.set(w, onExit);
+  w.once('exit', onExit);
+  idle.push(w);
+}
+
+async function inThread(dir: string, opaque: ReadonlySet<string>, onChunk: (chunk: Buffer) => Promise<void>, signal?: AbortSignal): Promise<void> {
+  for (const chunk of tarChunks(dir, opaque)) {
+    signal?.throwIfAborted();
+    await onChunk(chunk);
+    // let pipe writes and compressor callbacks run between chunks
+    await new Promise<void>((res) => setImmediate(res));
+  }
+}
+
+function onWorker(worker: Worker, job: TarJob, onChunk: (chunk: Buffer) => Promise<void>, signal?: AbortSignal): Promise<void> {
+  const ctl = new Int32Array(job.ctl);
+  return new Promise<void>((resolve, reject) => {
+    let settled = false;
+    let chain = Promise.resolve();
+    const settle = (err?: unknown) => {
+      if (settled) return;
+      settled = true;
+      signal?.removeEventListener('abort', onAbort);
+      if (err === undefined) resolve();
+      else reject(err);
+    };
+    /** Tell the worker to stop at its next chunk and fail the job now. */
+    const stop = (err: unknown) => {
+      Atomics.store(ctl, ABORT, 1);
+      Atomics.notify(ctl, INFLIGHT);
+      settle(err);
+    };
+    const onAbort = () => stop(signal?.reason ?? new StoreError('ABORTED', 'layer export aborted'));
+    /** The job is over on the worker's side: it may take the next one. */
+    const release = () => {
+      worker.off('message', onMessage);
+      worker.off('error', onDead);
+      worker.off('exit', onDead);
+      worker.unref();
+      putIdle(worker);
+    };
+    const onDead = (err: unknown) => {
+      worker.off('message', onMessage);
+      worker.off('error', onDead);
+      worker.off('exit', onDead);
+      stop(err instanceof Error ? new StoreError('TAR_WORKER_FAILED', `making the tar of ${job.dir} failed: ${err.message}`, { cause: err }) : new StoreError('TAR_WORKER_FAILED', `the tar worker for ${job.dir} exited (code ${String(err)})`));
+    };
+    const onMessage = (m: TarJobMessage) => {
+      switch (m.t) {
+        case 'chunk': {
+          const chunk = Buffer.from(m.b, 0, m.n);
+          chain = chain.then(async () => {
+            if (settled) return;
+            try {
+              await onChunk(chunk);
+            } catch (err) {
+              return stop(err);
+            }
+            Atomics.sub(ctl, INFLIGHT, 1);
+            Atomics.notify(ctl, INFLIGHT);
+          });
+          return;
+        }
+        case 'done':
+          release();
+          void chain.then(() => settle());
+          return;
+        case 'aborted':
+          release();
+          return settle(signal?.reason ?? new StoreError('ABORTED', 'layer export aborted'));
+        case 'error':
+          release();
+          return stop(workerError(m));
+      }
+    };
+    worker.on('message', onMessage);
+    worker.once('error', onDead);
+    worker.once('exit', onDead);
+    if (signal) signal.addEventListener('abort', onAbort, { once: true });
+    worker.postMessage(job);
+  });
+}
+
+/** The worker's error as the main thread would have thrown it. */
+function workerError(m: Extract<TarJobMessage, { t: 'error' }>): Error {
+  if (m.tsbuildCode) return new StoreError(m.tsbuildCode, m.message);
+  const err = new Error(m.message) as NodeJS.ErrnoException;
+  if (m.code) err.code = m.code;
+  if (m.path) err.path = m.path;
+  if (m.syscall) err.syscall = m.syscall;
+  return err;
+}

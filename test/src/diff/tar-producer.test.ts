@@ -1,0 +1,101 @@
+/**
+ * tar-producer.ts: the tar made on a worker thread gives the same bytes as on the main thread, errors on
+ * either side reach the caller, and a worker whose job failed or was aborted serves the next one.
+ * The worker runs compiled code, so this test loads the tsc output (dist/, made by `npm run build`,
+ * which scripts/test.sh runs first) next to the TypeScript sources the rest of the suite uses.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalContentStore } from '../../../src/content/store.js';
+import * as srcCompare from '../../../src/diff/compare.js';
+import * as srcProducer from '../../../src/diff/tar-producer.js';
+import type { OverlaySnapshotter } from '../../../src/snapshot/overlay.js';
+import { makeLayers } from './fixtures.js';
+
+const distUrl = new URL('../../../dist/src/diff/', import.meta.url);
+type Producer = typeof srcProducer;
+type Compare = typeof srcCompare;
+
+async function tarOf(produce: Producer['produceTar'], dir: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  await produce(dir, new Set(), async (c) => void chunks.push(c));
+  return Buffer.concat(chunks);
+}
+
+describe('produceTar', () => {
+  let tmp: string;
+  let sn: OverlaySnapshotter;
+  let content: LocalContentStore;
+  let dist: Producer;
+  let distCompare: Compare;
+  let many: string;
+  beforeAll(async () => {
+    if (!existsSync(fileURLToPath(new URL('tar-worker.js', distUrl)))) throw new Error('dist/src/diff/tar-worker.js is missing: run `npm run build` first');
+    dist = (await import(new URL('tar-producer.js', distUrl).href)) as Producer;
+    distCompare = (await import(new URL('compare.js', distUrl).href)) as Compare;
+    tmp = await mkdtemp(join(tmpdir(), 'tsb-tarprod-'));
+    sn = await makeLayers(tmp);
+    content = new LocalContentStore(join(tmp, 'content'));
+    many = join(tmp, 'many');
+    for (let i = 0; i < 300; i++) {
+      await mkdir(join(many, `d${i % 7}`), { recursive: true });
+      await writeFile(join(many, `d${i % 7}`, `f${i}`), Buffer.alloc(20_000 + i, i));
+    }
+  });
+  afterAll(async () => {
+    await rm(tmp, { recursive: true, force: true });
+  });
+
+  it('runs on a worker in the compiled build and on the main thread from the sources', () => {
+    expect(dist.tarOnWorker()).toBe(true);
+    expect(srcProducer.tarOnWorker()).toBe(false);
+  });
+
+  it('gives the same layer bytes on the worker as on the main thread (whiteouts, opaque dirs, every entry type)', async () => {
+    for (const key of ['base', 'top']) {
+      const dir = await sn.layerDir(key);
+      const onWorker = await distCompare.createLayer({ layerDir: dir, content, compression: 'none' });
+      const inThread = await srcCompare.createLayer({ layerDir: dir, content, compression: 'none' });
+      expect(onWorker).toEqual(inThread);
+    }
+    const a = await tarOf(dist.produceTar, many);
+    const b = await tarOf(srcProducer.produceTar, many);
+    expect(a.byteLength).toBeGreaterThan(6_000_000);
+    expect(createHash('sha256').update(a).digest('hex')).toBe(createHash('sha256').update(b).digest('hex'));
+  });
+
+  it('reports an error from the worker with its code, and the worker serves the next job', async () => {
+    const err = await dist.produceTar(join(tmp, 'no-such-dir'), new Set(), async () => {}).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as NodeJS.ErrnoException).code).toBe('ENOENT');
+    expect((err as Error).message).toContain('no-such-dir');
+    expect((await tarOf(dist.produceTar, many)).equals(await tarOf(srcProducer.produceTar, many))).toBe(true);
+  });
+
+  it('a consumer that fails stops the worker; so does an abort; both leave the worker usable', async () => {
+    let seen = 0;
+    const failing = dist.produceTar(many, new Set(), async () => {
+      if (++seen === 2) throw new Error('disk full');
+    });
+    await expect(failing).rejects.toThrow('disk full');
+    expect(seen).toBe(2);
+    const ac = new AbortController();
+    let got = 0;
+    const aborted = dist.produceTar(
+      many,
+      new Set(),
+      async () => {
+        if (++got === 1) ac.abort(new Error('stop'));
+      },
+      ac.signal,
+    );
+    await expect(aborted).rejects.toThrow('stop');
+    expect(got).toBe(1);
+    expect((await tarOf(dist.produceTar, many)).equals(await tarOf(srcProducer.produceTar, many))).toBe(true);
+  });
+});
