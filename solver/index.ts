@@ -3,12 +3,14 @@
  * (records/<key hex>.json, statcache/). See ./scheduler.ts for how vertices are run and ./cachekey.ts
  * for what a cache key covers.
  */
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ContentStore } from '../src/content/types.js';
 import { StatCache } from '../src/context/statcache.js';
 import type { ContextWitness } from '../src/context/witness.js';
 import { createLayer } from '../src/diff/compare.js';
 import type { Executor } from '../src/executor/types.js';
+import type { Layer } from '../src/image/types.js';
 import type { ImageStore } from '../src/imagestore/types.js';
 import type { BuildResult } from '../src/llb/result.js';
 import type { Definition } from '../src/llb/types.js';
@@ -74,17 +76,19 @@ export async function solve(def: Definition, opts: SolveOptions): Promise<BuildR
     dir: opts.cacheDir,
     snapshotExists: async (name) => (await snapshotter.stat(name))?.kind === 'committed',
   });
+  let emptyLayer: Promise<Layer> | undefined;
   try {
     const solved = await solveGraph(graph, {
       resolver: ops,
       cache,
-      createLayer: async (snapshot, signal) =>
-        createLayer({
-          layerDir: await snapshotter.layerDir(snapshot),
-          content,
-          signal,
-          ...(opts.compressionLevel !== undefined ? { level: opts.compressionLevel } : {}),
-        }),
+      createLayer: async (snapshot, signal) => {
+        const layerDir = await snapshotter.layerDir(snapshot);
+        const make = () => createLayer({ layerDir, content, signal, ...(opts.compressionLevel !== undefined ? { level: opts.compressionLevel } : {}) });
+        // Every empty layer dir (a step that changed nothing) gives the same blob: made once per build.
+        if ((await readdir(layerDir)).length > 0) return make();
+        emptyLayer ??= make();
+        return emptyLayer;
+      },
       layerExists: (layer) => content.has(layer.descriptor.digest),
       progress: opts.progress,
       ...(opts.signal ? { signal: opts.signal } : {}),

@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { join, posix } from 'node:path';
+import { mkdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { join, posix, resolve } from 'node:path';
 import { constants as osConstants } from 'node:os';
 import { SandboxError } from '../errors.js';
-import { resolveUser } from '../fsutil/passwd.js';
+import { resolveUser, type ResolvedUser } from '../fsutil/passwd.js';
 import { mountAll } from '../snapshot/mount.js';
 import { inUserNamespace } from '../proc/userns.js';
 import type { Mount } from '../snapshot/types.js';
@@ -16,6 +16,7 @@ import { buildRuntimeSpec, DEFAULT_HOSTNAME, DEFAULT_PIDS_LIMIT, hostsFileConten
 import { makeSecretDir, removeSecretDir, writeSecretFile } from './secretdir.js';
 import { SLIRP_DNS, SlirpNetwork, slirpAvailable } from './slirp.js';
 import { createStubs, ensureWorkdir, removeStubs, type StubRecord } from './stubs.js';
+import { isEmptyDir, plainKind, RootfsFactsMemo, writableOverlay, type RootfsFacts } from './rootfs-facts.js';
 export { cleanupStaleContainers } from './stale.js';
 import type { Executor, NetworkMode, ProcessSpec, ResourceLimits, RunOptions, RunResult } from './types.js';
 
@@ -49,9 +50,13 @@ export class RuncExecutor implements Executor {
   private readonly runtime: string;
   private readonly defaultNetwork: 'auto' | 'sandbox' | 'host' | 'none';
   private slirp?: SlirpNetwork;
+  private readonly facts = new RootfsFactsMemo();
+  /** Cleared when the runtime refuses to mount the rootfs itself (then every step mounts on the host). */
+  private innerMounts = true;
 
   constructor(opts: RuncExecutorOptions) {
-    this.stateDir = opts.stateDir;
+    // Absolute: runc resolves a relative rootfs against the bundle, and mountinfo lists absolute paths.
+    this.stateDir = resolve(opts.stateDir);
     this.runtime = opts.runtime ?? 'runc';
     this.defaultNetwork = opts.defaultNetwork ?? 'auto';
   }
@@ -69,18 +74,21 @@ export class RuncExecutor implements Executor {
     const limits = opts.limits ?? {};
     const cg = await detectCgroupSupport();
     checkLimits(limits, cg);
-    const network = await this.network(opts.network);
+    // The sandbox network (started on first use) comes up while the rootfs is prepared.
+    const networkReady = this.network(opts.network);
+    networkReady.catch(() => {}); // awaited below; a rejection before that point is not unhandled
+    const cwd = posix.resolve('/', proc.cwd || '/');
+    // A fresh overlay whose answers (user, cwd, mount points) are known from an earlier step needs no
+    // mount on the host: runc mounts it in the container's own mount namespace (rootfs-facts.ts).
+    const ov = writableOverlay(rootfs);
+    const fresh = ov !== undefined && (await isEmptyDir(ov.upper));
+    const facts = fresh ? await this.facts.lookup(ov.lowers) : undefined;
     await mkdir(rootDir, { recursive: true });
     let mounted = false;
     let stubs: StubRecord | undefined;
     let secretDir: string | undefined;
     let result: RunResult;
     try {
-      mounted = true; // set first: a partly done mountAll must be undone too (unmount tolerates "not mounted")
-      await mountAll(rootfs, rootDir);
-      const user = await resolveUser(rootDir, proc.user);
-      const cwd = posix.resolve('/', proc.cwd || '/');
-      await ensureWorkdir(rootDir, cwd, user.uid, user.gid);
       const extra = opts.mounts ?? [];
       const secretEnv = opts.secretEnv ?? [];
       if (secretEnv.length > 0 || extra.some((m) => m.type === 'secret')) secretDir = await makeSecretDir(id);
@@ -102,9 +110,23 @@ export class RuncExecutor implements Executor {
           extraMounts.push({ destination: dest, type: 'bind', source: m.source, options: ['rbind', m.readonly ? 'ro' : 'rw'] });
         }
       }
-      stubs = await createStubs(rootDir, { files: stubFiles, dirs: stubDirs });
-      await writeFile(join(bundle, 'stubs.json'), JSON.stringify(stubs));
+      let user = facts?.users.get(proc.user);
+      const inner =
+        this.innerMounts &&
+        user !== undefined &&
+        (cwd === '/' || facts!.paths.get(cwd) === 'dir') &&
+        [...stubFiles, ...stubDirs].every((p) => (facts!.paths.get(p) ?? 'absent') !== 'absent');
+      if (!inner) {
+        mounted = true; // set first: a partly done mountAll must be undone too (unmount tolerates "not mounted")
+        await mountAll(rootfs, rootDir);
+        user = await resolveUser(rootDir, proc.user);
+        if (fresh) await this.facts.record(ov.lowers, await readFacts(rootDir, proc.user, user, [cwd, ...stubFiles, ...stubDirs]));
+        await ensureWorkdir(rootDir, cwd, user.uid, user.gid);
+        stubs = await createStubs(rootDir, { files: stubFiles, dirs: stubDirs });
+        if (stubs.created.length > 0) await writeFile(join(bundle, 'stubs.json'), JSON.stringify(stubs));
+      }
 
+      const network = await networkReady;
       const hostname = opts.hostname ?? DEFAULT_HOSTNAME;
       const hostsFile = join(bundle, 'hosts');
       const resolvConfFile = join(bundle, 'resolv.conf');
@@ -116,10 +138,11 @@ export class RuncExecutor implements Executor {
       const pidsLimit = limits.pidsLimit ?? DEFAULT_PIDS_LIMIT;
       const spec = buildRuntimeSpec({
         rootfs: rootDir,
+        ...(inner ? { rootfsMount: { destination: '/', type: 'overlay', source: 'overlay', options: ov!.options } } : {}),
         args: proc.args,
         env: [...proc.env, ...secretEnv],
         cwd,
-        user,
+        user: user!,
         hostname,
         network: network.mode === 'sandbox' ? 'path' : network.mode,
         ...(network.path ? { networkNamespacePath: network.path } : {}),
@@ -138,7 +161,16 @@ export class RuncExecutor implements Executor {
       signal?.throwIfAborted();
       // With a limit asked for, the container is kept after it exits so its cgroup's counters can be read.
       const keep = limits.memoryBytes !== undefined || (limits.pidsLimit !== undefined && cg.pids);
-      result = await this.runContainer(id, specDir, bundle, opts, keep);
+      try {
+        result = await this.runContainer(id, specDir, bundle, opts, keep);
+      } catch (err) {
+        // A runtime that will not mount the rootfs over "/" (some runc versions refuse a mount on top of
+        // the rootfs) fails before the step's process starts: run the step again the host-mount way.
+        if (!inner || !(err instanceof SandboxError) || err.code !== 'RUNTIME_FAILED' || !/unable to start container process/.test(err.message)) throw err;
+        this.innerMounts = false;
+        await this.teardown(id, bundle, rootDir, mounted, stubs, secretDir);
+        return await this.run(rootfs, proc, opts);
+      }
       if (limits.memoryBytes !== undefined && (await oomKills(cg, cgroupsPath)) > 0) result = { ...result, oomKilled: { limitBytes: limits.memoryBytes } };
       if (limits.pidsLimit !== undefined && cg.pids && (await pidsLimitHits(cg, cgroupsPath)) > 0) result = { ...result, pidsLimitHit: { limit: pidsLimit } };
     } catch (err) {
@@ -172,7 +204,8 @@ export class RuncExecutor implements Executor {
     const signal = opts.signal;
     return new Promise<RunResult>((resolve, reject) => {
       const logFile = join(bundle, 'runc.log');
-      const runArgs = ['run', ...(keep ? ['--keep'] : []), '--bundle', specDir, id];
+      // --no-new-keyring: the seccomp profile denies every keyring call, so a session keyring per step buys nothing.
+      const runArgs = ['run', '--no-new-keyring', ...(keep ? ['--keep'] : []), '--bundle', specDir, id];
       // In a user namespace (rootless build) runc must not insist on cgroups it cannot create.
       const rootless = inUserNamespace() ? ['--rootless', 'true'] : [];
       const child = spawn(this.runtime, ['--root', this.runcRoot, ...rootless, '--log', logFile, '--log-format', 'json', ...runArgs], {
@@ -261,7 +294,14 @@ export class RuncExecutor implements Executor {
     }
     // Never recurse into a rootfs that may still be mounted: that would delete the snapshot's files.
     // A bundle left behind is removed by cleanupStaleContainers once this process is gone.
-    if (unmounted) await step(() => rm(bundle, { recursive: true, force: true }));
+    // The rootfs dir is empty now (unmounted, or never mounted on the host): rmdir proves it before the
+    // bundle is removed recursively.
+    if (unmounted) await step(async () => {
+      await rmdir(rootDir).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+      });
+      await rm(bundle, { recursive: true, force: true });
+    });
     if (secretDir) await step(() => removeSecretDir(secretDir));
     if (errors.length > 0) {
       const first = errors[0];
@@ -317,4 +357,15 @@ async function resolvConf(mode: 'host' | 'none' | 'sandbox'): Promise<string> {
   // The sandbox reaches DNS through slirp4netns's forwarder; keep the host's search domains.
   const keep = host.split('\n').filter((l) => /^\s*(search|domain|options)\b/.test(l));
   return [`nameserver ${SLIRP_DNS}`, ...keep, ''].join('\n');
+}
+
+/** The facts a mounted fresh rootfs shows for `user` and `paths` (before stubs or the cwd are created). */
+async function readFacts(rootDir: string, userSpec: string, user: ResolvedUser, paths: string[]): Promise<RootfsFacts> {
+  const facts: RootfsFacts = { users: new Map(), paths: new Map() };
+  for (const p of paths) {
+    const kind = await plainKind(rootDir, p);
+    if (kind !== undefined) facts.paths.set(p, kind);
+  }
+  if ((await plainKind(rootDir, '/etc/passwd')) !== undefined && (await plainKind(rootDir, '/etc/group')) !== undefined) facts.users.set(userSpec, user);
+  return facts;
 }

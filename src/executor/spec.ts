@@ -78,6 +78,12 @@ export interface RuntimeSpecOptions {
   nofile?: number;
   /** memory, cpu, ulimits, /dev/shm size (pidsLimit above wins over limits.pidsLimit). */
   limits?: ResourceLimits;
+  /**
+   * The root filesystem as a mount runc makes itself, onto `rootfs` (an empty dir), inside the container's
+   * mount namespace, before every other mount: then nothing is mounted on the host and the mount dies with
+   * the container. Without it `rootfs` must already hold the root filesystem.
+   */
+  rootfsMount?: OciMount;
   /** Extra mounts after the standard ones (RUN --mount), in order. */
   extraMounts?: OciMount[];
   /** Default true: Docker's default seccomp profile (./seccomp.ts). */
@@ -146,6 +152,7 @@ export function buildRuntimeSpec(opts: RuntimeSpecOptions): object {
     },
     hostname: opts.hostname ?? DEFAULT_HOSTNAME,
     mounts: [
+      ...(opts.rootfsMount ? [{ ...opts.rootfsMount, destination: '/' }] : []),
       { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
       { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
       {

@@ -1,6 +1,6 @@
 import { pidAlive } from '../proc/alive.js';
 import { readdir, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { isMountPoint, unmountAll } from './mountpoint.js';
 import { ID_PREFIX, runcCmd, runtimeNotFound } from './runc-cli.js';
 import { removeStubs, type StubRecord } from './stubs.js';
@@ -11,6 +11,7 @@ import { cleanupStaleSecretDirs } from './secretdir.js';
  * mounts and bundle dirs. Containers of tsbuild processes that are still alive are left alone.
  */
 export async function cleanupStaleContainers(stateDir: string, opts: { runtime?: string } = {}): Promise<void> {
+  stateDir = resolve(stateDir); // mountinfo lists absolute paths
   const runtime = opts.runtime ?? 'runc';
   const root = join(stateDir, 'runc');
   const stale = (id: string) => id.startsWith(ID_PREFIX) && !pidAlive(Number(id.slice(ID_PREFIX.length).split('-')[0]));

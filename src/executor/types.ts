@@ -3,7 +3,9 @@ import type { Mount } from '../snapshot/types.js';
 /**
  * Executor: runs one process in a sandbox whose root filesystem is given as Mount[].
  *
- * Lifecycle of `run`: mount the rootfs at a private temp dir; resolve `user` against the rootfs's
+ * Lifecycle of `run`: mount the rootfs at a private temp dir (or let the runtime mount it inside the
+ * container, when what the step needs from it is known; lower dirs of an overlay rootfs must never change
+ * while the executor lives); resolve `user` against the rootfs's
  * /etc/passwd and /etc/group; write an OCI runtime spec (namespaces: mount, pid, ipc, uts; network
  * per `network`); run it under the OCI runtime (runc); stream output; on exit or abort kill every
  * process of the step, delete the container, unmount, remove the temp dir. Mount-point stubs the

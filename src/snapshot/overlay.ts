@@ -2,7 +2,7 @@ import { pidAlive } from '../proc/alive.js';
 import { inUserNamespace } from '../proc/userns.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { lstat, link, mkdir, open, readFile, readdir, rm, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { NotFoundError, StoreError } from '../errors.js';
 import { fsyncDir, tempPathFor } from '../fsutil/atomic.js';
 import type { Mount, SnapshotInfo, SnapshotKind, Snapshotter, Usage } from './types.js';
@@ -38,12 +38,26 @@ interface Meta {
  * `commit(name, key)` throws StoreError code SNAPSHOT_EXISTS when `name` already exists (a concurrent build
  * committed the same result first); the caller may then remove its own active snapshot and use `name`.
  * `prepare`/`view` with an existing key throw the same code.
+ * Durability: metadata files are fsynced before they are linked (never torn). An active snapshot or view is
+ * garbage after a crash, so its directory entries need not be durable when prepare returns: their fsyncs
+ * run while the step runs and commit awaits them before the committed metadata is written.
  */
 export class OverlaySnapshotter implements Snapshotter {
   private readonly metaDir: string;
+  /**
+   * Metadata of committed snapshots read as parents (immutable while they exist; a build's snapshots are
+   * not removed by another process while it runs): a step's lower chain costs no file reads.
+   */
+  private readonly parents = new Map<string, Meta>();
+  /** Directory fsyncs of active snapshots, started by prepare, awaited by commit (by snapshot id). */
+  private readonly dirsSynced = new Map<string, Promise<void>>();
 
-  constructor(readonly root: string) {
-    this.metaDir = join(root, 'meta');
+  readonly root: string;
+
+  constructor(root: string) {
+    // Absolute: the mount options it hands out are used from other working directories (runc, mount(8)).
+    this.root = resolve(root);
+    this.metaDir = join(this.root, 'meta');
   }
 
   async prepare(key: string, parent?: string, opts: { labels?: Record<string, string> } = {}): Promise<Mount[]> {
@@ -66,9 +80,14 @@ export class OverlaySnapshotter implements Snapshotter {
     const committed: Meta = { key: name, id: meta.id, kind: 'committed', created: new Date().toISOString() };
     if (meta.parent !== undefined) committed.parent = meta.parent;
     if (opts.labels && Object.keys(opts.labels).length) committed.labels = { ...opts.labels };
-    await this.writeMetaExclusive(committed);
+    // The snapshot's directories are durable before metadata that names them as committed is (the
+    // fsyncs were started by prepare and have long finished while the step ran).
+    const synced = this.dirsSynced.get(meta.id) ?? this.syncDirs(meta.id);
+    this.dirsSynced.delete(meta.id);
+    await synced;
+    await this.writeMetaExclusive(committed, false);
     await unlink(this.metaPath(key));
-    await fsyncDir(this.metaDir);
+    await fsyncDir(this.metaDir); // the new name and the old one's removal together
     await rm(join(this.root, meta.id, 'work'), { recursive: true, force: true });
   }
 
@@ -79,6 +98,9 @@ export class OverlaySnapshotter implements Snapshotter {
     if (child) {
       throw new StoreError('SNAPSHOT_IN_USE', `cannot remove snapshot "${key}": snapshot "${child.key}" is based on it`);
     }
+    this.parents.delete(key);
+    await this.dirsSynced.get(meta.id)?.catch(() => {});
+    this.dirsSynced.delete(meta.id);
     await unlink(this.metaPath(key));
     await fsyncDir(this.metaDir);
     if (!all.some((m) => m.id === meta.id && m.key !== key)) await rm(join(this.root, meta.id), { recursive: true, force: true });
@@ -143,7 +165,7 @@ export class OverlaySnapshotter implements Snapshotter {
 
   private async create(key: string, kind: 'active' | 'view', parent: string | undefined, labels: Record<string, string> | undefined): Promise<Meta> {
     if (parent !== undefined) {
-      const p = await this.readMeta(parent);
+      const p = await this.parentMeta(parent);
       if (!p) throw new NotFoundError('SNAPSHOT_NOT_FOUND', `parent snapshot "${parent}" does not exist`);
       if (p.kind !== 'committed') throw new StoreError('SNAPSHOT_NOT_COMMITTED', `parent snapshot "${parent}" is not committed`);
     }
@@ -156,7 +178,9 @@ export class OverlaySnapshotter implements Snapshotter {
         labels: { ...labels, [PID_LABEL]: String(process.pid) },
       };
       if (parent !== undefined) meta.parent = parent;
-      await this.writeMetaExclusive(meta);
+      // An active snapshot or view is garbage after a crash (cleanup() removes it, and a directory no
+      // metadata names): its metadata need not be durable, only never torn (the file is still fsynced).
+      await this.writeMetaExclusive(meta, false);
       try {
         await mkdir(this.root, { recursive: true });
         await mkdir(join(this.root, meta.id));
@@ -166,9 +190,13 @@ export class OverlaySnapshotter implements Snapshotter {
         throw err;
       }
       await mkdir(join(this.root, meta.id, 'fs'), { mode: 0o755 });
-      if (kind === 'active') await mkdir(join(this.root, meta.id, 'work'), { mode: 0o700 });
-      await fsyncDir(join(this.root, meta.id));
-      await fsyncDir(this.root);
+      if (kind === 'active') {
+        await mkdir(join(this.root, meta.id, 'work'), { mode: 0o700 });
+        // Durable by commit time, off the step's critical path (commit awaits it).
+        const synced = this.syncDirs(meta.id);
+        synced.catch(() => {});
+        this.dirsSynced.set(meta.id, synced);
+      }
       return meta;
     }
   }
@@ -203,7 +231,7 @@ export class OverlaySnapshotter implements Snapshotter {
     while (parent !== undefined) {
       if (seen.has(parent)) throw new StoreError('SNAPSHOT_CYCLE', `snapshot parent chain loops at "${parent}"`);
       seen.add(parent);
-      const m = await this.readMeta(parent);
+      const m = await this.parentMeta(parent);
       if (!m) throw new StoreError('SNAPSHOT_BROKEN_CHAIN', `snapshot parent "${parent}" is missing from the store`);
       out.push(join(this.root, m.id, 'fs'));
       parent = m.parent;
@@ -225,6 +253,21 @@ export class OverlaySnapshotter implements Snapshotter {
     }
   }
 
+  /** fsync a snapshot's dir (its fs/ and work/ entries) and the root (its own entry). */
+  private async syncDirs(id: string): Promise<void> {
+    await fsyncDir(join(this.root, id));
+    await fsyncDir(this.root);
+  }
+
+  /** readMeta for a snapshot used as a parent; committed ones are remembered. */
+  private async parentMeta(key: string): Promise<Meta | undefined> {
+    const known = this.parents.get(key);
+    if (known) return known;
+    const m = await this.readMeta(key);
+    if (m?.kind === 'committed') this.parents.set(key, m);
+    return m;
+  }
+
   private async need(key: string): Promise<Meta> {
     const m = await this.readMeta(key);
     if (!m) throw new NotFoundError('SNAPSHOT_NOT_FOUND', `snapshot "${key}" does not exist`);
@@ -244,8 +287,11 @@ export class OverlaySnapshotter implements Snapshotter {
     return out;
   }
 
-  /** Publish metadata for a new key: temp file, fsync, link(2) (fails if the key exists), fsync dir. */
-  private async writeMetaExclusive(meta: Meta): Promise<void> {
+  /**
+   * Publish metadata for a new key: temp file, fsync, link(2) (fails if the key exists), then fsync the
+   * dir unless `syncDir` is false (the caller syncs it, or the entry need not survive a crash).
+   */
+  private async writeMetaExclusive(meta: Meta, syncDir = true): Promise<void> {
     await mkdir(this.metaDir, { recursive: true });
     const path = this.metaPath(meta.key);
     const tmp = tempPathFor(path);
@@ -266,7 +312,7 @@ export class OverlaySnapshotter implements Snapshotter {
     } finally {
       await unlink(tmp).catch(() => {});
     }
-    await fsyncDir(this.metaDir);
+    if (syncDir) await fsyncDir(this.metaDir);
   }
 }
 

@@ -183,11 +183,16 @@ describe('RuncExecutor', () => {
 
   it('abort kills every process of the step, not only PID 1', async () => {
     const ac = new AbortController();
-    const marker = `tsbuild-orphan-${process.pid}`;
-    setTimeout(() => ac.abort(), 300);
-    await expect(sh(`(exec -a ${marker} sleep 100 &) ; sleep 100`, {}, { signal: ac.signal })).rejects.toThrow();
-    const ps = spawnSync('pgrep', ['-f', marker], { encoding: 'utf8' });
-    expect(ps.stdout.trim()).toBe('');
+    // busybox runs applets by argv[0], so `exec -a` cannot rename one: the marker is sleep's argument.
+    const marker = `sleep ${300000 + (process.pid % 100000)}`;
+    const pgrep = () => spawnSync('pgrep', ['-f', marker], { encoding: 'utf8' }).stdout.trim();
+    const running = sh(`(${marker} &) ; sleep 100`, {}, { signal: ac.signal });
+    running.catch(() => {});
+    for (let i = 0; i < 250 && pgrep() === ''; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(pgrep()).not.toBe(''); // the orphan exists
+    ac.abort();
+    await expect(running).rejects.toThrow();
+    expect(pgrep()).toBe('');
     await assertNoLeftovers();
   });
 
@@ -201,12 +206,13 @@ describe('RuncExecutor', () => {
   it('reports a step killed by a signal as 128+n', async () => {
     // PID 1 ignores SIGKILL sent from inside its namespace: kill it from outside, as the OOM killer would.
     const root = join(stateDir, 'runc');
-    const p = sh('echo up; sleep 100');
-    let id = '';
-    for (let i = 0; i < 100 && !id; i++) {
-      await new Promise((r) => setTimeout(r, 50));
-      id = execFileSync('runc', ['--root', root, 'list', '-q'], { encoding: 'utf8' }).trim();
-    }
+    // Kill only once the step's own process runs ("up"): a KILL during runc's init is runc failing instead.
+    let up!: () => void;
+    const isUp = new Promise<void>((r) => (up = r));
+    const p = exec.run((await overlay()).mounts, { args: ['/bin/sh', '-c', 'echo up; sleep 100'], env: [], cwd: '/', user: '' }, { onStdout: (c) => String(c).includes('up') && up() });
+    p.catch(() => {});
+    await isUp;
+    const id = execFileSync('runc', ['--root', root, 'list', '-q'], { encoding: 'utf8' }).trim();
     expect(id).not.toBe('');
     execFileSync('runc', ['--root', root, 'kill', id, 'KILL']);
     expect(await p).toMatchObject({ exitCode: 137, signal: 'SIGKILL' });

@@ -149,7 +149,7 @@ describe('limits', () => {
     const parent = `tsbuild-test-parent-${process.pid}`;
     const r = await sh('cat /proc/self/cgroup', { limits: { cgroupParent: '/' + parent } });
     expect(r.stdout).toMatch(new RegExp(`:pids:/${parent}/tsbuild-tsb-`));
-    for (const c of ['pids', 'memory', 'cpu', 'cpuacct', 'cpuset', 'blkio', 'devices', 'freezer', 'systemd']) {
+    for (const c of ['pids', 'memory', 'cpu', 'cpuacct', 'cpuset', 'blkio', 'devices', 'freezer', 'systemd', 'unified']) {
       spawnSync('rmdir', [join('/sys/fs/cgroup', c, parent)]);
     }
   });
