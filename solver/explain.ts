@@ -136,3 +136,21 @@ export function fileReason(prev: SelectionFile[] | undefined, cur: SelectionFile
   const more = changes.length > MAX_PATHS ? `, and ${changes.length - MAX_PATHS} more` : '';
   return `${changes.length === 1 ? 'file changed' : `${changes.length} files changed`}: ${changes.slice(0, MAX_PATHS).join(', ')}${more}`;
 }
+
+/**
+ * Is `cur` the same step as `prev` apart from the content of the local files its copies select? (Same tag,
+ * parent, flags, sources and destinations: only `source.local` checksums may differ.) An incremental COPY
+ * may then start from prev's result.
+ */
+export function sameExceptLocalFiles(prev: CacheMap, cur: CacheMap): boolean {
+  if (prev.tag !== cur.tag || !Array.isArray(cur.actions) || !Array.isArray(prev.actions)) return false;
+  const strip = (m: CacheMap): string =>
+    JSON.stringify({
+      ...m,
+      actions: (m.actions as Record<string, unknown>[]).map((a) => {
+        const src = a.source as { local?: unknown } | undefined;
+        return src && src.local !== undefined ? { ...a, source: { local: '' } } : a;
+      }),
+    });
+  return strip(prev) === strip(cur);
+}

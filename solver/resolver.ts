@@ -1,6 +1,7 @@
 /** The real OpResolver: dispatches each op type to its implementation in ./ops. */
 import type { ContentStore } from '../src/content/types.js';
 import type { SelectionFile } from '../src/context/checksum.js';
+import type { SourceSelection } from '../src/context/select.js';
 import type { StatCache } from '../src/context/statcache.js';
 import type { ContextWitness } from '../src/context/witness.js';
 import type { Executor } from '../src/executor/types.js';
@@ -54,6 +55,7 @@ export class DefaultOpResolver implements OpResolver {
     if (op.type === 'file') {
       const localChecksums: Record<number, string> = {};
       const localFiles: Record<number, SelectionFile[]> = {};
+      const localSelections: Record<number, SourceSelection[]> = {};
       for (const [i, action] of op.actions.entries()) {
         if (action.action !== 'copy') continue;
         const local = localSourceOf(vertex.inputs[action.sourceInput]?.op ?? op);
@@ -64,9 +66,10 @@ export class DefaultOpResolver implements OpResolver {
           ...(this.opts.witness ? { witness: this.opts.witness } : {}),
         });
         localChecksums[i] = sum.digest;
+        localSelections[i] = sum.selection;
         if (sum.files) localFiles[i] = sum.files;
       }
-      return { localChecksums, localFiles };
+      return { localChecksums, localFiles, localSelections };
     }
     if (op.type === 'exec' && op.mounts?.length) {
       const mountChecksums: Record<number, string> = {};

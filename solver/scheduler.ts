@@ -18,11 +18,11 @@ import type { Layer } from '../src/image/types.js';
 import type { VertexSummary } from '../src/llb/result.js';
 import type { ProgressSink } from '../src/progress/types.js';
 import { cacheKey, cacheMap, type CacheMap } from './cachekey.js';
-import { explainMiss, stepIdentities, type StepMemo } from './explain.js';
+import { explainMiss, sameExceptLocalFiles, stepIdentities, type StepMemo } from './explain.js';
 import type { CacheRecord, CacheStore } from './cachestore.js';
 import type { Graph } from './graph.js';
 import { isTrivial } from './types.js';
-import type { KeyFacts, OpResolver, Vertex } from './types.js';
+import type { KeyFacts, OpResolver, PreviousBuild, Vertex } from './types.js';
 
 export interface SchedulerOptions {
   resolver: OpResolver;
@@ -68,6 +68,8 @@ class Solve {
   private readonly forced = new Set<Vertex>();
   /** Why a vertex's cache lookup missed. */
   private readonly missReasons = new Map<Vertex, string[]>();
+  /** A missed file op's previous build (key + file rows) when an incremental COPY may start from it. */
+  private readonly previous = new Map<Vertex, { key: string; files: PreviousBuild['files'] }>();
   private readonly mustRun = new Set<Vertex>();
   private readonly mats = new Map<Vertex, Promise<string | null>>();
   private readonly durations = new Map<Vertex, number>();
@@ -99,6 +101,7 @@ class Solve {
         this.track(this.mat(this.graph.output)),
         ...chain.map((v) => this.track(this.layer(v))),
       ]);
+      await Promise.all(this.writes.values());
       return {
         snapshot: snapshot as string | null,
         layers: [...this.baseLayers(), ...(layers as Layer[]).reverse()],
@@ -196,6 +199,14 @@ class Solve {
       v.inputs.map((i) => i.metadata.description),
     );
     this.missReasons.set(v, reasons);
+    if (prev && files && v.op.type === 'file' && sameExceptLocalFiles(prev.map, map)) this.previous.set(v, { key: prev.key, files });
+  }
+
+  /** The previous build of a missed step whose result the op may reuse, if its record and snapshot still exist. */
+  private async previousBuild(v: Vertex): Promise<PreviousBuild | undefined> {
+    const prev = this.previous.get(v);
+    const rec = prev && (await this.opts.cache.get(prev.key));
+    return prev && rec ? { snapshot: rec.snapshot, files: prev.files } : undefined;
   }
 
   private memo(v: Vertex, key: string, map: CacheMap, facts: KeyFacts): StepMemo {
@@ -251,6 +262,7 @@ class Solve {
     progress.emit({ type: 'vertex.started', id: v.digest, name, at: t0, ...(miss ? { cacheMiss: miss } : {}) });
     const decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
     try {
+      const previous = await this.previousBuild(v);
       const out = await this.opts.resolver.run({
         vertex: v,
         key,
@@ -258,6 +270,7 @@ class Solve {
         inputs: v.inputs.map((i, n) => ({ vertex: i, key: this.keyOf.get(i)!, snapshot: inputSnapshots[n]! })),
         signal: this.ctrl.signal,
         noCache: this.opts.noCache ?? false,
+        ...(previous ? { previous } : {}),
         log: (stream, data) => {
           const text = typeof data === 'string' ? data : decoders[stream].write(data);
           if (text) progress.emit({ type: 'vertex.log', id: v.digest, stream, data: text });
@@ -266,9 +279,14 @@ class Solve {
       this.checkAborted();
       if (out.snapshot !== null) {
         const rec: CacheRecord = { key, snapshot: out.snapshot, created: new Date().toISOString(), name };
-        await this.opts.cache.put(rec);
         this.records.set(v, rec);
-        await this.opts.cache.putStep(this.memo(v, key, this.maps.get(v)!, this.facts.get(v) ?? {}));
+        // Off the critical path: the next step need not wait for these files; layer() waits before it
+        // rewrites the record, run() before it returns (and after a failure, for everything in flight).
+        const memo = this.memo(v, key, this.maps.get(v)!, this.facts.get(v) ?? {});
+        const written = Promise.all([this.opts.cache.put(rec), this.opts.cache.putStep(memo)]).catch((err: unknown) => {
+          throw this.fail(v, err, false);
+        });
+        this.writes.set(v, this.track(written));
       }
       const durationMs = Date.now() - t0;
       this.durations.set(v, durationMs);
@@ -317,6 +335,7 @@ class Solve {
         return this.opts.createLayer(snapshot, this.ctrl.signal);
       });
       this.checkAborted();
+      await this.writes.get(v);
       const prev = this.records.get(v);
       const created = prev?.created ?? new Date().toISOString();
       await this.opts.cache.put({ ...(prev?.snapshot === snapshot ? prev : {}), key: this.keyOf.get(v)!, snapshot, layer, created, name: v.metadata.description });
@@ -327,6 +346,8 @@ class Solve {
   }
 
   private readonly memoLayers = new Map<Vertex, Layer>();
+  /** The cache record and step memo writes of each executed vertex. */
+  private readonly writes = new Map<Vertex, Promise<unknown>>();
 
   /** The latest `created` of the chain's records, so an unchanged rebuild reproduces the image exactly. */
   private newestCreated(chain: Vertex[]): { created?: string } {

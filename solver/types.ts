@@ -12,6 +12,7 @@
  * that needs it misses) run → record written → (only for the output's layer chain) layer created and memoized.
  */
 import type { SelectionFile } from '../src/context/checksum.js';
+import type { SourceSelection } from '../src/context/select.js';
 import type { Layer } from '../src/image/types.js';
 import type { Digest, Op, OpMetadata } from '../src/llb/types.js';
 
@@ -36,6 +37,19 @@ export interface KeyFacts {
   httpDigest?: string;
   /** File op: what each of those checksums covers, file by file (to explain a cache miss), by action index. */
   localFiles?: Record<number, SelectionFile[]>;
+  /** File op: the selections those checksums were computed from, by action index (the copy reuses them; never stored). */
+  localSelections?: Record<number, SourceSelection[]>;
+}
+
+/**
+ * The same step's last earlier build (another key, same op apart from local copy checksums, same parent),
+ * for an incremental COPY (solver/ops/copy-reuse.ts).
+ */
+export interface PreviousBuild {
+  /** Its committed snapshot, present when looked up (it may still go: users must cope). */
+  snapshot: string;
+  /** The file rows behind its local copy checksums, by action index. */
+  files: Record<number, SelectionFile[]>;
 }
 
 export interface KeyContext {
@@ -59,6 +73,8 @@ export interface RunContext {
   signal: AbortSignal;
   /** --no-cache: the result must be produced afresh and not adopted from an existing snapshot of the same key. */
   noCache: boolean;
+  /** The step's previous build, when its result may be reused (absent with --no-cache). */
+  previous?: PreviousBuild;
   /** Step output, forwarded as vertex.log progress events. */
   log(stream: 'stdout' | 'stderr', data: Buffer | string): void;
 }

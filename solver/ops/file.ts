@@ -6,7 +6,8 @@
 import { chmod, lchown, lstat, mkdir, mkdtemp, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { ContextError, TsbuildError } from '../../src/errors.js';
-import { copyFiles, mkdirAllInRoot } from '../../src/copy/copy.js';
+import { copyFiles, mkdirAllInRoot, type CopyReuse } from '../../src/copy/copy.js';
+import type { SourceSelection } from '../../src/context/select.js';
 import { parseModeSpec } from '../../src/copy/chmod.js';
 import { resolveUser } from '../../src/fsutil/passwd.js';
 import { resolveInRoot } from '../../src/fsutil/scoped.js';
@@ -16,6 +17,7 @@ import type { Snapshotter } from '../../src/snapshot/types.js';
 import type { OpOutput, ResolvedInput, RunContext } from '../types.js';
 import { commitSnapshot, keyHex, tempKey } from './commit.js';
 import { localMatcher, localRoot, localSourceOf } from './local.js';
+import { copyIncrementally, reuseCandidate } from './copy-reuse.js';
 
 export interface FileOpDeps {
   snapshotter: Snapshotter;
@@ -31,16 +33,18 @@ export async function runFile(ctx: RunContext, deps: FileOpDeps): Promise<OpOutp
   const active = tempKey(`file:${keyHex(ctx.key).slice(0, 16)}`);
   const mounts = await snapshotter.prepare(active, parent);
   try {
-    await withTempDir(deps.stateDir, 'dest-', (target) =>
-      withMounts(mounts, target, async (rootfs) => {
-        for (const action of op.actions) {
-          if (ctx.signal.aborted) throw ctx.signal.reason ?? new TsbuildError('CANCELED', 'build canceled');
-          if (action.action === 'copy') await copyAction(action, rootfs, ctx.inputs, deps);
-          else if (action.action === 'mkfile') await mkfileAction(action, rootfs);
-          else await mkdirAction(action, rootfs);
-        }
-      }),
-    );
+    const mounted = <T>(fn: (rootfs: string) => Promise<T>): Promise<T> => withTempDir(deps.stateDir, 'dest-', (target) => withMounts(mounts, target, fn));
+    const apply = async (rootfs: string, reuse?: CopyReuse): Promise<void> => {
+      for (const [i, action] of op.actions.entries()) {
+        if (ctx.signal.aborted) throw ctx.signal.reason ?? new TsbuildError('CANCELED', 'build canceled');
+        if (action.action === 'copy') await copyAction(action, rootfs, ctx.inputs, deps, { selection: ctx.facts.localSelections?.[i], reuse });
+        else if (action.action === 'mkfile') await mkfileAction(action, rootfs);
+        else await mkdirAction(action, rootfs);
+      }
+    };
+    const candidate = await reuseCandidate(ctx, snapshotter).catch(() => undefined);
+    const kept = candidate ? await copyIncrementally(candidate, await snapshotter.layerDir(active), mounted, apply) : undefined;
+    if (kept === undefined) await mounted((rootfs) => apply(rootfs));
     return { snapshot: await commitSnapshot(snapshotter, `op:${keyHex(ctx.key)}`, active, ctx.noCache) };
   } catch (err) {
     await snapshotter.remove(active).catch(() => {});
@@ -48,7 +52,14 @@ export async function runFile(ctx: RunContext, deps: FileOpDeps): Promise<OpOutp
   }
 }
 
-async function copyAction(action: CopyAction, rootfs: string, inputs: ResolvedInput[], deps: FileOpDeps): Promise<void> {
+/** `local.selection`: the selection the key was computed from (saves a walk); `local.reuse`: incremental COPY hooks. */
+async function copyAction(
+  action: CopyAction,
+  rootfs: string,
+  inputs: ResolvedInput[],
+  deps: FileOpDeps,
+  local: { selection?: SourceSelection[] | undefined; reuse?: CopyReuse | undefined } = {},
+): Promise<void> {
   const input = inputs[action.sourceInput];
   if (!input) throw new TsbuildError('INVALID_DEFINITION', `invalid build definition: copy from missing input ${action.sourceInput}`);
   const chown = action.chown ? await resolveChown(rootfs, action.chown) : undefined;
@@ -64,13 +75,15 @@ async function copyAction(action: CopyAction, rootfs: string, inputs: ResolvedIn
     ...(action.parents ? { parents: true } : {}),
     ...(action.unpack ? { unpack: true } : {}),
   };
-  const local = localSourceOf(input.vertex.op);
-  if (local) {
-    const exclude = localMatcher(local);
+  const source = localSourceOf(input.vertex.op);
+  if (source) {
+    const exclude = localMatcher(source);
     await copyFiles({
       ...common,
-      srcRoot: localRoot(deps.locals, local),
+      srcRoot: localRoot(deps.locals, source),
       ...(exclude ? { exclude } : {}),
+      ...(local.selection ? { selection: local.selection } : {}),
+      ...(local.reuse ? { reuse: local.reuse } : {}),
       preserveOwnership: false,
     });
     return;

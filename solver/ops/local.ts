@@ -2,7 +2,7 @@
 import { ContextError } from '../../src/errors.js';
 import { checksumSelectionDetailed, type SelectionFile } from '../../src/context/checksum.js';
 import { DockerIgnoreMatcher } from '../../src/context/dockerignore.js';
-import { selectSources } from '../../src/context/select.js';
+import { selectSources, type SourceSelection } from '../../src/context/select.js';
 import type { StatCache } from '../../src/context/statcache.js';
 import type { ContextWitness } from '../../src/context/witness.js';
 import type { CopyAction, LocalSource, Op } from '../../src/llb/types.js';
@@ -40,12 +40,15 @@ export async function checksumLocalCopy(
   return (await checksumLocalCopyDetailed(action, source, opts)).digest;
 }
 
-/** The same, and what the digest covers file by file when it was computed so (not taken from the stat cache). */
+/**
+ * The same, what the digest covers file by file when it was computed so (not taken from the stat cache),
+ * and the selection itself (the copy uses it instead of walking again).
+ */
 export async function checksumLocalCopyDetailed(
   action: CopyAction,
   source: LocalSource,
   opts: LocalChecksumOptions,
-): Promise<{ digest: string; files?: SelectionFile[] }> {
+): Promise<{ digest: string; files?: SelectionFile[]; selection: SourceSelection[] }> {
   const exclude = localMatcher(source);
   const selection = await selectSources({
     root: localRoot(opts.locals, source),
@@ -55,5 +58,6 @@ export async function checksumLocalCopyDetailed(
     followSymlinks: action.followSymlinks,
     ...(opts.witness ? { witness: opts.witness } : {}),
   });
-  return checksumSelectionDetailed(selection, { includeOwnership: false, ...(opts.statCache ? { statCache: opts.statCache } : {}) });
+  const sum = await checksumSelectionDetailed(selection, { includeOwnership: false, ...(opts.statCache ? { statCache: opts.statCache } : {}) });
+  return { ...sum, selection };
 }

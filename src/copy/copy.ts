@@ -59,7 +59,23 @@ export interface CopyFilesOptions {
   selection?: SourceSelection[];
   /** For messages: "build context" (default) or e.g. "stage builder". */
   rootName?: string;
+  /**
+   * Incremental COPY (./incremental.ts): the destination already holds an earlier copy's result; entries
+   * `reuse.keep` vouches for are left as they are, everything else is written as usual.
+   */
+  reuse?: CopyReuse;
 }
+
+/** How copyFiles skips what an earlier copy already wrote (see ./incremental.ts). */
+export interface CopyReuse {
+  /** True when `host` already holds exactly what copying `e` there would write (type, content, mode, owner, mtime). */
+  keep(host: string, e: SelectedEntry, matchPath: string, want: { mode: number; uid: number; gid: number }): boolean;
+  /** Did the directory `destHost` (a match's destination) exist before this op wrote anything? */
+  existedBefore(destHost: string): boolean;
+}
+
+/** Thrown when an incremental copy meets a case it does not handle; the caller copies from scratch instead. */
+export class CopyReuseUnsupported extends Error {}
 
 const MULTI_SOURCE_MESSAGE = 'When using COPY with more than one source file, the destination must be a directory and end with a /';
 
@@ -110,8 +126,10 @@ export async function copyFiles(opts: CopyFilesOptions): Promise<void> {
           w.applyMeta(destHost, top);
         } else if (!destSt.isDirectory()) {
           throw new ContextError('COPY_DEST_NOT_DIR', `cannot copy directory "${source.src}" to "${opts.dest}": it exists and is not a directory`);
+        } else if (opts.reuse && !opts.reuse.existedBefore(destHost)) {
+          w.applyMeta(destHost, top); // created by the earlier copy, as this one would have
         }
-        await w.copyTree(destHost, match.entries);
+        await w.copyTree(destHost, match.entries, match.path);
       } else if (opts.unpack && top.type === 'file' && (await unpackInto(opts, destRoot, dest, top, dirOwner))) {
         continue;
       } else {
@@ -119,7 +137,7 @@ export async function copyFiles(opts: CopyFilesOptions): Promise<void> {
         const into = destIsDirName || (destSt?.isDirectory() ?? false);
         const targetPath = into ? `${relTo(destRoot, destHost)}/${name}` : dest;
         const target = resolveInRootSync(destRoot, targetPath, { followFinal: false });
-        w.copyLeaf(target, top, true);
+        if (!w.kept(target, top, match.path)) w.copyLeaf(target, top, true);
       }
     }
   }
@@ -154,8 +172,16 @@ class Writer {
     this.dirTimes.push([host, e.stat]);
   }
 
+  /** With opts.reuse: is `host` already what copying `e` would make? */
+  kept(host: string, e: SelectedEntry, matchPath: string): boolean {
+    const reuse = this.opts.reuse;
+    if (!reuse) return false;
+    const o = this.owner(e.stat);
+    return reuse.keep(host, e, matchPath, { mode: this.mode(e), uid: o.uid, gid: o.gid });
+  }
+
   /** Copy entries[1..] (below a matched directory) into the directory `base`. */
-  async copyTree(base: string, entries: SelectedEntry[]): Promise<void> {
+  async copyTree(base: string, entries: SelectedEntry[], matchPath = ''): Promise<void> {
     const dirs = new Map<string, string>([['', base]]);
     for (let i = 1; i < entries.length; i++) {
       const e = entries[i]!;
@@ -165,7 +191,7 @@ class Writer {
       if (parentHost === undefined) continue; // parent could not be created as a directory (never happens)
       const host = `${parentHost}/${e.rel.slice(slash + 1)}`;
       if (e.type === 'dir') dirs.set(e.rel, this.copyDir(host, e));
-      else this.copyLeaf(host, e, false);
+      else if (!this.kept(host, e, matchPath)) this.copyLeaf(host, e, false);
       if (++this.count % 256 === 0) await new Promise((r) => setImmediate(r));
     }
   }
@@ -178,6 +204,7 @@ class Writer {
       return host;
     }
     if (st?.isSymbolicLink()) {
+      if (this.opts.reuse) throw new CopyReuseUnsupported(`a symlink is in the way of directory ${relTo(this.destRoot, host)}`);
       // e.g. /lib -> usr/lib in the destination: write into the directory it names, inside destRoot.
       const followed = resolveInRootSync(this.destRoot, relTo(this.destRoot, host));
       if (isDir(followed)) return followed;

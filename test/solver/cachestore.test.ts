@@ -35,6 +35,7 @@ describe('CacheStore', () => {
     expect(all).toEqual([key]);
   });
 
+
   it('a record whose snapshot is gone is a miss and is deleted', async () => {
     await store().put({ key, snapshot: 'op:gone', created: 'x' });
     expect(await store().get(key)).toBeUndefined();

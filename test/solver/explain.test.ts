@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { SelectionFile } from '../../src/context/checksum.js';
 import { sha256 } from '../../src/llb/digest.js';
-import { explainMiss, fileReason, stepIdentities } from '../../solver/explain.js';
+import { explainMiss, fileReason, sameExceptLocalFiles, stepIdentities } from '../../solver/explain.js';
 import type { StepMemo } from '../../solver/explain.js';
 import type { Vertex } from '../../solver/types.js';
 
@@ -61,5 +61,22 @@ describe('stepIdentities', () => {
     expect(stepIdentities(v('[build 3/5] RUN make', 9), 'ctx')[1]).toBe(byText);
     expect(stepIdentities(v('[build 2/4] RUN make', 7), 'other project')[0]).not.toBe(byLoc);
     expect(stepIdentities(v('[build 2/4] RUN make'), 'ctx')).toHaveLength(1);
+  });
+});
+
+describe('sameExceptLocalFiles (may an incremental COPY start from the earlier build?)', () => {
+  const fileMap = (over: Record<string, unknown> = {}, local = 'sha256:a') => ({
+    tag: 'tsbuild.file.v2',
+    parent: 'P1',
+    actions: [{ action: 'copy', src: ['.'], dest: '/app/', allowWildcard: true, followSymlinks: false, source: { local }, ...over }],
+  });
+  it('only the local checksum may differ', () => {
+    expect(sameExceptLocalFiles(fileMap(), fileMap({}, 'sha256:b'))).toBe(true);
+    expect(sameExceptLocalFiles(fileMap(), { ...fileMap({}, 'sha256:b'), parent: 'P2' })).toBe(false);
+    expect(sameExceptLocalFiles(fileMap(), fileMap({ dest: '/srv/' }, 'sha256:b'))).toBe(false);
+    expect(sameExceptLocalFiles(fileMap(), fileMap({ chmod: '755' }, 'sha256:b'))).toBe(false);
+    expect(sameExceptLocalFiles(fileMap(), fileMap({ source: { key: 'K' } }))).toBe(false);
+    expect(sameExceptLocalFiles(fileMap(), { ...fileMap({}, 'sha256:b'), tag: 'tsbuild.file.v3' })).toBe(false);
+    expect(sameExceptLocalFiles(execMap(), execMap())).toBe(false);
   });
 });
