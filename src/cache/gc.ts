@@ -14,7 +14,7 @@
  * callers check `liveBuilds()` first.
  */
 import { lstatSync, readdirSync, readFileSync, statfsSync } from 'node:fs';
-import { writeFileAtomic } from '../fsutil/atomic.js';
+import { removeDeadTempFiles, writeFileAtomic } from '../fsutil/atomic.js';
 import { readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ContentStore } from '../content/types.js';
@@ -320,20 +320,15 @@ export async function prune(deps: GcDeps, opts: PruneOptions = {}): Promise<Prun
     report.freed += b.size;
   }
   if (opts.all) await removeStepMemos(join(deps.cache.dir, 'steps'));
-  await removeDeadTempFiles(deps.cache.dir);
+  await removeDeadTempFiles(cacheTempDirs(deps.cache.dir), pidAlive);
   // Record files, snapshot metadata, step memos: measured, not guessed.
   report.freed += Math.max(0, metadataBefore - metadataBytes());
   return report;
 }
 
-/** Temp files of atomic writes (`.<name>.tmp-<pid>-<random>`) that a killed process left in the cache dirs. */
-async function removeDeadTempFiles(cacheDir: string): Promise<void> {
-  for (const dir of [cacheDir, join(cacheDir, 'records'), join(cacheDir, 'steps'), join(cacheDir, 'statcache')]) {
-    for (const name of await readdir(dir).catch(() => [] as string[])) {
-      const pid = Number(/^\..*\.tmp-(\d+)-[0-9a-f]+$/.exec(name)?.[1]);
-      if (pid && !pidAlive(pid)) await unlink(join(dir, name)).catch(() => {});
-    }
-  }
+/** The cache dirs that atomic writes put temp files in (see removeDeadTempFiles in src/fsutil/atomic.ts). */
+export function cacheTempDirs(cacheDir: string): string[] {
+  return [cacheDir, join(cacheDir, 'records'), join(cacheDir, 'steps'), join(cacheDir, 'statcache')];
 }
 
 async function removeStepMemos(dir: string): Promise<void> {

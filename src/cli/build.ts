@@ -23,6 +23,7 @@ import type { RegistryClient } from '../registry/client.js';
 import { RegistryExporter } from '../../exporters/registry.js';
 import { formatExplain } from './explain.js';
 import { enforceCacheCap } from './auto-gc.js';
+import { cacheTempDirs } from '../cache/gc.js';
 import { binarySize } from '../units/bytes.js';
 import { dockerfileToDefinition } from '../../frontend/index.js';
 import { solve } from '../../solver/index.js';
@@ -118,7 +119,15 @@ export async function buildCommand(argv: string[]): Promise<number> {
   const sandbox = await setupSandbox(args.sandbox);
   const executor = new RuncExecutor({ stateDir: execState, defaultNetwork: sandbox.defaultNetwork, ...(runtime ? { runtime } : {}) });
   // What a killed build left behind goes first; see recover.ts.
-  const endBuild = await beginBuild({ content, snapshotter, stateDir: store.state, execStateDir: execState, mountsDir, ...(runtime ? { runtime } : {}) });
+  const endBuild = await beginBuild({
+    content,
+    snapshotter,
+    stateDir: store.state,
+    execStateDir: execState,
+    mountsDir,
+    tempDirs: [...cacheTempDirs(store.cache), store.images, join(store.state, 'memo')],
+    ...(runtime ? { runtime } : {}),
+  });
   const controller = new AbortController();
   const onSignal = () => controller.abort(new TsbuildError('INTERRUPTED', 'build interrupted'));
   process.once('SIGINT', onSignal);

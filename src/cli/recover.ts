@@ -4,7 +4,7 @@
  * - always (cheap when there is nothing): partial ingest files of dead processes, runc containers and
  *   mounted bundles of dead builds;
  * - only when a dead build's marker is found: mounts under `state/mounts` whose name carries a dead pid,
- *   and active snapshots of dead processes (this walks the snapshot metadata, so it is not done on
+ *   temp files of its atomic writes (records, step memos, tags, memos), and active snapshots of dead processes (this walks the snapshot metadata, so it is not done on
  *   every build).
  * Committed blobs, snapshots, cache records and tags are never touched: they were written atomically.
  */
@@ -15,6 +15,7 @@ import type { Snapshotter } from '../snapshot/types.js';
 import { unmount } from '../snapshot/mount.js';
 import { cleanupStaleContainers } from '../executor/runc.js';
 import { pidAlive } from '../proc/alive.js';
+import { removeDeadTempFiles } from '../fsutil/atomic.js';
 
 export interface RecoverDeps {
   content: ContentStore;
@@ -24,6 +25,8 @@ export interface RecoverDeps {
   execStateDir: string;
   mountsDir: string;
   runtime?: string;
+  /** Dirs of small atomically written files (records, step memos, tags, memos): a dead build's temp files go. */
+  tempDirs?: string[];
 }
 
 
@@ -36,6 +39,7 @@ export async function beginBuild(deps: RecoverDeps): Promise<() => Promise<void>
   if (dead.length > 0) {
     await unmountDeadTempDirs(deps.mountsDir);
     await deps.snapshotter.cleanup();
+    await removeDeadTempFiles(deps.tempDirs ?? [], pidAlive);
     for (const n of dead) await unlink(join(buildsDir, n)).catch(() => {});
   }
   const marker = join(buildsDir, String(process.pid));

@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { chmod, mkdir, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 
@@ -7,8 +7,9 @@ import { homedir } from 'node:os';
  * else $XDG_DATA_HOME/tsbuild (default ~/.local/share/tsbuild).
  */
 export function storeRoot(flag?: string): string {
-  if (flag) return flag;
-  if (process.env.TSBUILD_ROOT) return process.env.TSBUILD_ROOT;
+  // Absolute, always: runc bundles, mounts and crash recovery compare and pass these paths around.
+  if (flag) return resolve(flag);
+  if (process.env.TSBUILD_ROOT) return resolve(process.env.TSBUILD_ROOT);
   if (process.getuid && process.getuid() === 0) return '/var/lib/tsbuild';
   const xdg = process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share');
   return join(xdg, 'tsbuild');

@@ -1,4 +1,4 @@
-import { open, rename, unlink, mkdir } from 'node:fs/promises';
+import { open, readdir, rename, unlink, mkdir } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, basename } from 'node:path';
 
@@ -10,6 +10,23 @@ export async function fsyncDir(dir: string): Promise<void> {
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * Remove, in each of `dirs` (not below), the temp files of atomic writes (`.<name>.tmp-<pid>-<hex>`, see
+ * tempPathFor) whose writer is no longer `alive`: what a process killed mid-write left. Never read by
+ * anyone, they only take space. Returns how many were removed.
+ */
+export async function removeDeadTempFiles(dirs: readonly string[], alive: (pid: number) => boolean): Promise<number> {
+  let removed = 0;
+  for (const dir of dirs) {
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      const pid = Number(/^\..*\.tmp-(\d+)-[0-9a-f]+$/.exec(name)?.[1]);
+      if (!pid || alive(pid)) continue;
+      await unlink(join(dir, name)).then(() => removed++, () => {});
+    }
+  }
+  return removed;
 }
 
 /** A temp-file name next to `path`, in the same directory (same filesystem, so rename is atomic). */

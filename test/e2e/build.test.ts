@@ -107,6 +107,16 @@ describe('tsbuild build, end to end', () => {
   it('leaves no temp files, ingest leftovers or mounts behind', () => {
     expect(sb.storeLeftovers()).toEqual([]);
   });
+
+  it('runs RUN steps with a relative --root, and leaves no mount behind', async () => {
+    const ctx = sb.context('e2e/cache');
+    writeFileSync(join(ctx, 'Dockerfile'), 'FROM busybox\nRUN echo relative > /r.txt\n');
+    // cwd is the sandbox dir, where the store is `store`
+    const out = await sb.build(['--root', 'store', '-t', 'relroot:v1', ctx], { cwd: sb.dir });
+    expect(out.stderr).toMatch(/DONE/);
+    expect(sb.storeLeftovers()).toEqual([]);
+    expect((await sb.tsbuild(['inspect', '--root', join(sb.dir, 'store'), 'relroot:v1'])).code).toBe(0);
+  });
 });
 
 function escape(s: string): string {
