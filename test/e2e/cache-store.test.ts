@@ -138,11 +138,14 @@ describe('cache store (e2e)', () => {
 
   it('SIGKILL at several points leaves a store the next build uses and doctor passes', async () => {
     for (const delay of [50, 200, 450, 800]) {
-      const dir = project(['head -c 3000000 /dev/urandom > /k', 'sleep 0.2', 'echo k > /k2'], `kill ${delay}\n`);
+      // Long enough that every kill lands mid-build (the build would take over a second).
+      const dir = project(['head -c 3000000 /dev/urandom > /k', 'sleep 1', 'echo k > /k2'], `kill ${delay}\n`);
       const child = sb.spawn(['build', '--progress', 'plain', '-t', 'kill:1', dir]);
+      const closed = new Promise((res) => child.on('close', res));
       await new Promise((res) => setTimeout(res, delay));
+      expect(child.exitCode, 'the build ended before the kill').toBeNull();
       child.kill('SIGKILL');
-      await new Promise((res) => child.on('close', res));
+      await closed;
       await sb.build(['-t', 'kill:1', dir]);
       await doctorOk();
       expect(readdirSync(join(sb.root, 'content/ingest')).length).toBe(0);
