@@ -19,18 +19,14 @@ import { join } from 'node:path';
 import { copyFiles, parseChmod, type CopyFilesOptions } from '../../../src/copy/copy.js';
 import { DockerIgnoreMatcher, parseDockerignore } from '../../../src/context/dockerignore.js';
 import { ContextError } from '../../../src/errors.js';
+import { contextWriter } from './context-files.js';
 
 let tmp: string;
 let ctx: string;
 let dst: string;
 const OLD = new Date('2010-05-06T07:08:09Z');
 
-function put(rel: string, content = rel, mode = 0o644): void {
-  mkdirSync(join(ctx, rel, '..'), { recursive: true });
-  writeFileSync(join(ctx, rel), content);
-  chmodSync(join(ctx, rel), mode);
-  utimesSync(join(ctx, rel), OLD, OLD);
-}
+const put = contextWriter(() => ctx, OLD);
 beforeEach(() => {
   tmp = mkdtempSync(join(tmpdir(), 'tsbuild-copy-'));
   ctx = join(tmp, 'ctx');

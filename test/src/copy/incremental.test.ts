@@ -5,24 +5,20 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checksumSelectionDetailed, type SelectionFile } from '../../../src/context/checksum.js';
 import { selectSources } from '../../../src/context/select.js';
 import { copyFiles } from '../../../src/copy/copy.js';
 import { mirrorTree, planReuse, removeStale, reuseHooks, rowsByPath } from '../../../src/copy/incremental.js';
+import { contextWriter } from './context-files.js';
 
 let tmp: string;
 let ctx: string;
 const OLD = new Date('2015-01-02T03:04:05Z');
 
-function put(rel: string, content = rel, mode = 0o644): void {
-  mkdirSync(join(ctx, rel, '..'), { recursive: true });
-  writeFileSync(join(ctx, rel), content);
-  chmodSync(join(ctx, rel), mode);
-  utimesSync(join(ctx, rel), OLD, OLD);
-}
+const put = contextWriter(() => ctx, OLD);
 
 beforeEach(() => {
   tmp = mkdtempSync(join(tmpdir(), 'tsbuild-inccopy-'));

@@ -10,11 +10,9 @@ import { join } from 'node:path';
 import type { Mount } from '../../../src/snapshot/types.js';
 import { cleanupStaleContainers, RuncExecutor } from '../../../src/executor/runc.js';
 import { isMountPoint } from '../../../src/executor/mountpoint.js';
-import { detectNofileLimit } from '../../../src/executor/rlimit.js';
-import { buildRuntimeSpec } from '../../../src/executor/spec.js';
 import type { ProcessSpec, RunOptions, RunResult } from '../../../src/executor/types.js';
 import { makeBusyboxRootfs } from './busybox-rootfs.js';
-import { closeExecutorFixture, openExecutorFixture, type ExecutorFixture } from './fixture.js';
+import { closeExecutorFixture, openExecutorFixture, startDetachedContainer, type ExecutorFixture } from './fixture.js';
 
 let fx: ExecutorFixture;
 /** A rootfs that carries the container's mount points and a passwd file, as a base image does. */
@@ -159,23 +157,7 @@ describe('rootfs mounted inside the container', () => {
     const rootDir = join(bundle, 'rootfs');
     await mkdir(rootDir, { recursive: true });
     const { mounts, upper } = await overlay(base);
-    await writeFile(join(bundle, 'hosts'), '127.0.0.1 localhost\n');
-    await writeFile(join(bundle, 'resolv.conf'), '');
-    const spec = buildRuntimeSpec({
-      rootfs: rootDir,
-      rootfsMount: { destination: '/', type: 'overlay', source: 'overlay', options: mounts[0]!.options },
-      args: ['/bin/sh', '-c', `echo x > /work/left; exec ${marker}`],
-      env: [],
-      cwd: '/',
-      user: { uid: 0, gid: 0, additionalGids: [], home: '/root' },
-      hostsFile: join(bundle, 'hosts'),
-      resolvConfFile: join(bundle, 'resolv.conf'),
-      cgroupsPath: `tsbuild-${id}`,
-      nofile: await detectNofileLimit(),
-    });
-    await writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
-    const started = spawnSync('runc', ['--root', join(fx.stateDir, 'runc'), 'run', '--detach', '--bundle', bundle, id], { stdio: 'ignore' });
-    expect(started.status).toBe(0);
+    expect(await startDetachedContainer(fx.stateDir, id, rootDir, ['/bin/sh', '-c', `echo x > /work/left; exec ${marker}`], { destination: '/', type: 'overlay', source: 'overlay', options: mounts[0]!.options })).toBe(0);
     for (let i = 0; i < 100 && !(await readdir(join(upper, 'work')).catch(() => [])).length; i++) await new Promise((r) => setTimeout(r, 20));
     expect(await readdir(join(upper, 'work'))).toEqual(['left']); // the step ran in the overlay
     expect(await isMountPoint(rootDir)).toBe(false); // ... which the host never saw

@@ -5,14 +5,12 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cleanupStaleContainers, RuncExecutor } from '../../../src/executor/runc.js';
-import { buildRuntimeSpec } from '../../../src/executor/spec.js';
 import { detectCgroupSupport, parseProcCgroup } from '../../../src/executor/cgroup.js';
-import { detectNofileLimit } from '../../../src/executor/rlimit.js';
 import { mountAll } from '../../../src/snapshot/mount.js';
 import type { Mount } from '../../../src/snapshot/types.js';
 import type { ProcessSpec, RunOptions, RunResult } from '../../../src/executor/types.js';
 import { makeBusyboxRootfs } from './busybox-rootfs.js';
-import { closeExecutorFixture, openExecutorFixture, type ExecutorFixture } from './fixture.js';
+import { closeExecutorFixture, openExecutorFixture, startDetachedContainer, type ExecutorFixture } from './fixture.js';
 
 let fx: ExecutorFixture;
 let dir: string;
@@ -306,25 +304,7 @@ describe('cleanupStaleContainers', () => {
         parents: [],
       }),
     );
-    await writeFile(join(bundle, 'hosts'), '127.0.0.1 localhost\n');
-    await writeFile(join(bundle, 'resolv.conf'), '');
-    const spec = buildRuntimeSpec({
-      rootfs: rootDir,
-      args: ['/bin/sleep', '100'],
-      env: [],
-      cwd: '/',
-      user: { uid: 0, gid: 0, additionalGids: [], home: '/root' },
-      hostsFile: join(bundle, 'hosts'),
-      resolvConfFile: join(bundle, 'resolv.conf'),
-      cgroupsPath: `tsbuild-${id}`,
-      nofile: await detectNofileLimit(),
-    });
-    await writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
-    // stdio must not be a pipe: the detached container would hold it open (and spawnSync would wait for it).
-    const started = spawnSync('runc', ['--root', join(stateDir, 'runc'), 'run', '--detach', '--bundle', bundle, id], {
-      stdio: 'ignore',
-    });
-    expect(started.status).toBe(0);
+    expect(await startDetachedContainer(stateDir, id, rootDir, ['/bin/sleep', '100'])).toBe(0);
     expect(execFileSync('runc', ['--root', join(stateDir, 'runc'), 'list', '-q'], { encoding: 'utf8' })).toContain(id);
 
     await cleanupStaleContainers(stateDir);
