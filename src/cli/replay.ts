@@ -34,7 +34,7 @@ export async function replayCommand(argv: string[]): Promise<number | undefined>
 }
 
 /** The exit code when the memo answered the build; undefined when the build must run. */
-export async function tryReplay(argv: string[]): Promise<number | undefined> {
+async function tryReplay(argv: string[]): Promise<number | undefined> {
   const started = Date.now();
   let args;
   try {

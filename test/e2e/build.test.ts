@@ -2,17 +2,12 @@
  * End-to-end builds of the fixtures under test/fixtures/e2e with the real CLI, runc and overlayfs;
  * outputs checked with skopeo and umoci.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { existsSync, readFileSync, writeFileSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
-import { Sandbox, umociUnpack, skopeoInspect, skopeoInspectConfig, listTree } from './harness.js';
+import { suiteSandbox, umociUnpack, skopeoInspect, skopeoInspectConfig, listTree } from './harness.js';
 
-let sb: Sandbox;
-beforeAll(() => {
-  sb = new Sandbox();
-  sb.makeBaseImage();
-});
-afterAll(() => sb?.cleanup());
+const sb = suiteSandbox();
 
 describe('tsbuild build, end to end', () => {
   it('builds a multi-stage Dockerfile whose final FROM scratch stage copies one artifact', async () => {

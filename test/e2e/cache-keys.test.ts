@@ -4,18 +4,13 @@
  * identical content from another directory, a .dockerignore'd file changed) — and, for each miss, the
  * reason the progress output gives.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { chmodSync, cpSync, mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Sandbox } from './harness.js';
+import { suiteSandbox } from './harness.js';
 import { parseSteps } from './cache-steps.js';
 
-let sb: Sandbox;
-beforeAll(() => {
-  sb = new Sandbox();
-  sb.makeBaseImage();
-});
-afterAll(() => sb?.cleanup());
+const sb = suiteSandbox();
 
 let n = 0;
 function project(files: Record<string, string>): string {

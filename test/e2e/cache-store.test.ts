@@ -2,18 +2,13 @@
  * The cache store under pressure: du, prune (keeps what a following build needs, frees what it says),
  * the automatic cap, doctor (finds and fixes corruption), two builds at once, SIGKILL at several points.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readdirSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Sandbox } from './harness.js';
+import { suiteSandbox } from './harness.js';
 import { parseSteps } from './cache-steps.js';
 
-let sb: Sandbox;
-beforeAll(() => {
-  sb = new Sandbox();
-  sb.makeBaseImage();
-});
-afterAll(() => sb?.cleanup());
+const sb = suiteSandbox();
 
 let n = 0;
 function project(runs: string[], data = `data ${n}\n`): string {

@@ -3,18 +3,13 @@
  * interrupted with SIGINT leaves a store the next build uses without error, and the next build cleans
  * what the dead one left: no container, no mount, no partial blob, no tag.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Sandbox } from './harness.js';
+import { suiteSandbox } from './harness.js';
 
-let sb: Sandbox;
-beforeAll(() => {
-  sb = new Sandbox();
-  sb.makeBaseImage();
-});
-afterAll(() => sb?.cleanup());
+const sb = suiteSandbox();
 
 function project(name: string, dockerfile: string): string {
   const dir = join(sb.dir, name);

@@ -10,15 +10,10 @@ import { lstatSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFil
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Sandbox, listTree, skopeoInspectConfig, umociUnpack } from './harness.js';
+import { suiteSandbox, listTree, skopeoInspectConfig, umociUnpack } from './harness.js';
 
-let sb: Sandbox;
+const sb = suiteSandbox();
 let n = 0;
-beforeAll(() => {
-  sb = new Sandbox();
-  sb.makeBaseImage();
-});
-afterAll(() => sb?.cleanup());
 
 /** A fresh context dir holding `files` (path → content; a value starting with "->" makes a symlink). */
 function context(files: Record<string, string>): string {

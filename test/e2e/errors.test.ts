@@ -2,18 +2,13 @@
  * Bad input, end to end: each case gives one clear error naming the file and line, a non-zero exit,
  * and nothing half-written in the store.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Sandbox } from './harness.js';
+import { suiteSandbox } from './harness.js';
 
-let sb: Sandbox;
-beforeAll(() => {
-  sb = new Sandbox();
-  sb.makeBaseImage();
-});
-afterAll(() => sb?.cleanup());
+const sb = suiteSandbox();
 
 let n = 0;
 function project(dockerfile: string, files: Record<string, string> = {}): string {

@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync, readFileSync, existsSync, cpSync, c
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll } from 'vitest';
 
 export const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const fixtures = join(repo, 'test/fixtures');
@@ -17,6 +18,17 @@ export interface RunOutput {
   code: number;
   stdout: string;
   stderr: string;
+}
+
+/**
+ * The Sandbox of one test file, with the busybox base image made before its tests and everything removed
+ * after them: `const sb = suiteSandbox();` at the top of the file.
+ */
+export function suiteSandbox(): Sandbox {
+  const sb = new Sandbox();
+  beforeAll(() => sb.makeBaseImage());
+  afterAll(() => sb.cleanup());
+  return sb;
 }
 
 export class Sandbox {

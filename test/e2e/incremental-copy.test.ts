@@ -8,18 +8,13 @@
  * incremental path was taken is checked in the store: the step's snapshot shares files (hard links)
  * with the earlier one.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { chmodSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, utimesSync, lutimesSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Sandbox, skopeoInspectConfig, umociUnpack } from './harness.js';
+import { suiteSandbox, skopeoInspectConfig, umociUnpack } from './harness.js';
 
-let sb: Sandbox;
-beforeAll(() => {
-  sb = new Sandbox();
-  sb.makeBaseImage();
-});
-afterAll(() => sb?.cleanup());
+const sb = suiteSandbox();
 
 const EPOCH = 1700000000; // 2023-11-14
 const OLD = new Date('2020-01-01T00:00:00Z').getTime() / 1000;

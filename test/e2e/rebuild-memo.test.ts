@@ -4,19 +4,14 @@
  * change that would make the normal path do work, sends the build down the normal path.
  * TSBUILD_MEMO_DEBUG=1 makes the CLI say which path it took.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { mkdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Sandbox } from './harness.js';
+import { suiteSandbox } from './harness.js';
 import { parseSteps } from './cache-steps.js';
 
-let sb: Sandbox;
-beforeAll(() => {
-  sb = new Sandbox();
-  sb.makeBaseImage();
-});
-afterAll(() => sb?.cleanup());
+const sb = suiteSandbox();
 
 const debug = { env: { TSBUILD_MEMO_DEBUG: '1' } };
 let n = 0;

@@ -2,19 +2,14 @@
  * RUN in the sandbox, end to end through the CLI: --mount (cache, secret, bind, tmpfs, ssh), network
  * modes, resource limits, and interruption leaving nothing behind.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
-import { Sandbox, umociUnpack, listTree } from './harness.js';
+import { suiteSandbox, umociUnpack, listTree } from './harness.js';
 
-let sb: Sandbox;
-beforeAll(() => {
-  sb = new Sandbox();
-  sb.makeBaseImage();
-});
-afterAll(() => sb?.cleanup());
+const sb = suiteSandbox();
 
 function project(name: string, dockerfile: string, files: Record<string, string> = {}): string {
   const dir = join(sb.dir, name);
