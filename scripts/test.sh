@@ -12,9 +12,13 @@ report=$(mktemp)
 trap 'rm -f "$report"' EXIT
 status=0
 npx vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@" || status=$?
-# A plain closing line that any CI reader understands.
+# A plain closing line that any CI reader understands. A test file that fails to load (or fails in a hook outside
+# any test) counts as one failure: it ran no test, so it must not vanish from the count.
 node -e '
   const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
-  console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed` + (r.numPendingTests ? `, ${r.numPendingTests} skipped` : ""));
-' "$report" 2>/dev/null || echo "tests: 0 passed, 1 failed"
+  const brokenFiles = r.testResults.filter((f) => f.status === "failed" && !f.assertionResults.some((a) => a.status === "failed")).length;
+  const failed = r.numFailedTests + brokenFiles;
+  console.log(`tests: ${r.numPassedTests} passed, ${failed} failed` + (brokenFiles ? ` (${brokenFiles} test files failed outside any test)` : "") + (r.numPendingTests ? `, ${r.numPendingTests} skipped` : ""));
+  process.exit(0);
+' "$report" 2>/dev/null || { echo "tests: 0 passed, 1 failed (no test report)"; status=1; }
 exit $status
