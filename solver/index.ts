@@ -20,6 +20,7 @@ import { CacheStore } from './cachestore.js';
 import { buildGraph } from './graph.js';
 import { DefaultOpResolver } from './resolver.js';
 import { solveGraph } from './scheduler.js';
+import { fileStepLocks } from './step-lock.js';
 import type { ExecSandboxOptions } from './ops/exec-mounts.js';
 import type { OpResolver } from './types.js';
 
@@ -53,6 +54,8 @@ export interface SolveOptions {
   concurrency?: number;
   /** Told every context path a cache key depended on (see src/context/witness.ts). */
   witness?: ContextWitness;
+  /** `<store>/state/locks`: a missed step is built by one build of the store at a time (./step-lock.ts). */
+  locksDir?: string;
 }
 
 export async function solve(def: Definition, opts: SolveOptions): Promise<BuildResult> {
@@ -96,6 +99,7 @@ export async function solve(def: Definition, opts: SolveOptions): Promise<BuildR
       ...(opts.noCacheStages?.length ? { noCacheStages: opts.noCacheStages } : {}),
       identitySalt: JSON.stringify(Object.entries(opts.locals).sort()),
       ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
+      ...(opts.locksDir !== undefined ? { locks: fileStepLocks(opts.locksDir) } : {}),
     });
     const image = structuredClone(def.image);
     image.rootfs = { type: 'layers', diff_ids: solved.layers.map((l) => l.diffID) };

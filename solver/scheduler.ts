@@ -23,6 +23,7 @@ import type { CacheRecord, CacheStore } from './cachestore.js';
 import type { Graph } from './graph.js';
 import { isTrivial } from './types.js';
 import type { KeyFacts, OpResolver, PreviousBuild, Vertex } from './types.js';
+import type { StepLocks } from './step-lock.js';
 
 export interface SchedulerOptions {
   resolver: OpResolver;
@@ -40,6 +41,8 @@ export interface SchedulerOptions {
   identitySalt?: string;
   /** Ops run at the same time; default max(2, CPUs). */
   concurrency?: number;
+  /** Cross-process step locks: a missed step is built by one build of the store at a time (./step-lock.ts). */
+  locks?: StepLocks;
 }
 
 export interface SolvedGraph {
@@ -249,7 +252,36 @@ class Solve {
     this.checkAborted();
     // No signal for add(): p-queue would reject at once on abort while the task still runs; a task that
     // starts after the abort throws right away instead (execute checks the signal first).
-    return this.queue.add(() => this.execute(v, inputs));
+    return this.queue.add(() => this.once(v, () => this.execute(v, inputs)));
+  }
+
+  /**
+   * Run a missed step under its cross-process lock (./step-lock.ts); when another build wrote the step's
+   * record meanwhile, use that instead. Steps that ignore the cache (--no-cache) always run.
+   */
+  private async once(v: Vertex, run: () => Promise<string | null>): Promise<string | null> {
+    if (!this.opts.locks || this.forced.has(v)) return run();
+    this.checkAborted();
+    const key = this.keyOf.get(v)!;
+    const lock = await this.opts.locks.acquire(key, this.ctrl.signal);
+    try {
+      const rec = await this.opts.cache.get(key);
+      if (rec) return await this.adopt(v, rec);
+      const out = await run();
+      await this.writes.get(v); // the record is visible before the next build takes the lock
+      return out;
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /** Use a record another build wrote while this one waited for the step's lock: the step counts as cached. */
+  private async adopt(v: Vertex, rec: CacheRecord): Promise<string> {
+    this.records.set(v, rec);
+    this.mustRun.delete(v);
+    if (rec.layer && (await (this.opts.layerExists?.(rec.layer) ?? true))) this.memoLayers.set(v, rec.layer);
+    this.opts.progress.emit({ type: 'vertex.cached', id: v.digest, name: v.metadata.description, at: Date.now() });
+    return rec.snapshot;
   }
 
   private async execute(v: Vertex, inputSnapshots: (string | null)[]): Promise<string | null> {
@@ -328,6 +360,8 @@ class Solve {
     if (memo) return memo;
     const snapshot = await this.mat(v);
     this.checkAborted();
+    const adopted = this.mustRun.has(v) ? undefined : this.memoLayers.get(v);
+    if (adopted) return adopted;
     try {
       if (snapshot === null) throw new TsbuildError('INTERNAL', 'an exec or file op produced no snapshot');
       const layer = await this.layerQueue.add(() => {

@@ -141,6 +141,7 @@ export async function buildCommand(argv: string[]): Promise<number> {
       images,
       cacheDir: store.cache,
       stateDir: mountsDir,
+      locksDir: join(store.state, 'locks'),
       locals: { context: contextDir },
       progress,
       signal: controller.signal,
