@@ -55,6 +55,7 @@ export function cacheMap(op: Op, inputs: KeyInput[], facts: KeyFacts = {}): Cach
         cwd: op.cwd,
         user: op.user,
         network: op.network,
+        ...(op.security ? { security: op.security } : {}),
         parent: inputKey(inputs, 0),
         // RUN --mount: the declarations count; a bind mount's source by its input's key (or the context
         // checksum); cache/tmpfs/secret/ssh content never does. Absent when there are no mounts.

@@ -89,6 +89,7 @@ async function dispatchRun(c: Converter, s: StageState, inst: RunInstruction, x:
     cwd: s.image.config.WorkingDir || '/',
     user: s.image.config.User ?? '',
     network: (inst.network as ExecOp['network'] | undefined) ?? 'default',
+    ...(inst.security === 'insecure' ? { security: 'insecure' as const } : {}),
     ...(mounts ? { mounts: mounts.mounts } : {}),
   };
   s.node = c.graph.add(op, [s.node, ...(mounts?.inputs ?? [])], { description: '', stage: stageTag(s), location: location(inst.loc) });

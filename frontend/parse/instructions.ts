@@ -33,6 +33,8 @@ export interface RunInstruction extends Common {
   args: string[];
   heredocs: Heredoc[];
   network?: string;
+  /** --security=insecure: all capabilities, no seccomp (needs the security.insecure entitlement). */
+  security?: 'insecure' | 'sandbox';
   /** --mount values as written (unexpanded), in order. */
   mounts?: string[];
 }
@@ -91,7 +93,7 @@ export type Instruction =
 
 const STAGE_NAME = /^[a-z][a-z0-9-_.]*$/;
 const NOT_SUPPORTED_FLAGS: Record<string, string[]> = {
-  RUN: ['security', 'device'],
+  RUN: ['device'],
 };
 
 /** Convert one parsed node. Throws DockerfileError with the node's location. */
@@ -166,6 +168,11 @@ export function toInstruction(node: ParsedNode, file: string): Instruction {
         const n = flags.strings.network;
         if (n !== 'default' && n !== 'none' && n !== 'host') fail('INVALID_FLAG', `RUN --network: unsupported network mode ${JSON.stringify(n)} (default, none or host)`);
         inst.network = n;
+      }
+      if (flags.strings.security !== undefined) {
+        const m = flags.strings.security as string;
+        if (m !== 'insecure' && m !== 'sandbox') fail('INVALID_FLAG', `RUN --security: unsupported security mode ${JSON.stringify(m)} (sandbox or insecure)`);
+        inst.security = m as 'insecure' | 'sandbox';
       }
       if (flags.lists.mount !== undefined) inst.mounts = flags.lists.mount;
       return inst;

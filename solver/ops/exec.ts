@@ -49,6 +49,7 @@ export async function runExec(
       {
         signal: ctx.signal,
         network: op.network,
+        ...(op.security ? { security: op.security } : {}),
         ...(limits ? { limits } : {}),
         ...(extra?.mounts.length ? { mounts: extra.mounts } : {}),
         ...(extra?.secretEnv.length ? { secretEnv: extra.secretEnv } : {}),

@@ -40,6 +40,7 @@ import type { Exporter } from '../../exporters/types.js';
 import type { ProgressEvent, ProgressSink } from '../progress/types.js';
 import { PathWitness } from '../context/witness.js';
 import { CacheStore } from '../cache/store.js';
+import { checkEntitlements } from '../llb/entitlements.js';
 import { composeMemo, memoEligible, memoPath, saveMemo, sha256Text, type MemoInput } from './rebuild-memo.js';
 
 export async function buildCommand(argv: string[]): Promise<number> {
@@ -105,6 +106,12 @@ export async function buildCommand(argv: string[]): Promise<number> {
     return 0;
   }
 
+  // RUN --network=host / --security=insecure need the runner's consent (--allow), before anything runs.
+  try {
+    checkEntitlements(definition, new Set(args.sandbox.allow));
+  } catch (err) {
+    throw withLineText(err, dockerfileText);
+  }
   const exporters = makeExporters(args, registry);
   for (const e of exporters) if (e instanceof DockerDaemonExporter) await e.check(); // no daemon: say so before building
   if (args.push) {

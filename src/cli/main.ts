@@ -37,6 +37,8 @@ Build options:
       --push                Push the image to the registry of every -t name
       --pull                Always check the registry for newer base images
       --insecure-registry H Allow plain HTTP / unverified TLS for registry H (host:port)
+      --allow E             Grant an entitlement: network.host (RUN --network=host),
+                            security.insecure (RUN --security=insecure); repeatable
       --root DIR            Store directory (default: /var/lib/tsbuild for root,
                             $XDG_DATA_HOME/tsbuild otherwise; env TSBUILD_ROOT)
   -h, --help                Show this help

@@ -5,6 +5,7 @@
  */
 import { UsageError } from '../errors.js';
 import type { ResourceLimits } from '../executor/types.js';
+import { ENTITLEMENTS, isEntitlement, type Entitlement } from '../llb/entitlements.js';
 
 export interface SecretFlag {
   id: string;
@@ -25,6 +26,8 @@ export interface SandboxArgs {
   secrets: SecretFlag[];
   ssh: SshFlag[];
   limits: ResourceLimits;
+  /** --allow network.host,security.insecure (repeatable); `--network host` grants network.host, as buildx. */
+  allow: Entitlement[];
 }
 
 /** parseArgs option definitions for these flags. */
@@ -40,6 +43,7 @@ export const SANDBOX_OPTIONS = {
   ulimit: { type: 'string', multiple: true },
   'shm-size': { type: 'string' },
   'cgroup-parent': { type: 'string' },
+  allow: { type: 'string', multiple: true },
 } as const;
 
 type Values = Partial<Record<keyof typeof SANDBOX_OPTIONS, string | string[] | boolean | undefined>>;
@@ -77,7 +81,14 @@ export function parseSandboxArgs(values: Values): SandboxArgs {
     if (parent === '' || parent.split('/').includes('..')) throw new UsageError(`invalid --cgroup-parent "${parent}"`);
     limits.cgroupParent = parent;
   }
-  return { network, secrets: list('secret').map(parseSecret), ssh: list('ssh').map(parseSsh), limits };
+  const allow = new Set<Entitlement>();
+  for (const v of list('allow').flatMap((a) => a.split(',')).map((a) => a.trim())) {
+    if (!isEntitlement(v)) throw new UsageError(`invalid --allow "${v}": unknown entitlement (expected ${ENTITLEMENTS.join(' or ')})`);
+    allow.add(v);
+  }
+  // buildx: choosing the host network on the command line is the consent.
+  if (network === 'host') allow.add('network.host');
+  return { network, secrets: list('secret').map(parseSecret), ssh: list('ssh').map(parseSsh), limits, allow: [...allow] };
 }
 
 function int(flag: string, v: string, min: number, max: number): number {

@@ -12,6 +12,7 @@ import { detectCgroupSupport, oomKills, pidsLimitHits, type CgroupSupport } from
 import { unmountAll } from './mountpoint.js';
 import { ID_PREFIX, runcCmd, runcError, runtimeNotFound } from './runc-cli.js';
 import { detectNofileLimit } from './rlimit.js';
+import { boundingCapabilities } from './capabilities.js';
 import { buildRuntimeSpec, DEFAULT_HOSTNAME, DEFAULT_PIDS_LIMIT, hostsFileContent, STUB_DIRS, STUB_FILES, type OciMount } from './spec.js';
 import { makeSecretDir, removeSecretDir, writeSecretFile } from './secretdir.js';
 import { SLIRP_DNS, SlirpNetwork, slirpAvailable } from './slirp.js';
@@ -154,6 +155,7 @@ export class RuncExecutor implements Executor {
         limits,
         extraMounts,
         ...(inUserNamespace() && network.mode === 'host' ? { bindSys: true } : {}),
+        ...(opts.security === 'insecure' ? { insecure: { capabilities: await boundingCapabilities() } } : {}),
       });
       // A spec with secret values in it is written to the private tmpfs dir, never into the store.
       const specDir = secretEnv.length > 0 ? secretDir! : bundle;

@@ -36,6 +36,17 @@ export const DEFAULT_CAPABILITIES = [
   'CAP_AUDIT_WRITE',
 ];
 
+/** Every capability, in bit order (CAP_CHOWN = 0); RUN --security=insecure gets those the process holds (./capabilities.ts). */
+export const ALL_CAPABILITIES = [
+  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_DAC_READ_SEARCH', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL', 'CAP_SETGID',
+  'CAP_SETUID', 'CAP_SETPCAP', 'CAP_LINUX_IMMUTABLE', 'CAP_NET_BIND_SERVICE', 'CAP_NET_BROADCAST', 'CAP_NET_ADMIN',
+  'CAP_NET_RAW', 'CAP_IPC_LOCK', 'CAP_IPC_OWNER', 'CAP_SYS_MODULE', 'CAP_SYS_RAWIO', 'CAP_SYS_CHROOT', 'CAP_SYS_PTRACE',
+  'CAP_SYS_PACCT', 'CAP_SYS_ADMIN', 'CAP_SYS_BOOT', 'CAP_SYS_NICE', 'CAP_SYS_RESOURCE', 'CAP_SYS_TIME',
+  'CAP_SYS_TTY_CONFIG', 'CAP_MKNOD', 'CAP_LEASE', 'CAP_AUDIT_WRITE', 'CAP_AUDIT_CONTROL', 'CAP_SETFCAP',
+  'CAP_MAC_OVERRIDE', 'CAP_MAC_ADMIN', 'CAP_SYSLOG', 'CAP_WAKE_ALARM', 'CAP_BLOCK_SUSPEND', 'CAP_AUDIT_READ',
+  'CAP_PERFMON', 'CAP_BPF', 'CAP_CHECKPOINT_RESTORE',
+];
+
 /** Docker's default masked and read-only paths. */
 const MASKED_PATHS = [
   '/proc/asound',
@@ -93,6 +104,11 @@ export interface RuntimeSpecOptions {
    * own the network namespace (a rootless build with the host network), where sysfs cannot be mounted.
    */
   bindSys?: boolean;
+  /**
+   * RUN --security=insecure (BuildKit's insecure mode): every capability, no seccomp filter, no masked or
+   * read-only /proc paths, /sys writable. Still its own mount/pid/ipc/uts namespaces and cgroup.
+   */
+  insecure?: { capabilities: string[] };
 }
 
 /** The mount destinations of the spec that must exist in the rootfs (runc creates them otherwise). */
@@ -116,7 +132,8 @@ export function buildRuntimeSpec(opts: RuntimeSpecOptions): object {
   if (network === 'path') namespaces.push({ type: 'network', path: opts.networkNamespacePath ?? '' });
   const limits = opts.limits ?? {};
 
-  const caps = [...DEFAULT_CAPABILITIES];
+  const insecure = opts.insecure !== undefined;
+  const caps = opts.insecure ? [...opts.insecure.capabilities] : [...DEFAULT_CAPABILITIES];
   const resources: Record<string, unknown> = {
     devices: [{ allow: false, access: 'rwm' }],
   };
@@ -131,10 +148,10 @@ export function buildRuntimeSpec(opts: RuntimeSpecOptions): object {
   const linux: Record<string, unknown> = {
     namespaces,
     resources,
-    maskedPaths: MASKED_PATHS,
-    readonlyPaths: READONLY_PATHS,
+    maskedPaths: insecure ? [] : MASKED_PATHS,
+    readonlyPaths: insecure ? [] : READONLY_PATHS,
   };
-  if (opts.seccomp !== false) linux.seccomp = defaultSeccompProfile();
+  if (opts.seccomp !== false && !insecure) linux.seccomp = defaultSeccompProfile();
   if (opts.cgroupsPath !== undefined) linux.cgroupsPath = opts.cgroupsPath;
 
   return {
@@ -165,7 +182,7 @@ export function buildRuntimeSpec(opts: RuntimeSpecOptions): object {
       { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
       opts.bindSys
         ? { destination: '/sys', type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] }
-        : { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+        : { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', insecure ? 'rw' : 'ro'] },
       { destination: '/etc/resolv.conf', type: 'bind', source: opts.resolvConfFile, options: ['rbind', 'ro'] },
       { destination: '/etc/hosts', type: 'bind', source: opts.hostsFile, options: ['rbind', 'ro'] },
       ...(opts.extraMounts ?? []),

@@ -56,6 +56,8 @@ export type NetworkMode = 'default' | 'none' | 'host' | 'sandbox';
 export interface RunOptions {
   signal?: AbortSignal;
   network?: NetworkMode;
+  /** 'insecure': every capability, no seccomp, no masked paths, writable /sys (RUN --security=insecure). */
+  security?: 'insecure';
   hostname?: string;
   limits?: ResourceLimits;
   mounts?: SandboxMount[];

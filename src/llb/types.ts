@@ -77,6 +77,12 @@ export interface ExecOp {
   /** As written in USER after expansion ("" means root): "name", "uid", "name:group", "uid:gid". */
   user: string;
   network: 'default' | 'none' | 'host';
+  /**
+   * RUN --security=insecure: the step runs with every capability, no seccomp filter, no masked /proc
+   * paths and a writable /sys (BuildKit's insecure mode). Absent = the sandbox. Needs the build's
+   * `security.insecure` entitlement, as `network: 'host'` needs `network.host` (./entitlements.ts).
+   */
+  security?: 'insecure';
   /** RUN --mount, in order. Inputs after inputs[0] are only referenced from here (bind/cache `input`). */
   mounts?: ExecMount[];
 }
