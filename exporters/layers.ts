@@ -7,6 +7,7 @@
  * atomically after its blob is committed; a later export or push reads the memo and reuses the blob.
  * Independent layers are converted in parallel.
  */
+import { digestHasher, parseDigest } from '../src/content/digest.js';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -54,13 +55,13 @@ export async function prepareLayer(layer: Layer, opts: LayerOptions, content: Co
   const writer = await content.writer();
   try {
     const src: Readable = content.createReadStream(layer.descriptor.digest);
-    const srcHash = createHash('sha256');
+    const srcHash = digestHasher(parseDigest(layer.descriptor.digest).algorithm);
     const verify = tap((c) => srcHash.update(c));
     const sink = async (chunks: AsyncIterable<Buffer>) => {
       for await (const c of chunks) await writer.write(c);
     };
     await (pipeline as unknown as (...a: unknown[]) => Promise<void>)(src, verify, ...stages, sink, ...(signal ? [{ signal }] : []));
-    if ('sha256:' + srcHash.digest('hex') !== layer.descriptor.digest) {
+    if (srcHash.format() !== layer.descriptor.digest) {
       throw new StoreError('LAYER_CORRUPT', `layer blob ${layer.descriptor.digest} in the content store does not match its digest`);
     }
     const info = await writer.commit();

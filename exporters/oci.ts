@@ -4,8 +4,9 @@
  * in a directory every blob is written atomically and index.json last, so a failed export never leaves
  * an index naming a missing blob. Entries are sorted with fixed metadata: the same image gives the same bytes.
  */
+import { layoutBlobPath } from '../src/content/digest.js';
 import { copyFile, mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fsyncDir, tempPathFor, writeFileAtomic } from '../src/fsutil/atomic.js';
 import type { Descriptor, Index } from '../src/image/types.js';
 import type { BuildResult } from '../src/llb/result.js';
@@ -56,11 +57,10 @@ async function writeLayoutDir(dest: string, blobs: Descriptor[], index: Index, c
   const dir = resolve(dest);
   const existed = await stat(dir).then(() => true, () => false);
   try {
-    const blobDir = join(dir, 'blobs', 'sha256');
-    await mkdir(blobDir, { recursive: true });
     for (const b of blobs) {
       ctx.signal?.throwIfAborted();
-      const target = join(blobDir, b.digest.slice('sha256:'.length));
+      const target = join(dir, layoutBlobPath(b.digest));
+      await mkdir(dirname(target), { recursive: true });
       if (await stat(target).then((s) => s.size === b.size, () => false)) continue;
       const tmp = tempPathFor(target);
       try {
@@ -74,7 +74,7 @@ async function writeLayoutDir(dest: string, blobs: Descriptor[], index: Index, c
         throw err;
       }
     }
-    await fsyncDir(blobDir);
+    for (const d of new Set(blobs.map((b) => dirname(join(dir, layoutBlobPath(b.digest)))))) await fsyncDir(d);
     await writeFileAtomic(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
     let merged = index;
     const prev = await readFile(join(dir, 'index.json'), 'utf8').then((t) => JSON.parse(t) as Index, () => undefined);

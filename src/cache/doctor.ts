@@ -4,6 +4,7 @@
  * directory, every tag's manifest, config and layers. `fix` removes what is broken (corrupt blobs, bad
  * records, tags whose content is gone) so the next build rebuilds it instead of failing.
  */
+import { parseDigest, type DigestAlgorithm } from '../content/digest.js';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readdir, readFile, stat, unlink } from 'node:fs/promises';
@@ -28,14 +29,14 @@ export interface DoctorReport {
   problems: Problem[];
 }
 
-async function hashFile(path: string): Promise<{ digest: string; size: number }> {
-  const h = createHash('sha256');
+async function hashFile(path: string, algorithm: DigestAlgorithm): Promise<{ digest: string; size: number }> {
+  const h = createHash(algorithm);
   let size = 0;
   for await (const chunk of createReadStream(path)) {
     h.update(chunk as Buffer);
     size += (chunk as Buffer).length;
   }
-  return { digest: `sha256:${h.digest('hex')}`, size };
+  return { digest: `${algorithm}:${h.digest('hex')}`, size };
 }
 
 export async function doctor(deps: GcDeps, opts: { fix?: boolean } = {}): Promise<DoctorReport> {
@@ -53,7 +54,7 @@ export async function doctor(deps: GcDeps, opts: { fix?: boolean } = {}): Promis
     report.blobs++;
     const path = deps.content.path(b.digest);
     try {
-      const got = await hashFile(path);
+      const got = await hashFile(path, parseDigest(b.digest).algorithm);
       if (got.digest !== b.digest) await problem({ kind: 'blob', id: b.digest, message: `content hashes to ${got.digest}` }, () => deps.content.delete(b.digest));
       else good.add(b.digest);
     } catch (err) {

@@ -1,5 +1,5 @@
 /**
- * sha256 of a stream, inline or on a worker thread. A large download hashes on the worker so that the
+ * sha256 (or sha512) of a stream, inline or on a worker thread. A large download hashes on the worker so that the
  * main thread is free to read the network and write the file (on 2 cores that overlaps the two); small
  * blobs hash inline (no thread hop). The worker is shared, started on first use and never keeps the
  * process alive.
@@ -16,8 +16,8 @@ export interface StreamHasher {
   dispose(): void;
 }
 
-export function inlineHasher(): StreamHasher {
-  const h = createHash('sha256');
+export function inlineHasher(algorithm: 'sha256' | 'sha512' = 'sha256'): StreamHasher {
+  const h = createHash(algorithm);
   return {
     update: (buf) => void h.update(buf),
     digest: async () => h.digest('hex'),
@@ -32,10 +32,10 @@ const hashes = new Map();
 parentPort.on('message', (m) => {
   if (m.t === 'u') {
     let h = hashes.get(m.id);
-    if (!h) hashes.set(m.id, (h = createHash('sha256')));
+    if (!h) hashes.set(m.id, (h = createHash(m.a)));
     h.update(new Uint8Array(m.b, m.o, m.n));
   } else if (m.t === 'd') {
-    const h = hashes.get(m.id) || createHash('sha256');
+    const h = hashes.get(m.id) || createHash(m.a);
     hashes.delete(m.id);
     parentPort.postMessage({ id: m.id, hex: h.digest('hex') });
   } else if (m.t === 'x') {
@@ -70,16 +70,16 @@ function shared(): Worker {
   return worker;
 }
 
-export function workerHasher(): StreamHasher {
+export function workerHasher(algorithm: 'sha256' | 'sha512' = 'sha256'): StreamHasher {
   const w = shared();
   const id = nextId++;
   return {
     update(buf, transfer) {
       if (transfer && buf.byteOffset === 0 && buf.buffer instanceof ArrayBuffer) {
-        w.postMessage({ t: 'u', id, b: buf.buffer, o: 0, n: buf.byteLength }, [buf.buffer]);
+        w.postMessage({ t: 'u', id, a: algorithm, b: buf.buffer, o: 0, n: buf.byteLength }, [buf.buffer]);
       } else {
         const copy = new Uint8Array(buf); // postMessage would copy anyway; keep the offset simple
-        w.postMessage({ t: 'u', id, b: copy.buffer, o: 0, n: copy.byteLength }, [copy.buffer]);
+        w.postMessage({ t: 'u', id, a: algorithm, b: copy.buffer, o: 0, n: copy.byteLength }, [copy.buffer]);
       }
     },
     digest() {
@@ -87,7 +87,7 @@ export function workerHasher(): StreamHasher {
         pending++;
         w.ref(); // a digest is awaited: keep the process alive until it arrives
         waiting.set(id, (hex) => (hex.startsWith('error:') ? reject(new Error(`hash worker failed: ${hex.slice(6)}`)) : resolve(hex)));
-        w.postMessage({ t: 'd', id });
+        w.postMessage({ t: 'd', id, a: algorithm });
       });
     },
     dispose: () => w.postMessage({ t: 'x', id }),

@@ -8,8 +8,8 @@ import type { Readable } from 'node:stream';
 import { DigestMismatchError, NotFoundError, StoreError } from '../errors.js';
 import { fsyncDir } from '../fsutil/atomic.js';
 import type { BlobInfo, ContentStore, ContentWriter, WriterOptions } from './types.js';
+import { DIGEST_ALGORITHMS, digestProblem, type DigestAlgorithm, type ParsedDigest } from './digest.js';
 
-const DIGEST_RE = /^sha256:([a-f0-9]{64})$/;
 /**
  * Ingest file names: `<pid>-<threadId>-<random hex>`; pid and thread let cleanup() tell abandoned files
  * from live ones.
@@ -19,10 +19,12 @@ const INGEST_RE = /^(\d+)-(\d+)-[a-f0-9]+$/;
 /** Ingest files of writers still open in this process (cleanup() must not remove them). */
 const liveIngest = new Set<string>();
 
-function hexOf(digest: string): string {
-  const m = DIGEST_RE.exec(digest);
-  if (!m) throw new StoreError('BAD_DIGEST', `invalid digest "${digest}": expected sha256:<64 hex digits>`);
-  return m[1]!;
+/** sha256 or sha512 (./digest.ts); anything else is refused before any file is touched. */
+function parse(digest: string): ParsedDigest {
+  const problem = digestProblem(digest);
+  if (problem !== undefined) throw new StoreError('BAD_DIGEST', `invalid digest "${digest.slice(0, 150)}": ${problem}`);
+  const colon = digest.indexOf(':');
+  return { algorithm: digest.slice(0, colon) as DigestAlgorithm, hex: digest.slice(colon + 1) };
 }
 
 
@@ -41,17 +43,21 @@ const WORKER_HASH_MIN = 8 << 20;
 
 export class LocalContentStore implements ContentStore {
   readonly root: string;
-  private readonly blobDir: string;
   private readonly ingestDir: string;
 
   constructor(root: string) {
     this.root = root;
-    this.blobDir = join(root, 'blobs', 'sha256');
     this.ingestDir = join(root, 'ingest');
   }
 
+  /** blobs/<algorithm>/<hex> */
+  private blobDir(algorithm: DigestAlgorithm): string {
+    return join(this.root, 'blobs', algorithm);
+  }
+
   path(digest: string): string {
-    return join(this.blobDir, hexOf(digest));
+    const { algorithm, hex } = parse(digest);
+    return join(this.blobDir(algorithm), hex);
   }
 
   async has(digest: string): Promise<boolean> {
@@ -85,7 +91,7 @@ export class LocalContentStore implements ContentStore {
   }
 
   async writer(opts: WriterOptions = {}): Promise<ContentWriter> {
-    if (opts.expected !== undefined) hexOf(opts.expected);
+    if (opts.expected !== undefined) parse(opts.expected);
     await mkdir(this.ingestDir, { recursive: true });
     const ingestPath = join(this.ingestDir, `${process.pid}-${threadId()}-${randomBytes(8).toString('hex')}`);
     liveIngest.add(ingestPath);
@@ -102,7 +108,8 @@ export class LocalContentStore implements ContentStore {
   async put(data: Uint8Array, opts?: WriterOptions): Promise<BlobInfo> {
     // A whole buffer can be hashed first: a blob that is already committed needs no write at all
     // (e.g. the same config and manifest on an unchanged rebuild).
-    const digest = 'sha256:' + createHash('sha256').update(data).digest('hex');
+    const algorithm = opts?.expected !== undefined ? parse(opts.expected).algorithm : 'sha256';
+    const digest = `${algorithm}:` + createHash(algorithm).update(data).digest('hex');
     if ((opts?.expected === undefined || opts.expected === digest) && (opts?.size === undefined || opts.size === data.length)) {
       const have = await this.info(digest);
       if (have && have.size === data.length) return have;
@@ -128,22 +135,24 @@ export class LocalContentStore implements ContentStore {
       if (isENOENT(err)) return;
       throw err;
     }
-    await fsyncDir(this.blobDir);
+    await fsyncDir(this.blobDir(parse(digest).algorithm));
   }
 
   async *list(): AsyncIterable<BlobInfo> {
-    let names: string[];
-    try {
-      names = await readdir(this.blobDir);
-    } catch (err) {
-      if (isENOENT(err)) return;
-      throw err;
-    }
-    names.sort();
-    for (const name of names) {
-      if (!/^[a-f0-9]{64}$/.test(name)) continue;
-      const info = await this.info(`sha256:${name}`);
-      if (info) yield info;
+    for (const algorithm of Object.keys(DIGEST_ALGORITHMS) as DigestAlgorithm[]) {
+      let names: string[];
+      try {
+        names = await readdir(this.blobDir(algorithm));
+      } catch (err) {
+        if (isENOENT(err)) continue;
+        throw err;
+      }
+      names.sort();
+      for (const name of names) {
+        if (digestProblem(`${algorithm}:${name}`) !== undefined) continue;
+        const info = await this.info(`${algorithm}:${name}`);
+        if (info) yield info;
+      }
     }
   }
 
@@ -177,17 +186,20 @@ export class LocalContentStore implements ContentStore {
   }
 
   /** @internal Move a verified ingest file into place. */
-  async _commitFile(ingestPath: string, hex: string): Promise<void> {
-    await mkdir(this.blobDir, { recursive: true });
+  async _commitFile(ingestPath: string, algorithm: DigestAlgorithm, hex: string): Promise<void> {
+    const dir = this.blobDir(algorithm);
+    await mkdir(dir, { recursive: true });
     // rename over an existing blob of the same digest is harmless: the content is identical.
-    await rename(ingestPath, join(this.blobDir, hex));
-    await fsyncDir(this.blobDir);
+    await rename(ingestPath, join(dir, hex));
+    await fsyncDir(dir);
   }
 }
 
 class LocalWriter implements ContentWriter {
   /** Large expected blobs (downloads) hash on a worker thread; see hasher.ts. */
   private readonly hash: StreamHasher;
+  /** The algorithm of `opts.expected` (sha256 when nothing is expected). */
+  private readonly algorithm: DigestAlgorithm;
   private size = 0;
   private state: 'open' | 'committed' | 'aborted' = 'open';
   private chain: Promise<void> = Promise.resolve();
@@ -200,7 +212,8 @@ class LocalWriter implements ContentWriter {
     private readonly ingestPath: string,
     private readonly opts: WriterOptions,
   ) {
-    this.hash = opts.size !== undefined && opts.size >= WORKER_HASH_MIN ? workerHasher() : inlineHasher();
+    this.algorithm = opts.expected !== undefined ? parse(opts.expected).algorithm : 'sha256';
+    this.hash = opts.size !== undefined && opts.size >= WORKER_HASH_MIN ? workerHasher(this.algorithm) : inlineHasher(this.algorithm);
   }
 
   /**
@@ -265,14 +278,14 @@ class LocalWriter implements ContentWriter {
       await this.fh.sync();
       await this.close();
       const hex = await this.hash.digest();
-      const digest = `sha256:${hex}`;
+      const digest = `${this.algorithm}:${hex}`;
       if (this.opts.size !== undefined && this.opts.size !== this.size) {
         throw new StoreError('SIZE_MISMATCH', `content: expected ${this.opts.size} bytes, got ${this.size} (digest ${digest})`);
       }
       if (this.opts.expected !== undefined && this.opts.expected !== digest) {
         throw new DigestMismatchError(this.opts.expected, digest);
       }
-      await this.store._commitFile(this.ingestPath, hex);
+      await this.store._commitFile(this.ingestPath, this.algorithm, hex);
       this.state = 'committed';
       liveIngest.delete(this.ingestPath);
       return { digest, size: this.size };

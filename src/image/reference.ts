@@ -1,4 +1,5 @@
 import { TsbuildError } from '../errors.js';
+import { digestProblem } from '../content/digest.js';
 
 /**
  * Image references, with Docker's normalization rules:
@@ -42,7 +43,9 @@ export function parseReference(ref: string): ParsedReference {
     digest = rest.slice(at + 1);
     rest = rest.slice(0, at);
     if (!DIGEST.test(digest)) throw bad(ref, `"${digest}" is not a valid digest`);
-    if (digest.startsWith('sha256:') && !/^sha256:[a-f0-9]{64}$/.test(digest)) throw bad(ref, 'a sha256 digest has 64 lower-case hex digits');
+    // Only digests tsbuild can verify (sha256, sha512): refused here, before any network request.
+    const problem = digestProblem(digest);
+    if (problem !== undefined) throw bad(ref, problem);
   }
   let tag: string | undefined;
   const colon = rest.lastIndexOf(':');

@@ -3,6 +3,7 @@
  * blobs/sha256/*), and Docker's `docker load` archive (the same layout plus manifest.json and
  * repositories, as `docker save` of Docker 25+ writes). Shared by the exporters and `tsbuild save`.
  */
+import { layoutBlobPath } from '../content/digest.js';
 import type { ContentStore } from '../content/types.js';
 import { familiarName } from '../image/reference.js';
 import { MediaType, type Descriptor, type Index, type Manifest } from '../image/types.js';
@@ -47,8 +48,8 @@ export function indexFor(manifest: Descriptor, names: string[], indexAnnotations
 export function layoutEntries(blobs: Descriptor[], content: ContentStore, index: Index): ArchiveEntry[] {
   return [
     { name: 'blobs/' },
-    { name: 'blobs/sha256/' },
-    ...blobs.map((b) => ({ name: `blobs/sha256/${b.digest.slice('sha256:'.length)}`, file: content.path(b.digest), size: b.size })),
+    ...[...new Set(blobs.map((b) => layoutBlobPath(b.digest).replace(/[^/]+$/, '')))].sort().map((name) => ({ name })),
+    ...blobs.map((b) => ({ name: layoutBlobPath(b.digest), file: content.path(b.digest), size: b.size })),
     { name: 'index.json', data: Buffer.from(JSON.stringify(index)) },
     { name: 'oci-layout', data: Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' })) },
   ];
@@ -70,7 +71,7 @@ export async function ociArchiveEntries(images: ArchiveImage[], content: Content
 
 /** The entries of a docker-load archive of `images` (Docker 25+ `docker save` layout). */
 export async function dockerArchiveEntries(images: ArchiveImage[], content: ContentStore, indexAnnotations: Record<string, string> = {}): Promise<ArchiveEntry[]> {
-  const path = (d: Descriptor) => `blobs/sha256/${d.digest.slice('sha256:'.length)}`;
+  const path = (d: Descriptor) => layoutBlobPath(d.digest);
   const dockerManifest: { Config: string; RepoTags: string[]; Layers: string[] }[] = [];
   const repositories: Record<string, Record<string, string>> = {};
   for (const im of images) {

@@ -12,6 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { extract as tarExtract } from 'tar-stream';
 import type { ContentStore } from '../content/types.js';
+import { digestProblem } from '../content/digest.js';
 import { DigestMismatchError, TsbuildError } from '../errors.js';
 import { normalizeReference } from '../image/reference.js';
 import { MediaType, type Descriptor, type ImageConfig, type Index, type Manifest } from '../image/types.js';
@@ -75,9 +76,12 @@ async function readArchive(input: Readable, content: ContentStore, added: string
       stream.resume();
       return;
     }
-    const blob = /^blobs\/sha256\/([a-f0-9]{64})$/.exec(name);
+    const blob = /^blobs\/([^/]+)\/([^/]+)$/.exec(name);
+    // An OCI layout blob is verified against the digest its path names: sha256 and sha512 only (./digest.ts).
+    const problem = blob ? digestProblem(`${blob[1]}:${blob[2]}`) : undefined;
+    if (problem !== undefined) return fail(bad(`${name}: ${problem}`));
     if (blob || (header.size ?? 0) > SMALL || /layer\.tar$/.test(name)) {
-      const expected = blob ? `sha256:${blob[1]}` : undefined;
+      const expected = blob ? `${blob[1]}:${blob[2]}` : undefined;
       void (async () => {
         const existed = expected ? await content.has(expected) : false;
         const info = await content.putStream(stream as AsyncIterable<Uint8Array>, { ...(expected ? { expected } : {}), size: header.size ?? 0 });

@@ -1,6 +1,6 @@
 /** Reading manifests from a registry: resolve a tag (HEAD), fetch a manifest, verify it against its digest. */
-import { createHash } from 'node:crypto';
 import { DigestMismatchError } from '../errors.js';
+import { digestOf as digestWith, isVerifiableDigest, parseDigest } from '../content/digest.js';
 import { MediaType } from '../image/types.js';
 import { RegistryError } from './errors.js';
 import { repoScope } from './auth.js';
@@ -26,7 +26,7 @@ export interface FetchedManifest extends ResolvedDescriptor {
 }
 
 function digestOf(bytes: Buffer): string {
-  return 'sha256:' + createHash('sha256').update(bytes).digest('hex');
+  return digestWith(bytes);
 }
 
 function header(v: string | string[] | undefined): string | undefined {
@@ -82,9 +82,15 @@ export async function fetchManifest(t: RegistryTransport, ref: ManifestRef, sign
   const bytes = Buffer.from(await res.body.arrayBuffer());
   if (bytes.length > 4 << 20) throw new RegistryError('MANIFEST_TOO_BIG', `${t.domain}/${ref.path}: manifest is larger than 4 MiB`);
   const actual = digestOf(bytes);
-  const expected = ref.reference.includes(':') ? ref.reference : header(res.headers['docker-content-digest']);
-  if (expected !== undefined && expected.startsWith('sha256:') && expected !== actual) {
-    throw new DigestMismatchError(expected, actual, `manifest ${t.domain}/${ref.path}:${ref.reference}`);
+  // A pin (a digest reference) is always verified, in its own algorithm (sha256 or sha512; any other was
+  // refused before the request). Without a pin, the registry's Docker-Content-Digest is checked when tsbuild
+  // can verify its algorithm; the manifest's identity is its sha256 either way.
+  const pinned = ref.reference.includes(':');
+  const expected = pinned ? ref.reference : header(res.headers['docker-content-digest']);
+  if (expected !== undefined && (pinned || isVerifiableDigest(expected))) {
+    const { algorithm } = parseDigest(expected, `manifest digest of ${t.domain}/${ref.path}`);
+    const got = algorithm === 'sha256' ? actual : digestWith(bytes, algorithm);
+    if (got !== expected) throw new DigestMismatchError(expected, got, `manifest ${t.domain}/${ref.path}@${ref.reference}`);
   }
   return { bytes, digest: actual, size: bytes.length, mediaType: mediaTypeOf(bytes, header(res.headers['content-type'])) };
 }

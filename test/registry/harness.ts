@@ -265,6 +265,8 @@ export class CountingProxy {
   failures: { path: RegExp; statuses: number[] } | undefined;
   /** The first GET whose path matches gets half its body, then the connection is cut. */
   truncateOnce: RegExp | undefined;
+  /** Forward a request for another path (e.g. a sha512 manifest reference, which docker-registry cannot serve). */
+  rewrite: ((path: string) => string) | undefined;
 
   constructor(readonly targetPort: number) {}
 
@@ -278,7 +280,8 @@ export class CountingProxy {
         res.writeHead(status, status === 429 ? { 'retry-after': '0' } : {}).end();
         return;
       }
-      const up = httpRequest({ host: '127.0.0.1', port: this.targetPort, method: req.method, path: req.url, headers: req.headers }, (ur) => {
+      const path = this.rewrite ? this.rewrite(req.url ?? '') : req.url;
+      const up = httpRequest({ host: '127.0.0.1', port: this.targetPort, method: req.method, path, headers: req.headers }, (ur) => {
         if (this.truncateOnce && req.method === 'GET' && this.truncateOnce.test(req.url ?? '') && ur.statusCode === 200) {
           this.truncateOnce = undefined;
           const len = Number(ur.headers['content-length']);
