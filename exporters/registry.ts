@@ -20,7 +20,7 @@ export class RegistryExporter implements Exporter {
     const id = 'export:push';
     const name = `pushing ${this.names.join(', ')}`;
     ctx.progress.emit({ type: 'vertex.started', id, name, at });
-    const s = await (await this.client()).push(this.names, image.manifest, { content: ctx.content, ...(ctx.signal ? { signal: ctx.signal } : {}) });
+    const s = await (await this.client()).push(this.names, image.manifest, { content: ctx.content, ...(ctx.signal ? { signal: ctx.signal } : {}), ...(ctx.ensureBlob ? { ensureBlob: ctx.ensureBlob } : {}) });
     ctx.progress.emit({ type: 'vertex.done', id, name, at: Date.now(), durationMs: Date.now() - at });
     return { message: `pushed ${this.names.join(', ')} (${s.uploaded} uploaded, ${s.mounted} mounted, ${s.skipped} already there)` };
   }

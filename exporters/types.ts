@@ -21,6 +21,8 @@ export interface ExportContext {
   mountsDir?: string;
   /** Build-wide image settings every exporter applies (SOURCE_DATE_EPOCH, --label). */
   imageOptions?: { sourceDateEpoch?: number; labels?: Record<string, string> };
+  /** Brings a layer blob that only a --cache-from source has into `content` (lazy blobs); pushes call it before an upload. */
+  ensureBlob?: (d: Descriptor) => Promise<void>;
   /** Where `dest=-` writes; default process.stdout. */
   stdout?: NodeJS.WritableStream;
 }

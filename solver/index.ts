@@ -19,12 +19,13 @@ import type { Snapshotter } from '../src/snapshot/types.js';
 import { CacheStore } from './cachestore.js';
 import { buildGraph } from './graph.js';
 import { DefaultOpResolver } from './resolver.js';
-import { solveGraph } from './scheduler.js';
 import { fileStepLocks } from './step-lock.js';
+import { solveGraph, type ImportedCacheLookup } from './scheduler.js';
 import type { ExecSandboxOptions } from './ops/exec-mounts.js';
 import type { OpResolver } from './types.js';
 
 export type { OpResolver } from './types.js';
+export type { ImportedCacheLookup } from './scheduler.js';
 export type { ExecSandboxOptions } from './ops/exec-mounts.js';
 
 export interface SolveOptions {
@@ -56,6 +57,8 @@ export interface SolveOptions {
   witness?: ContextWitness;
   /** `<store>/state/locks`: a missed step is built by one build of the store at a time (./step-lock.ts). */
   locksDir?: string;
+  /** --cache-from sources (src/cache/remote/imported.ts): consulted when the local cache misses. */
+  imported?: ImportedCacheLookup;
 }
 
 export async function solve(def: Definition, opts: SolveOptions): Promise<BuildResult> {
@@ -100,10 +103,11 @@ export async function solve(def: Definition, opts: SolveOptions): Promise<BuildR
       identitySalt: JSON.stringify(Object.entries(opts.locals).sort()),
       ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
       ...(opts.locksDir !== undefined ? { locks: fileStepLocks(opts.locksDir) } : {}),
+      ...(opts.imported ? { imported: opts.imported } : {}),
     });
     const image = structuredClone(def.image);
     image.rootfs = { type: 'layers', diff_ids: solved.layers.map((l) => l.diffID) };
-    return { layers: solved.layers, image, snapshot: solved.snapshot, vertices: solved.vertices, ...(solved.created ? { created: solved.created } : {}) };
+    return { layers: solved.layers, image, snapshot: solved.snapshot, vertices: solved.vertices, ...(solved.created ? { created: solved.created } : {}), cacheSteps: solved.steps };
   } finally {
     await statCache.flush().catch(() => {});
   }

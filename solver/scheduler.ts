@@ -15,7 +15,8 @@ import PQueue from 'p-queue';
 import { TsbuildError, VertexError } from '../src/errors.js';
 import type { SourceLocation } from '../src/errors.js';
 import type { Layer } from '../src/image/types.js';
-import type { VertexSummary } from '../src/llb/result.js';
+import type { CacheStep, VertexSummary } from '../src/llb/result.js';
+import type { ImportedRecord } from '../src/cache/remote/format.js';
 import type { ProgressSink } from '../src/progress/types.js';
 import { cacheKey, cacheMap, type CacheMap } from './cachekey.js';
 import { explainMiss, sameExceptLocalFiles, stepIdentities, type StepMemo } from './explain.js';
@@ -43,6 +44,17 @@ export interface SchedulerOptions {
   concurrency?: number;
   /** Cross-process step locks: a missed step is built by one build of the store at a time (./step-lock.ts). */
   locks?: StepLocks;
+  /** --cache-from: records of cache sources, consulted when the local cache misses (src/cache/remote). */
+  imported?: ImportedCacheLookup;
+}
+
+/** The solver's one seam into imported cache sources. */
+export interface ImportedCacheLookup {
+  get(key: string): ImportedRecord | undefined;
+  /** The committed snapshot of an imported record, made on `parent` (its layer fetched and applied). */
+  restore(rec: ImportedRecord, parent: string | null, signal: AbortSignal): Promise<string>;
+  /** Leave the output's snapshot unmade when it is an imported hit (no output reads the rootfs). */
+  lazyOutput?: boolean;
 }
 
 export interface SolvedGraph {
@@ -53,6 +65,8 @@ export interface SolvedGraph {
   vertices: VertexSummary[];
   /** When the newest op of the output's chain was first built (from its cache record). */
   created?: string;
+  /** Every exec/file step's cache facts (for --cache-to). */
+  steps: CacheStep[];
 }
 
 export async function solveGraph(graph: Graph, opts: SchedulerOptions): Promise<SolvedGraph> {
@@ -66,6 +80,9 @@ class Solve {
   private readonly keyOf = new Map<Vertex, string>();
   private readonly facts = new Map<Vertex, KeyFacts>();
   private readonly records = new Map<Vertex, CacheRecord | undefined>();
+  /** Hits found only in a cache source; restored (snapshot made) only when something needs the snapshot. */
+  private readonly importedHits = new Map<Vertex, ImportedRecord>();
+  private readonly restoring = new Set<Vertex>();
   private readonly maps = new Map<Vertex, CacheMap>();
   /** Vertices that ignore the cache (--no-cache, --no-cache-filter and what depends on those). */
   private readonly forced = new Set<Vertex>();
@@ -99,9 +116,10 @@ class Solve {
     try {
       await Promise.all(this.graph.vertices.map((v) => this.key(v)));
       const chain = this.chain();
-      await this.decideNeeds(chain);
+      const lazyOutput = this.opts.imported?.lazyOutput === true && this.importedHits.has(this.graph.output);
+      await this.decideNeeds(chain, lazyOutput);
       const [snapshot, ...layers] = await Promise.all([
-        this.track(this.mat(this.graph.output)),
+        lazyOutput ? Promise.resolve(null) : this.track(this.mat(this.graph.output)),
         ...chain.map((v) => this.track(this.layer(v))),
       ]);
       await Promise.all(this.writes.values());
@@ -110,6 +128,7 @@ class Solve {
         layers: [...this.baseLayers(), ...(layers as Layer[]).reverse()],
         vertices: this.summaries(),
         ...this.newestCreated(chain),
+        steps: this.cacheSteps(chain),
       };
     } catch (err) {
       if (this.firstError === undefined && !this.ctrl.signal.aborted) this.firstError = err;
@@ -161,13 +180,26 @@ class Solve {
         this.missReasons.set(v, [forced]);
         return key;
       }
-      const rec = await this.opts.cache.get(key);
+      let rec = await this.opts.cache.get(key);
+      const imp = rec ? undefined : this.importedHit(v, key, inputKeys[0]);
+      if (imp) {
+        this.importedHits.set(v, imp);
+        // Stands for the record until restore() makes its snapshot (never read before that).
+        rec = { key, snapshot: '', layer: imp.layer, created: imp.created, name: v.metadata.description };
+      }
       this.records.set(v, rec);
       await this.checkStep(v, key, map, facts, rec);
       return key;
     } catch (err) {
       throw this.fail(v, err, false);
     }
+  }
+
+  /** A cache source's record for v: only exec/file steps, sitting on the snapshot of v's first input. */
+  private importedHit(v: Vertex, key: string, parentKey: string | undefined): ImportedRecord | undefined {
+    if (v.op.type !== 'exec' && v.op.type !== 'file') return undefined;
+    const imp = this.opts.imported?.get(key);
+    return imp && imp.parent === parentKey ? imp : undefined;
   }
 
   /** Why v must ignore the cache, or undefined. Its inputs' keys (and so their forced state) are known. */
@@ -191,7 +223,7 @@ class Solve {
     const ids = this.identities(v);
     const prev = await this.opts.cache.getStep(ids);
     if (rec) {
-      await this.opts.cache.touch(key);
+      if (!this.importedHits.has(v)) await this.opts.cache.touch(key);
       if (prev?.key !== key || prev.ids[0] !== ids[0]) await this.opts.cache.putStep(this.memo(v, key, map, facts));
       return;
     }
@@ -217,13 +249,20 @@ class Solve {
   }
 
   // Phase 2: which vertices must run.
-  private async decideNeeds(chain: Vertex[]): Promise<void> {
+  private async decideNeeds(chain: Vertex[], lazyOutput: boolean): Promise<void> {
+    // v's snapshot is needed: run it, or restore an imported hit (which needs its parent's snapshot).
+    const need = (v: Vertex): void => {
+      if (!this.importedHits.has(v)) return visit(v);
+      if (this.restoring.has(v)) return;
+      this.restoring.add(v);
+      if (v.inputs[0]) need(v.inputs[0]);
+    };
     const visit = (v: Vertex): void => {
       if (isTrivial(v.op) || this.mustRun.has(v) || this.records.get(v)) return;
       this.mustRun.add(v);
-      v.inputs.forEach(visit);
+      v.inputs.forEach(need);
     };
-    visit(this.graph.output);
+    if (!lazyOutput) need(this.graph.output);
     // A chain step whose layer is not memoized needs its snapshot to make one.
     const memo = await Promise.all(chain.map((v) => this.memoizedLayer(v)));
     chain.forEach((v, i) => {
@@ -247,7 +286,18 @@ class Solve {
 
   private async materialize(v: Vertex): Promise<string | null> {
     if (isTrivial(v.op)) return null;
-    if (!this.mustRun.has(v)) return this.records.get(v)!.snapshot;
+    const imp = this.importedHits.get(v);
+    if (imp) return this.restore(v, imp);
+    if (!this.mustRun.has(v)) {
+      const rec = this.records.get(v);
+      if (rec) return rec.snapshot;
+      // Needed only now (under a step whose imported result could not be restored): run it.
+      this.mustRun.add(v);
+    }
+    return this.runNow(v);
+  }
+
+  private async runNow(v: Vertex): Promise<string | null> {
     const inputs = await Promise.all(v.inputs.map((i) => this.mat(i)));
     this.checkAborted();
     // No signal for add(): p-queue would reject at once on abort while the task still runs; a task that
@@ -329,6 +379,33 @@ class Solve {
     }
   }
 
+  /** Make an imported hit's snapshot on its parent's, and keep it as a local record. */
+  private async restore(v: Vertex, imp: ImportedRecord): Promise<string> {
+    const parent = v.inputs[0] ? await this.mat(v.inputs[0]) : null;
+    this.checkAborted();
+    try {
+      const snapshot = await this.queue.add(() => {
+        this.checkAborted();
+        return this.opts.imported!.restore(imp, parent, this.ctrl.signal);
+      });
+      this.checkAborted();
+      const rec: CacheRecord = { key: imp.key, snapshot, layer: imp.layer, created: imp.created, name: v.metadata.description };
+      this.records.set(v, rec);
+      await this.opts.cache.put(rec);
+      return snapshot;
+    } catch (err) {
+      if (this.ctrl.signal.aborted || this.firstError !== undefined) throw this.fail(v, err, false);
+      // A source is untrusted: a blob that is missing, wrong or unreadable costs only this step's run.
+      const why = `cache source ${imp.source}: ${err instanceof Error ? err.message : String(err)}`;
+      this.opts.progress.emit({ type: 'warning', message: `${v.metadata.description}: ${why}; running the step instead` });
+      this.importedHits.delete(v);
+      this.records.set(v, undefined);
+      this.missReasons.set(v, [why]);
+      this.mustRun.add(v);
+      return this.runNow(v) as Promise<string>;
+    }
+  }
+
   /** The output's chain (output → inputs[0] → …) down to, not including, its source; exec/file ops only. */
   private chain(): Vertex[] {
     const out: Vertex[] = [];
@@ -356,6 +433,8 @@ class Solve {
   }
 
   private async layer(v: Vertex): Promise<Layer> {
+    // A restore that fails runs the step instead, whose layer is then made below.
+    if (this.importedHits.has(v) && this.restoring.has(v)) await this.mat(v);
     const memo = this.mustRun.has(v) ? undefined : this.memoLayers.get(v);
     if (memo) return memo;
     const snapshot = await this.mat(v);
@@ -373,6 +452,7 @@ class Solve {
       const prev = this.records.get(v);
       const created = prev?.created ?? new Date().toISOString();
       await this.opts.cache.put({ ...(prev?.snapshot === snapshot ? prev : {}), key: this.keyOf.get(v)!, snapshot, layer, created, name: v.metadata.description });
+      this.memoLayers.set(v, layer);
       return layer;
     } catch (err) {
       throw this.fail(v, err, false);
@@ -390,6 +470,12 @@ class Solve {
   }
 
   private async memoizedLayer(v: Vertex): Promise<Layer | undefined> {
+    const imp = this.importedHits.get(v);
+    if (imp) {
+      // A source's layer blob is fetched only when an output needs its bytes (src/cache/remote/lazy.ts).
+      this.memoLayers.set(v, imp.layer);
+      return imp.layer;
+    }
     const layer = this.records.get(v)?.layer;
     if (!layer || !(await (this.opts.layerExists?.(layer) ?? true))) return undefined;
     this.memoLayers.set(v, layer);
@@ -410,8 +496,33 @@ class Solve {
           cacheKey: this.keyOf.get(v)!,
           ...(!cached && miss ? { cacheMiss: miss } : {}),
           ...(cached && this.records.get(v) ? { cachedFrom: this.records.get(v)!.created } : {}),
+          ...(cached && this.importedHits.has(v) ? { cacheSource: this.importedHits.get(v)!.source } : {}),
         };
       });
+  }
+
+  /** Every exec/file step with a key: its parent, snapshot, layer (for --cache-to). */
+  private cacheSteps(chain: Vertex[]): CacheStep[] {
+    const inChain = new Set(chain);
+    const out: CacheStep[] = [];
+    for (const v of this.graph.vertices) {
+      if (v.op.type !== 'exec' && v.op.type !== 'file') continue;
+      const key = this.keyOf.get(v);
+      const rec = this.records.get(v);
+      if (!key || !rec) continue;
+      const parent = v.inputs[0] ? this.keyOf.get(v.inputs[0]) : undefined;
+      const layer = inChain.has(v) ? this.memoLayers.get(v) ?? rec.layer : rec.layer;
+      out.push({
+        key,
+        ...(parent ? { parent } : {}),
+        chain: inChain.has(v),
+        ...(rec.snapshot ? { snapshot: rec.snapshot } : {}),
+        ...(layer ? { layer } : {}),
+        created: rec.created,
+        name: v.metadata.description,
+      });
+    }
+    return out;
   }
 
   private checkAborted(): void {

@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { UsageError } from '../errors.js';
 import { parseSandboxArgs, SANDBOX_OPTIONS, type SandboxArgs } from './sandbox-args.js';
 import { parseOutput, type OutputSpec } from './outputs.js';
+import { parseCacheSpec, type CacheSpec } from './cache-specs.js';
 
 export { parseOutput, type OutputSpec } from './outputs.js';
 
@@ -37,6 +38,9 @@ export interface BuildArgs {
   insecureRegistries: string[];
   iidfile?: string;
   metadataFile?: string;
+  /** --cache-from (repeatable, searched in order) and --cache-to: the cache that travels (./cache-travel.ts). */
+  cacheFrom: CacheSpec[];
+  cacheTo: CacheSpec[];
   /** RUN sandbox: --network, --secret, --ssh, --memory, --cpus, --pids-limit, --ulimit, ... (./sandbox-args.ts). */
   sandbox: SandboxArgs;
 }
@@ -69,6 +73,8 @@ export function parseBuildArgs(argv: string[]): BuildArgs {
         'insecure-registry': { type: 'string', multiple: true },
         iidfile: { type: 'string' },
         'metadata-file': { type: 'string' },
+        'cache-from': { type: 'string', multiple: true },
+        'cache-to': { type: 'string', multiple: true },
         ...SANDBOX_OPTIONS,
       },
     });
@@ -120,6 +126,8 @@ export function parseBuildArgs(argv: string[]): BuildArgs {
     pull: values.pull ?? false,
     insecureRegistries: values['insecure-registry'] ?? [],
     sandbox: parseSandboxArgs(values),
+    cacheFrom: (values['cache-from'] ?? []).map((s) => parseCacheSpec('--cache-from', s)),
+    cacheTo: (values['cache-to'] ?? []).map((s) => parseCacheSpec('--cache-to', s)),
   };
   if (values.iidfile !== undefined) out.iidfile = values.iidfile;
   if (values['metadata-file'] !== undefined) out.metadataFile = values['metadata-file'];

@@ -141,6 +141,10 @@ export async function buildCommand(argv: string[]): Promise<number> {
   process.once('SIGTERM', onSignal);
   const started = Date.now();
   try {
+    // --cache-from (./cache-travel.ts): a layer blob stays in its source until an output needs its bytes.
+    const travel = { content, snapshotter, registry, progress, signal: controller.signal };
+    const imported = args.cacheFrom.length ? await import('./cache-travel.js').then((m) => m.loadCacheSources(args.cacheFrom, travel)) : undefined;
+    if (imported) imported.lazyOutput = pushOnly(args);
     const result = await solve(definition, {
       content,
       snapshotter,
@@ -156,6 +160,7 @@ export async function buildCommand(argv: string[]): Promise<number> {
       noCacheStages: args.noCacheFilter,
       sandbox: { limits: args.sandbox.limits, secrets: sandbox.secrets, ssh: sandbox.ssh, cacheMountsDir: join(dirname(store.cache), 'cachemounts') },
       ...(witness ? { witness } : {}),
+      ...(imported ? { imported } : {}),
     }).catch((err) => {
       throw withLineText(err, dockerfileText);
     });
@@ -164,13 +169,25 @@ export async function buildCommand(argv: string[]): Promise<number> {
     const sde = sourceDateEpoch(args.buildArgs);
     const imageOptions = { ...(sde !== undefined ? { sourceDateEpoch: sde } : {}), labels: args.labels };
     const blobs = await writeImageWith(result, content, imageOptions);
-    const ctx = { content, images, progress, signal: controller.signal, snapshotter, mountsDir, imageOptions };
+    const ensureBlob = imported ? (d: { digest: string; size: number; mediaType: string }) => imported.ensureBlob(d, controller.signal) : undefined;
+    const ctx = { content, images, progress, signal: controller.signal, snapshotter, mountsDir, imageOptions, ...(ensureBlob ? { ensureBlob } : {}) };
+    if (imported && exporters.length) {
+      const { noteLazySources } = await import('./cache-travel.js');
+      const { registryDirs } = await import('./registry-client.js');
+      await noteLazySources(imported, result.layers.map((l) => l.descriptor), content, registryDirs(store.root).sources);
+    }
     const messages: string[] = [];
     const responses = [];
     for (const e of exporters) {
       const r = await e.export(result, blobs, ctx);
       responses.push(r);
       messages.push(r.message);
+    }
+    if (args.cacheTo.length) {
+      const { exportCaches } = await import('./cache-travel.js');
+      const sources = () => import('./registry-client.js').then((m) => m.registryDirs(store.root).sources);
+      const cache = new CacheStore({ dir: store.cache, snapshotExists: async (name) => (await snapshotter.stat(name))?.kind === 'committed' });
+      messages.push(...(await exportCaches(args.cacheTo, result, { ...travel, cache, imported, sources })));
     }
     await writeBuildMetadata({ args, result, blobs, responses, names: args.tags.map((t) => normalizeReference(t)) });
     progress.emit({ type: 'vertex.done', id: 'export', name: 'exporting to image', at: Date.now(), durationMs: Date.now() - t0 });
@@ -216,6 +233,13 @@ export async function buildCommand(argv: string[]): Promise<number> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+/** True when every output is a plain registry push (no output reads layer bytes or the rootfs). */
+function pushOnly(args: BuildArgs): boolean {
+  if (args.load) return false;
+  if (args.outputs.length === 0) return args.tags.length === 0;
+  return args.outputs.every((o) => o.type === 'registry' && Object.keys(o.attrs).every((k) => k === 'type' || k === 'name' || k === 'push'));
 }
 
 /** The outputs a build writes: -o specs, -t (image store), --push, --load. See README "Outputs". */

@@ -7,7 +7,7 @@ export function formatExplain(vertices: VertexSummary[]): string {
     const key = v.cacheKey ? `key ${v.cacheKey.replace(/^sha256:/, '').slice(0, 16)}` : '';
     if (v.cached) {
       lines.push(`  CACHED ${v.name}`);
-      lines.push(`         ${key}${v.cachedFrom ? `, built ${v.cachedFrom}` : ''}`);
+      lines.push(`         ${key}${v.cachedFrom ? `, built ${v.cachedFrom}` : ''}${v.cacheSource ? `, from cache source ${v.cacheSource}` : ''}`);
       continue;
     }
     lines.push(`  RAN    ${v.name} (${(v.durationMs / 1000).toFixed(2)}s)`);

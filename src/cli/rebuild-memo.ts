@@ -69,7 +69,9 @@ export function memoEligible(args: BuildArgs): boolean {
     args.iidfile === undefined &&
     args.metadataFile === undefined &&
     args.sandbox.secrets.length === 0 &&
-    args.sandbox.ssh.length === 0
+    args.sandbox.ssh.length === 0 &&
+    args.cacheFrom.length === 0 &&
+    args.cacheTo.length === 0
   );
 }
 

@@ -19,6 +19,23 @@ export interface BuildResult {
    * gives a byte-identical image.
    */
   created?: string;
+  /** Every exec/file step of the build with what a cache export needs (src/cache/remote/export.ts). */
+  cacheSteps?: CacheStep[];
+}
+
+/** One step's cache facts, for exporting the cache (--cache-to). */
+export interface CacheStep {
+  key: string;
+  /** The key of the step whose snapshot this one sits on (its first input; scratch has a key too). */
+  parent?: string;
+  /** Part of the output image's layer chain (mode=min exports only these). */
+  chain: boolean;
+  /** Its committed snapshot, when it exists on this machine. */
+  snapshot?: string;
+  /** Its layer, when known (memoized, or from a cache source). */
+  layer?: Layer;
+  created?: string;
+  name: string;
 }
 
 export interface VertexSummary {
@@ -35,4 +52,6 @@ export interface VertexSummary {
   cacheMiss?: string[];
   /** Cached steps: when the cached result was first built (ISO 8601). */
   cachedFrom?: string;
+  /** Cached steps found in a --cache-from source (not in the local cache): that source. */
+  cacheSource?: string;
 }

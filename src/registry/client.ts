@@ -6,7 +6,7 @@ import type { ContentStore } from '../content/types.js';
 import type { Descriptor, Platform } from '../image/types.js';
 import { parseReference, type ParsedReference } from '../image/reference.js';
 import type { ProgressSink } from '../progress/types.js';
-import { headManifest, fetchManifest, type ResolvedDescriptor } from './manifest.js';
+import { headManifest, fetchManifest, type FetchedManifest, type ResolvedDescriptor } from './manifest.js';
 import { pullImage, pullLayers, type PulledImage } from './pull.js';
 import { pushImage, type PushStats } from './push.js';
 import type { BlobSources } from './sources.js';
@@ -53,6 +53,12 @@ export class RegistryClient {
     }
   }
 
+  /** GET the manifest `ref` names, verified against its digest (throws a 404 RegistryError when absent). */
+  manifest(ref: string | ParsedReference, signal?: AbortSignal): Promise<FetchedManifest> {
+    const r = this.ref(ref);
+    return fetchManifest(this.transport(r.domain), { path: r.path, reference: r.digest ?? r.tag ?? 'latest' }, signal);
+  }
+
   /** Pull manifests, config and (unless layers=false) layers into `content`. */
   pull(ref: string | ParsedReference, opts: { content: ContentStore; platform: Platform; signal?: AbortSignal; layers?: boolean; concurrency?: number }): Promise<PulledImage> {
     const r = this.ref(ref);
@@ -69,7 +75,11 @@ export class RegistryClient {
    * Push `target` and everything it references from `content` under every name in `refs` (grouped by
    * repository: each repository gets its blobs once and every tag of it).
    */
-  async push(refs: (string | ParsedReference)[], target: Descriptor, opts: { content: ContentStore; signal?: AbortSignal; monolithicMax?: number; chunkSize?: number }): Promise<PushStats> {
+  async push(
+    refs: (string | ParsedReference)[],
+    target: Descriptor,
+    opts: { content: ContentStore; signal?: AbortSignal; monolithicMax?: number; chunkSize?: number; ensureBlob?: (d: Descriptor) => Promise<void> },
+  ): Promise<PushStats> {
     const byRepo = new Map<string, { r: ParsedReference; tags: string[] }>();
     for (const x of refs) {
       const r = this.ref(x);

@@ -31,6 +31,8 @@ export interface PushOptions {
   chunkSize?: number;
   /** Blob uploads at once; default 4. */
   concurrency?: number;
+  /** Called before a blob is uploaded (not when skipped or mounted): brings a lazy blob into `content`. */
+  ensureBlob?: (d: Descriptor) => Promise<void>;
 }
 
 export interface PushStats {
@@ -125,6 +127,7 @@ async function pushBlob(t: RegistryTransport, path: string, d: Descriptor, scope
   await start.body.dump();
   if (start.statusCode === 201) return 'mounted';
   let location = await absolute(t, header(start.headers.location), sig.signal);
+  await opts.ensureBlob?.(d);
 
   const id = `push:${d.digest}`;
   const name = `pushing ${d.digest.slice(7, 19)} (${binarySize(d.size)})`;

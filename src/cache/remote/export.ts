@@ -1,0 +1,70 @@
+/**
+ * What `--cache-to` exports: the steps of a build (BuildResult.cacheSteps) as cache records with their
+ * layers. mode=min: the steps that make the output image's layers; mode=max: every exec/file step of every
+ * stage built. A step whose layer is not known yet (an intermediate stage's step) gets one made from its
+ * snapshot, memoized in its local cache record so the next export does not make it again. Secrets never
+ * reach a layer (secret mounts are not in snapshots) nor a key (their values never enter keys).
+ */
+import { createHash } from 'node:crypto';
+import type { ContentStore } from '../../content/types.js';
+import { createLayer } from '../../diff/compare.js';
+import { MediaType, type Descriptor, type Layer } from '../../image/types.js';
+import type { CacheStep } from '../../llb/result.js';
+import type { Snapshotter } from '../../snapshot/types.js';
+import type { CacheStore } from '../store.js';
+import { CACHE_CONFIG_MEDIA_TYPE, encodeCache, type CacheConfigRecord } from './format.js';
+
+export type CacheMode = 'min' | 'max';
+
+export interface CachePayload {
+  records: CacheConfigRecord[];
+  layers: Descriptor[];
+  config: Descriptor;
+  configBytes: Buffer;
+  manifest: Descriptor;
+  manifestBytes: Buffer;
+}
+
+export interface CollectDeps {
+  content: ContentStore;
+  snapshotter: Snapshotter;
+  cache: CacheStore;
+  /** True when a cache source can supply the blob (a lazy blob need not be here). */
+  lazyBlob(digest: string): boolean;
+  signal?: AbortSignal;
+}
+
+function descriptor(bytes: Buffer, mediaType: string): Descriptor {
+  return { mediaType, digest: 'sha256:' + createHash('sha256').update(bytes).digest('hex'), size: bytes.length };
+}
+
+/** The cache of `steps` in `mode`, its config and manifest (not yet written anywhere). */
+export async function collectCache(steps: CacheStep[], mode: CacheMode, deps: CollectDeps): Promise<CachePayload> {
+  const chosen = steps.filter((s) => mode === 'max' || s.chain).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const layers: Descriptor[] = [];
+  const at = new Map<string, number>();
+  const records: CacheConfigRecord[] = [];
+  for (const s of chosen) {
+    const layer = await layerOf(s, deps);
+    if (!layer) continue; // neither a layer nor a snapshot here: cannot be exported
+    let i = at.get(layer.descriptor.digest);
+    if (i === undefined) {
+      i = layers.push(layer.descriptor) - 1;
+      at.set(layer.descriptor.digest, i);
+    }
+    records.push({ key: s.key, ...(s.parent ? { parent: s.parent } : {}), layer: i, diffID: layer.diffID, created: s.created ?? new Date().toISOString(), name: s.name });
+  }
+  const enc = encodeCache(records, layers);
+  const config = descriptor(enc.config, CACHE_CONFIG_MEDIA_TYPE);
+  const manifestBytes = enc.manifest(config);
+  return { records, layers, config, configBytes: enc.config, manifest: descriptor(manifestBytes, MediaType.OciManifest), manifestBytes };
+}
+
+async function layerOf(s: CacheStep, deps: CollectDeps): Promise<Layer | undefined> {
+  if (s.layer && ((await deps.content.has(s.layer.descriptor.digest)) || deps.lazyBlob(s.layer.descriptor.digest))) return s.layer;
+  if (!s.snapshot) return undefined;
+  const layer = await createLayer({ layerDir: await deps.snapshotter.layerDir(s.snapshot), content: deps.content, ...(deps.signal ? { signal: deps.signal } : {}) });
+  const rec = await deps.cache.get(s.key);
+  if (rec && rec.snapshot === s.snapshot) await deps.cache.put({ ...rec, layer });
+  return layer;
+}

@@ -1,0 +1,96 @@
+/**
+ * The cache sources of one build (`--cache-from`, searched in the order given) and the solver's seam into
+ * them (solver/scheduler.ts `ImportedCacheLookup`): `get(key)` answers from the sources' records when the
+ * local cache misses; `restore()` makes a hit's snapshot on its parent's (the layer blob fetched, verified
+ * and applied) only when a step runs on it or an output reads the rootfs; `ensureBlob()` fetches a layer
+ * blob that only a source has, when an output needs its bytes (lazy blobs).
+ */
+import { randomBytes } from 'node:crypto';
+import type { ContentStore } from '../../content/types.js';
+import { applyLayer } from '../../diff/apply.js';
+import { StoreError } from '../../errors.js';
+import type { Descriptor } from '../../image/types.js';
+import type { Snapshotter } from '../../snapshot/types.js';
+import type { ImportedRecord } from './format.js';
+
+/** One loaded `--cache-from` source. */
+export interface CacheSource {
+  /** As the user named it (a directory or a reference). */
+  label: string;
+  records: Map<string, ImportedRecord>;
+  /** Copy blob `d` into `content`, verified against its digest. */
+  fetchBlob(d: Descriptor, content: ContentStore, signal?: AbortSignal): Promise<void>;
+  /** Registry sources: the repository holding the blobs (a push to the same registry mounts from it). */
+  repository?: { domain: string; path: string };
+}
+
+export interface ImportedCacheDeps {
+  content: ContentStore;
+  snapshotter: Snapshotter;
+}
+
+export class ImportedCache {
+  /** Blobs fetched from a source in this build (digest → source label). */
+  readonly fetched = new Map<string, string>();
+  private readonly inflight = new Map<string, Promise<void>>();
+  lazyOutput = false;
+
+  constructor(
+    readonly sources: CacheSource[],
+    private readonly deps: ImportedCacheDeps,
+  ) {}
+
+  get(key: string): ImportedRecord | undefined {
+    for (const s of this.sources) {
+      const r = s.records.get(key);
+      if (r) return r;
+    }
+    return undefined;
+  }
+
+  /** The source that offers blob `digest`, if any. */
+  sourceOf(digest: string): CacheSource | undefined {
+    for (const s of this.sources) for (const r of s.records.values()) if (r.layer.descriptor.digest === digest) return s;
+    return undefined;
+  }
+
+  /** Bring blob `d` into the content store from the source that offers it (no-op when present). */
+  async ensureBlob(d: Descriptor, signal?: AbortSignal): Promise<void> {
+    if (await this.deps.content.has(d.digest)) return;
+    let p = this.inflight.get(d.digest);
+    if (!p) {
+      const src = this.sourceOf(d.digest);
+      if (!src) return; // not ours: the caller's own error names the missing blob
+      p = src.fetchBlob(d, this.deps.content, signal).then(() => {
+        this.fetched.set(d.digest, src.label);
+      });
+      this.inflight.set(d.digest, p);
+      p.catch(() => this.inflight.delete(d.digest));
+    }
+    return p;
+  }
+
+  /** The committed snapshot `op:<key hex>` of `rec` on `parent` (the solver's snapshot name for that key). */
+  async restore(rec: ImportedRecord, parent: string | null, signal: AbortSignal): Promise<string> {
+    const { snapshotter, content } = this.deps;
+    const name = `op:${rec.key.slice('sha256:'.length)}`;
+    if ((await snapshotter.stat(name))?.kind === 'committed') return name;
+    await this.ensureBlob(rec.layer.descriptor, signal);
+    const active = `import:${process.pid}:${randomBytes(6).toString('hex')}`;
+    await snapshotter.prepare(active, parent ?? undefined);
+    try {
+      const layerDir = await snapshotter.layerDir(active);
+      await applyLayer({ content, descriptor: rec.layer.descriptor, layerDir, diffID: rec.layer.diffID, signal });
+      try {
+        await snapshotter.commit(name, active);
+      } catch (err) {
+        if (!(err instanceof StoreError) || err.code !== 'SNAPSHOT_EXISTS') throw err;
+        await snapshotter.remove(active);
+      }
+      return name;
+    } catch (err) {
+      await snapshotter.remove(active).catch(() => {});
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * buildx's `--cache-to` / `--cache-from` syntax: CSV `key=value` fields (`type=registry,ref=R,mode=max`);
+ * a bare `--cache-from REF` is `type=registry,ref=REF`. Types: `local` (dest= / src=) and `registry` (ref=).
+ */
+import { UsageError } from '../errors.js';
+import { splitCsv } from './outputs.js';
+
+export interface CacheSpec {
+  type: 'local' | 'registry';
+  /** local: the directory; registry: the reference. */
+  target: string;
+  /** --cache-to: min (default) or max. */
+  mode: 'min' | 'max';
+  /** --cache-to ignore-error=true: a failed export is a warning. */
+  ignoreError: boolean;
+  /** Every field as given. */
+  attrs: Record<string, string>;
+}
+
+const KNOWN = new Set(['type', 'ref', 'dest', 'src', 'mode', 'ignore-error', 'compression', 'compression-level', 'force-compression', 'oci-mediatypes', 'image-manifest']);
+
+function fields(flag: string, spec: string): Record<string, string> {
+  const attrs: Record<string, string> = {};
+  for (const raw of splitCsv(spec)) {
+    const part = raw.trim();
+    if (part === '') continue;
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw new UsageError(`invalid ${flag} "${spec}": "${part}" is not key=value`);
+    attrs[part.slice(0, eq).toLowerCase()] = part.slice(eq + 1);
+  }
+  return attrs;
+}
+
+export function parseCacheSpec(flag: '--cache-to' | '--cache-from', spec: string): CacheSpec {
+  const attrs = spec.includes('=') ? fields(flag, spec) : { type: 'registry', ref: spec };
+  const type = attrs.type ?? (attrs.ref ? 'registry' : undefined);
+  if (type !== 'local' && type !== 'registry') {
+    throw new UsageError(`invalid ${flag} "${spec}": ${type === undefined ? 'missing type=' : `unsupported type "${type}"`}`, { hint: 'tsbuild supports type=registry,ref=REF and type=local,' + (flag === '--cache-to' ? 'dest=DIR' : 'src=DIR') });
+  }
+  for (const k of Object.keys(attrs)) if (!KNOWN.has(k)) throw new UsageError(`invalid ${flag} "${spec}": unknown field "${k}"`);
+  const target = type === 'registry' ? attrs.ref : flag === '--cache-to' ? attrs.dest : attrs.src;
+  if (!target) throw new UsageError(`invalid ${flag} "${spec}": type=${type} needs ${type === 'registry' ? 'ref=REF' : flag === '--cache-to' ? 'dest=DIR' : 'src=DIR'}`);
+  const mode = attrs.mode ?? 'min';
+  if (mode !== 'min' && mode !== 'max') throw new UsageError(`invalid ${flag} "${spec}": mode must be min or max`);
+  const ie = attrs['ignore-error'] ?? 'false';
+  if (ie !== 'true' && ie !== 'false') throw new UsageError(`invalid ${flag} "${spec}": ignore-error must be true or false`);
+  return { type, target, mode, ignoreError: ie === 'true', attrs };
+}
