@@ -1,0 +1,235 @@
+/**
+ * The cache that travels, through a directory (`--cache-to type=local` / `--cache-from type=local`), between
+ * two real stores ("machine A" and "machine B", the same base image, the context checked out at another
+ * path): every step hits on B and the image digest is identical; mode=min vs mode=max; two exports into one
+ * directory; a changed file reruns only the steps after it; a corrupt, truncated or unknown-version source
+ * is a warning and a normal build; a failed export fails the build after the image is written (or is a
+ * warning with ignore-error=true); bad specs are usage errors. Registries: test/registry/cache-travel.test.ts.
+ */
+import { describe, expect, it, beforeAll, afterAll } from 'vitest';
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Sandbox, fixtures, suiteSandbox } from './harness.js';
+import { parseSteps } from './cache-steps.js';
+
+const a = suiteSandbox();
+const machines: Sandbox[] = [];
+
+/** A fresh store with A's base image (the same digest, as a registry would give it). */
+async function machine(): Promise<Sandbox> {
+  const m = new Sandbox();
+  machines.push(m);
+  const r = await m.tsbuild(['load', '-i', baseTar]);
+  expect(r.code, r.stderr).toBe(0);
+  return m;
+}
+
+let baseTar = '';
+beforeAll(async () => {
+  baseTar = join(a.dir, 'base.tar');
+  const r = await a.tsbuild(['save', '-o', baseTar, 'busybox:latest']);
+  expect(r.code, r.stderr).toBe(0);
+}, 60_000);
+afterAll(() => machines.forEach((m) => m.cleanup()));
+
+/** The fixture checked out at a new path under `sb`. */
+let n = 0;
+function checkout(sb: Sandbox): string {
+  const dir = join(sb.dir, `checkout-${++n}`, 'src');
+  cpSync(join(fixtures, 'e2e/cache-travel'), dir, { recursive: true });
+  return dir;
+}
+
+const imageDigest = (out: string) => /writing image (sha256:[0-9a-f]{64})/.exec(out)?.[1];
+const steps = (out: string) => [...parseSteps(out)].filter(([name]) => !/^(exporting|importing|FROM )/.test(name));
+const ran = (out: string) => steps(out).filter(([, s]) => !s.cached).map(([name]) => name);
+
+function cacheConfig(dir: string): { version: number; records: { key: string; name: string }[] } {
+  const index = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8'));
+  const manifest = JSON.parse(readFileSync(join(dir, 'blobs/sha256', index.manifests[0].digest.slice(7)), 'utf8'));
+  return JSON.parse(readFileSync(join(dir, 'blobs/sha256', manifest.config.digest.slice(7)), 'utf8'));
+}
+
+const sha = (b: Buffer | string) => 'sha256:' + createHash('sha256').update(b).digest('hex');
+
+/** Rewrite a cache dir's config (and the manifest and index that name it) as a forger would, digests consistent. */
+function forgeConfig(dir: string, edit: (c: Record<string, unknown>) => void): void {
+  const blobs = join(dir, 'blobs/sha256');
+  const index = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8'));
+  const manifest = JSON.parse(readFileSync(join(blobs, index.manifests[0].digest.slice(7)), 'utf8'));
+  const config = JSON.parse(readFileSync(join(blobs, manifest.config.digest.slice(7)), 'utf8'));
+  edit(config);
+  const cb = Buffer.from(JSON.stringify(config));
+  writeFileSync(join(blobs, sha(cb).slice(7)), cb);
+  manifest.config = { ...manifest.config, digest: sha(cb), size: cb.length };
+  const mb = Buffer.from(JSON.stringify(manifest));
+  writeFileSync(join(blobs, sha(mb).slice(7)), mb);
+  index.manifests[0] = { ...index.manifests[0], digest: sha(mb), size: mb.length };
+  writeFileSync(join(dir, 'index.json'), JSON.stringify(index));
+}
+
+describe('cache export/import through a directory', () => {
+  let maxDir = '';
+  let minDir = '';
+  let digestA = '';
+
+  beforeAll(async () => {
+    maxDir = join(a.dir, 'cache-max');
+    minDir = join(a.dir, 'cache-min');
+    const out = await a.build(['-t', 'app:a', '--cache-to', `type=local,dest=${maxDir},mode=max`, '--cache-to', `type=local,dest=${minDir}`, checkout(a)]);
+    digestA = imageDigest(out.stderr)!;
+    expect(digestA).toBeDefined();
+  }, 120_000);
+
+  it('writes a versioned OCI layout: mode=max has every step of every stage, mode=min the final image\'s steps', () => {
+    for (const d of [maxDir, minDir]) {
+      expect(JSON.parse(readFileSync(join(d, 'oci-layout'), 'utf8'))).toEqual({ imageLayoutVersion: '1.0.0' });
+      const index = JSON.parse(readFileSync(join(d, 'index.json'), 'utf8'));
+      expect(index.manifests[0].artifactType).toBe('application/vnd.tsbuild.cache.v1');
+      const manifest = JSON.parse(readFileSync(join(d, 'blobs/sha256', index.manifests[0].digest.slice(7)), 'utf8'));
+      expect(manifest.config.mediaType).toBe('application/vnd.tsbuild.cache.config.v1+json');
+      // Every blob the layout holds is the manifest, its config or one of its layers.
+      const named = new Set([index.manifests[0].digest, manifest.config.digest, ...manifest.layers.map((l: { digest: string }) => l.digest)].map((x: string) => x.slice(7)));
+      expect(new Set(readdirSync(join(d, 'blobs/sha256')))).toEqual(named);
+    }
+    const max = cacheConfig(maxDir);
+    const min = cacheConfig(minDir);
+    expect(max.version).toBe(1);
+    expect(max.records.map((r) => r.name).sort()).toEqual(
+      [
+        '[build 2/6] WORKDIR /src',
+        '[build 3/6] COPY app.txt ./',
+        '[build 4/6] RUN tr a-z A-Z < app.txt > /out.txt',
+        '[build 5/6] COPY lib.txt ./',
+        '[build 6/6] RUN cat lib.txt >> /out.txt',
+        '[tools 2/2] RUN echo tool > /tool.txt',
+        '[2/4] COPY --from=build /out.txt /artifact.txt',
+        '[3/4] COPY --from=tools /tool.txt /tool.txt',
+        '[4/4] RUN cat /artifact.txt /tool.txt > /all.txt',
+      ].sort(),
+    );
+    expect(min.records.map((r) => r.name).sort()).toEqual(
+      ['[2/4] COPY --from=build /out.txt /artifact.txt', '[3/4] COPY --from=tools /tool.txt /tool.txt', '[4/4] RUN cat /artifact.txt /tool.txt > /all.txt'].sort(),
+    );
+  });
+
+  it('two machines: an empty store with --cache-from hits every step, starts no process, and makes the identical image', async () => {
+    const b = await machine();
+    const out = await b.build(['-t', 'app:b', '--explain', '--cache-from', `type=local,src=${maxDir}`, checkout(b)]);
+    expect(ran(out.stderr)).toEqual([]);
+    expect(steps(out.stderr).length).toBe(9);
+    expect(imageDigest(out.stderr)).toBe(digestA);
+    expect(b.runcRuns()).toBe(0);
+    expect(out.stderr).toContain(`from cache source ${maxDir}`);
+    // The restored steps are now local records: the next build hits without the source.
+    const again = await b.build(['-t', 'app:b', checkout(b)], { env: { TSBUILD_NO_MEMO: '1' } });
+    expect(ran(again.stderr)).toEqual([]);
+    expect((await b.tsbuild(['doctor'])).stdout).toMatch(/store OK/);
+  }, 120_000);
+
+  it('a changed file on B reruns only the steps after it (max); with min the whole stage runs', async () => {
+    const b = await machine();
+    const ctx = checkout(b);
+    writeFileSync(join(ctx, 'lib.txt'), 'lib v2\n');
+    const out = await b.build(['--cache-from', `type=local,src=${maxDir}`, ctx]);
+    expect(ran(out.stderr).sort()).toEqual(['COPY lib.txt ./', 'RUN cat lib.txt >> /out.txt', 'COPY --from=build /out.txt /artifact.txt', 'COPY --from=tools /tool.txt /tool.txt', 'RUN cat /artifact.txt /tool.txt > /all.txt'].sort());
+
+    const c = await machine();
+    const ctx2 = checkout(c);
+    writeFileSync(join(ctx2, 'lib.txt'), 'lib v2\n');
+    const out2 = await c.build(['--cache-from', `type=local,src=${minDir}`, ctx2]);
+    expect(ran(out2.stderr)).toContain('WORKDIR /src');
+    expect(ran(out2.stderr)).toContain('RUN tr a-z A-Z < app.txt > /out.txt');
+    expect(ran(out2.stderr)).toContain('RUN echo tool > /tool.txt');
+  }, 180_000);
+
+  it('exporting twice into one directory keeps it valid and removes the blobs no longer named', async () => {
+    const dir = join(a.dir, 'cache-twice');
+    const ctx = checkout(a);
+    await a.build(['--cache-to', `type=local,dest=${dir},mode=max`, ctx]);
+    const first = new Set(readdirSync(join(dir, 'blobs/sha256')));
+    writeFileSync(join(ctx, 'app.txt'), 'changed app\n');
+    await a.build(['--cache-to', `type=local,dest=${dir},mode=max`, ctx]);
+    const second = new Set(readdirSync(join(dir, 'blobs/sha256')));
+    const index = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8'));
+    const manifest = JSON.parse(readFileSync(join(dir, 'blobs/sha256', index.manifests[0].digest.slice(7)), 'utf8'));
+    const named = new Set([index.manifests[0].digest, manifest.config.digest, ...manifest.layers.map((l: { digest: string }) => l.digest)].map((x: string) => x.slice(7)));
+    expect(second).toEqual(named);
+    expect([...first].some((f) => !second.has(f))).toBe(true); // the old RUN tr layer (and others) went
+    // B with the same change hits everything from the second export.
+    const b = await machine();
+    const ctxB = checkout(b);
+    writeFileSync(join(ctxB, 'app.txt'), 'changed app\n');
+    const out = await b.build(['--cache-from', `type=local,src=${dir}`, ctxB]);
+    expect(ran(out.stderr)).toEqual([]);
+  }, 180_000);
+
+  it('untrusted sources: a wrong-digest blob, a truncated manifest, an unknown version, a record naming a blob outside the manifest: a warning and a normal build', async () => {
+    const cases: [string, (d: string) => void, RegExp][] = [
+      [
+        'corrupt layer',
+        (d) => {
+          const index = JSON.parse(readFileSync(join(d, 'index.json'), 'utf8'));
+          const manifest = JSON.parse(readFileSync(join(d, 'blobs/sha256', index.manifests[0].digest.slice(7)), 'utf8'));
+          for (const l of manifest.layers as { digest: string }[]) {
+            const p = join(d, 'blobs/sha256', l.digest.slice(7));
+            const bytes = readFileSync(p);
+            bytes[bytes.length >> 1] ^= 0xff;
+            writeFileSync(p, bytes);
+          }
+        },
+        /digest|running the step instead/i,
+      ],
+      [
+        'truncated manifest',
+        (d) => {
+          const index = JSON.parse(readFileSync(join(d, 'index.json'), 'utf8'));
+          const p = join(d, 'blobs/sha256', index.manifests[0].digest.slice(7));
+          writeFileSync(p, readFileSync(p).subarray(0, 40));
+        },
+        /building without this cache source/,
+      ],
+      ['unknown version', (d) => forgeConfig(d, (c) => void (c.version = 99)), /unknown cache format version 99/],
+      ['blob outside the manifest', (d) => forgeConfig(d, (c) => void ((c.records as { layer: number }[])[0]!.layer = 1000)), /names a blob outside its manifest/],
+      ['truncated index', (d) => writeFileSync(join(d, 'index.json'), '{"schemaVersion":2,"manif'), /index.json is not JSON/],
+    ];
+    for (const [what, spoil, warning] of cases) {
+      const dir = join(a.dir, `spoiled-${what.replace(/ /g, '-')}`);
+      cpSync(maxDir, dir, { recursive: true });
+      spoil(dir);
+      const b = await machine();
+      const out = await b.tsbuild(['build', '--progress', 'plain', '-t', 'app:b', '--cache-from', `type=local,src=${dir}`, checkout(b)]);
+      expect(out.code, `${what}: ${out.stderr}`).toBe(0);
+      expect(out.stderr, what).toMatch(/WARNING: .*/);
+      expect(out.stderr, what).toMatch(warning);
+      // The result is the image A made (the same content; the layers differ only in their created times).
+      const files = await b.tsbuild(['build', '--progress', 'plain', '-o', `type=local,dest=${join(b.dir, 'out')}`, checkout(b)]);
+      expect(files.code).toBe(0);
+      expect(readFileSync(join(b.dir, 'out/all.txt'), 'utf8'), what).toBe('HELLO APP\nlib v1\ntool\n');
+      expect((await b.tsbuild(['doctor'])).stdout, what).toMatch(/store OK/);
+    }
+  }, 400_000);
+
+  it('a failed export fails the build after the image is written, saying so; ignore-error=true makes it a warning', async () => {
+    const blocker = join(a.dir, 'not-a-dir');
+    writeFileSync(blocker, 'x');
+    const ctx = checkout(a);
+    const out = await a.tsbuild(['build', '--progress', 'plain', '-t', 'app:failed-export', '--cache-to', `type=local,dest=${blocker}/cache`, ctx]);
+    expect(out.code).not.toBe(0);
+    expect(out.stderr).toMatch(/cache export to .*not-a-dir\/cache failed: .*\(the image was written\)/);
+    expect((await a.tsbuild(['images'])).stdout).toMatch(/app\s+failed-export/);
+    const ok = await a.tsbuild(['build', '--progress', 'plain', '--cache-to', `type=local,dest=${blocker}/cache,ignore-error=true`, ctx]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stderr).toMatch(/WARNING: cache export to .* failed: .*ignore-error=true/);
+  }, 120_000);
+
+  it('bad --cache-to / --cache-from specs are usage errors', async () => {
+    for (const spec of [['--cache-to', 'type=gha'], ['--cache-to', 'type=local'], ['--cache-to', 'type=local,dest=x,mode=all'], ['--cache-from', 'type=local,dest=x'], ['--cache-to', 'type=registry,ref=r,bogus=1']]) {
+      const out = await a.tsbuild(['build', ...spec, checkout(a)]);
+      expect(out.code, spec.join(' ')).toBe(2);
+      expect(out.stderr).toMatch(new RegExp(`invalid ${spec[0]}`));
+    }
+    expect(existsSync(join(a.dir, 'x'))).toBe(false);
+  }, 60_000);
+});
