@@ -21,12 +21,12 @@ import { buildGraph } from './graph.js';
 import { DefaultOpResolver } from './resolver.js';
 import { fileStepLocks } from './step-lock.js';
 import { solveGraph, type ImportedCacheLookup } from './scheduler.js';
-import type { ExecSandboxOptions } from './ops/exec-mounts.js';
+import type { ExecSandboxOptions } from './ops/exec/mounts.js';
 import type { OpResolver } from './types.js';
 
 export type { OpResolver } from './types.js';
 export type { ImportedCacheLookup } from './scheduler.js';
-export type { ExecSandboxOptions } from './ops/exec-mounts.js';
+export type { ExecSandboxOptions } from './ops/exec/mounts.js';
 
 export interface SolveOptions {
   content: ContentStore;
@@ -45,7 +45,7 @@ export interface SolveOptions {
   noCache?: boolean;
   /** --no-cache-filter: stages (OpMetadata.stage: name or index) whose steps, and their dependents, ignore the cache. */
   noCacheStages?: string[];
-  /** RUN sandbox settings (limits, --secret, --ssh, cache-mount dir); see solver/ops/exec-mounts.ts. */
+  /** RUN sandbox settings (limits, --secret, --ssh, cache-mount dir); see solver/ops/exec/mounts.ts. */
   sandbox?: ExecSandboxOptions;
   /** Injected for tests; default: the real ops. */
   ops?: OpResolver;

@@ -12,6 +12,7 @@ import { setMaxListeners } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { StringDecoder } from 'node:string_decoder';
 import PQueue from 'p-queue';
+import { Diagnostics } from '../src/diagnostics.js';
 import { TsbuildError, VertexError } from '../src/errors.js';
 import type { SourceLocation } from '../src/errors.js';
 import type { Layer } from '../src/image/types.js';
@@ -22,7 +23,8 @@ import { cacheKey, cacheMap, type CacheMap } from './cachekey.js';
 import { explainMiss, sameExceptLocalFiles, stepIdentities, type StepMemo } from './explain.js';
 import type { CacheRecord, CacheStore } from './cachestore.js';
 import type { Graph } from './graph.js';
-import { isTrivial } from './types.js';
+import type { OpModules } from './ops/op.js';
+import { isTrivial, OP_MODULES } from './ops/registry.js';
 import type { KeyFacts, OpResolver, PreviousBuild, Vertex } from './types.js';
 import type { StepLocks } from './step-lock.js';
 
@@ -46,6 +48,8 @@ export interface SchedulerOptions {
   locks?: StepLocks;
   /** --cache-from: records of cache sources, consulted when the local cache misses (src/cache/remote). */
   imported?: ImportedCacheLookup;
+  /** The op modules (cache maps, explanations); default: the registered ones (./ops/registry.ts). */
+  modules?: OpModules;
 }
 
 /** The solver's one seam into imported cache sources. */
@@ -96,6 +100,9 @@ class Solve {
   private readonly tracked: Promise<unknown>[] = [];
   private readonly queue: PQueue;
   private readonly layerQueue: PQueue;
+  private readonly modules: OpModules;
+  /** Explaining misses and writing step memos: best-effort (src/diagnostics.ts). */
+  private readonly diagnostics: Diagnostics;
 
   constructor(
     private readonly graph: Graph,
@@ -104,6 +111,8 @@ class Solve {
     const concurrency = opts.concurrency ?? Math.max(2, availableParallelism());
     this.queue = new PQueue({ concurrency });
     this.layerQueue = new PQueue({ concurrency });
+    this.modules = opts.modules ?? OP_MODULES;
+    this.diagnostics = new Diagnostics((message) => opts.progress.emit({ type: 'warning', message }));
     // Every queued task and running op listens on the one signal.
     setMaxListeners(0, this.ctrl.signal);
   }
@@ -168,12 +177,12 @@ class Solve {
     try {
       const facts = await this.opts.resolver.keyFacts({ vertex: v, signal: this.ctrl.signal });
       this.checkAborted();
-      const map = cacheMap(v.op, v.inputs.map((i, n) => ({ op: i.op, key: inputKeys[n]! })), facts);
+      const map = cacheMap(v.op, v.inputs.map((i, n) => ({ op: i.op, key: inputKeys[n]! })), facts, this.modules);
       const key = cacheKey(map);
       this.facts.set(v, facts);
       this.keyOf.set(v, key);
       this.maps.set(v, map);
-      if (isTrivial(v.op)) return key;
+      if (this.trivial(v)) return key;
       const forced = this.forcedReason(v);
       if (forced) {
         this.forced.add(v);
@@ -211,6 +220,10 @@ class Solve {
     return input ? `depends on a step that ignores the cache (${input.metadata.description})` : undefined;
   }
 
+  private trivial(v: Vertex): boolean {
+    return isTrivial(v.op, this.modules);
+  }
+
   private identities(v: Vertex): string[] {
     return stepIdentities(v, this.opts.identitySalt ?? '');
   }
@@ -220,21 +233,25 @@ class Solve {
    * build went back to an earlier state), point the memo at this one, so the next miss is explained right.
    */
   private async checkStep(v: Vertex, key: string, map: CacheMap, facts: KeyFacts, rec: CacheRecord | undefined): Promise<void> {
-    const ids = this.identities(v);
-    const prev = await this.opts.cache.getStep(ids);
-    if (rec) {
-      if (!this.importedHits.has(v)) await this.opts.cache.touch(key);
-      if (prev?.key !== key || prev.ids[0] !== ids[0]) await this.opts.cache.putStep(this.memo(v, key, map, facts));
-      return;
-    }
-    const files = prev && prev.key !== key && facts.localFiles ? await this.opts.cache.getStepFiles(prev) : undefined;
-    const reasons = explainMiss(
-      prev && (files ? { ...prev, files } : prev),
-      { key, map, ...(facts.localFiles ? { files: facts.localFiles } : {}) },
-      v.inputs.map((i) => i.metadata.description),
-    );
-    this.missReasons.set(v, reasons);
-    if (prev && files && v.op.type === 'file' && sameExceptLocalFiles(prev.map, map)) this.previous.set(v, { key: prev.key, files });
+    if (rec && !this.importedHits.has(v)) await this.opts.cache.touch(key);
+    // Everything else here is a diagnostic (and the incremental COPY's hint): it never fails the build.
+    await this.diagnostics.bestEffort('explaining cache misses', async () => {
+      const ids = this.identities(v);
+      const prev = await this.opts.cache.getStep(ids);
+      if (rec) {
+        if (prev?.key !== key || prev.ids[0] !== ids[0]) await this.opts.cache.putStep(this.memo(v, key, map, facts));
+        return;
+      }
+      const files = prev && prev.key !== key && facts.localFiles ? await this.opts.cache.getStepFiles(prev) : undefined;
+      const reasons = explainMiss(
+        prev && (files ? { ...prev, files } : prev),
+        { key, map, ...(facts.localFiles ? { files: facts.localFiles } : {}) },
+        v.inputs.map((i) => i.metadata.description),
+        { op: v.op, modules: this.modules },
+      );
+      this.missReasons.set(v, reasons);
+      if (prev && files && v.op.type === 'file' && sameExceptLocalFiles(prev.map, map)) this.previous.set(v, { key: prev.key, files });
+    });
   }
 
   /** The previous build of a missed step whose result the op may reuse, if its record and snapshot still exist. */
@@ -258,7 +275,7 @@ class Solve {
       if (v.inputs[0]) need(v.inputs[0]);
     };
     const visit = (v: Vertex): void => {
-      if (isTrivial(v.op) || this.mustRun.has(v) || this.records.get(v)) return;
+      if (this.trivial(v) || this.mustRun.has(v) || this.records.get(v)) return;
       this.mustRun.add(v);
       v.inputs.forEach(need);
     };
@@ -269,7 +286,7 @@ class Solve {
       if (!memo[i]) visit(v);
     });
     for (const v of this.graph.vertices) {
-      if (isTrivial(v.op) || this.mustRun.has(v)) continue;
+      if (this.trivial(v) || this.mustRun.has(v)) continue;
       this.opts.progress.emit({ type: 'vertex.cached', id: v.digest, name: v.metadata.description, at: Date.now() });
     }
   }
@@ -285,7 +302,7 @@ class Solve {
   }
 
   private async materialize(v: Vertex): Promise<string | null> {
-    if (isTrivial(v.op)) return null;
+    if (this.trivial(v)) return null;
     const imp = this.importedHits.get(v);
     if (imp) return this.restore(v, imp);
     if (!this.mustRun.has(v)) {
@@ -365,7 +382,10 @@ class Solve {
         // Off the critical path: the next step need not wait for these files; layer() waits before it
         // rewrites the record, run() before it returns (and after a failure, for everything in flight).
         const memo = this.memo(v, key, this.maps.get(v)!, this.facts.get(v) ?? {});
-        const written = Promise.all([this.opts.cache.put(rec), this.opts.cache.putStep(memo)]).catch((err: unknown) => {
+        const written = Promise.all([
+          this.opts.cache.put(rec),
+          this.diagnostics.bestEffort('writing step memos', () => this.opts.cache.putStep(memo)),
+        ]).catch((err: unknown) => {
           throw this.fail(v, err, false);
         });
         this.writes.set(v, this.track(written));
@@ -484,7 +504,7 @@ class Solve {
 
   private summaries(): VertexSummary[] {
     return this.graph.vertices
-      .filter((v) => !isTrivial(v.op))
+      .filter((v) => !this.trivial(v))
       .map((v): VertexSummary => {
         const cached = !this.mustRun.has(v);
         const miss = this.missReasons.get(v);

@@ -43,7 +43,7 @@ export interface KeyFacts {
 
 /**
  * The same step's last earlier build (another key, same op apart from local copy checksums, same parent),
- * for an incremental COPY (solver/ops/copy-reuse.ts).
+ * for an incremental COPY (solver/ops/file/copy-reuse.ts).
  */
 export interface PreviousBuild {
   /** Its committed snapshot, present when looked up (it may still go: users must cope). */
@@ -87,9 +87,4 @@ export interface OpOutput {
 export interface OpResolver {
   keyFacts(ctx: KeyContext): Promise<KeyFacts>;
   run(ctx: RunContext): Promise<OpOutput>;
-}
-
-/** True for ops whose output is never a snapshot (scratch, local sources): nothing to run, cache or report. */
-export function isTrivial(op: Op): boolean {
-  return op.type === 'source' && (op.source.kind === 'scratch' || op.source.kind === 'local');
 }

@@ -47,7 +47,7 @@ export async function beginBuild(deps: RecoverDeps): Promise<() => Promise<void>
   return () => unlink(marker).catch(() => {});
 }
 
-/** Temp mount points are named `<prefix><pid>-XXXXXX` (solver/ops/file.ts). */
+/** Temp mount points are named `<prefix><pid>-XXXXXX` (solver/ops/file/run.ts). */
 async function unmountDeadTempDirs(dir: string): Promise<void> {
   const names = await readdir(dir).catch(() => [] as string[]);
   const mounted = new Set(

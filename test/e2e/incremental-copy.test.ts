@@ -1,5 +1,5 @@
 /**
- * Incremental COPY (solver/ops/copy-reuse.ts, src/copy/incremental.ts): after a change to the context, a
+ * Incremental COPY (solver/ops/file/copy-reuse.ts, src/copy/incremental.ts): after a change to the context, a
  * COPY that was built before starts from its earlier result and copies only what changed. The result
  * must be the one a copy from scratch gives: each case builds the changed context incrementally, then
  * with --no-cache, and compares the layer diff_ids (mtimes clamped with SOURCE_DATE_EPOCH +

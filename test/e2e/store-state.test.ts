@@ -20,7 +20,10 @@ describe('store state', () => {
     const out = await sb.tsbuild(['build', '--progress', 'plain', '-t', 'workdir', ctx]);
     expect(out.stderr).not.toMatch(/Cannot read properties|warning/i);
     expect(out.code).toBe(0);
-    expect(parseSteps(out.stderr).get('WORKDIR /a/b/c')).toEqual({ cached: false, miss: ['instruction changed'] });
+    expect(parseSteps(out.stderr).get('WORKDIR /a/b/c')).toEqual({
+      cached: false,
+      miss: ['instruction changed', 'parent step changed ([1/2] FROM docker.io/library/only-busybox:latest)'],
+    });
   });
 
   it('RUN on the line where an earlier build had COPY, and COPY where it had RUN', async () => {

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sha256 } from '../../src/llb/digest.js';
 import { CacheStore } from '../../solver/cachestore.js';
-import { OutputTail } from '../../solver/ops/exec.js';
-import { chainIDs } from '../../solver/ops/image.js';
+import { OutputTail } from '../../solver/ops/exec/run.js';
+import { chainIDs } from '../../solver/ops/image/resolve.js';
 
 let dir: string;
 const existing = new Set<string>();

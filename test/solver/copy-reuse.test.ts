@@ -1,5 +1,5 @@
 /**
- * solver/ops/copy-reuse.ts: the fallbacks of copyIncrementally. On a "mount" that is the snapshot's own dir
+ * solver/ops/file/copy-reuse.ts: the fallbacks of copyIncrementally. On a "mount" that is the snapshot's own dir
  * (as for a snapshot without a parent), an earlier result that went away, or a case the copy does not
  * handle, leaves the new snapshot's dir empty and says so (undefined): the op then copies from scratch.
  */
@@ -11,7 +11,7 @@ import { checksumSelectionDetailed, type SelectionFile } from '../../src/context
 import { selectSources } from '../../src/context/select.js';
 import { copyFiles, CopyReuseUnsupported } from '../../src/copy/copy.js';
 import { rowsByPath } from '../../src/copy/incremental.js';
-import { copyIncrementally, type ReuseCandidate } from '../../solver/ops/copy-reuse.js';
+import { copyIncrementally, type ReuseCandidate } from '../../solver/ops/file/copy-reuse.js';
 
 let tmp: string;
 let ctx: string;

@@ -2,13 +2,13 @@
  * Reading an image from the local stores: the manifest (choosing a platform from an index), the config,
  * and the layer chain (descriptor + diffID per layer, and OCI chain IDs).
  */
-import { NotFoundError, StoreError } from '../../src/errors.js';
-import type { ContentStore } from '../../src/content/types.js';
-import { MediaType } from '../../src/image/types.js';
-import type { ImageConfig, Index, Layer, Manifest, Platform } from '../../src/image/types.js';
-import type { ImageStore } from '../../src/imagestore/types.js';
-import { sha256 } from '../../src/llb/digest.js';
-import type { ImageSource } from '../../src/llb/types.js';
+import { NotFoundError, StoreError } from '../../../src/errors.js';
+import type { ContentStore } from '../../../src/content/types.js';
+import { MediaType } from '../../../src/image/types.js';
+import type { ImageConfig, Index, Layer, Manifest, Platform } from '../../../src/image/types.js';
+import type { ImageStore } from '../../../src/imagestore/types.js';
+import { sha256 } from '../../../src/llb/digest.js';
+import type { ImageSource } from '../../../src/llb/types.js';
 
 export interface ResolvedImage {
   manifestDigest: string;

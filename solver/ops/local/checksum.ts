@@ -1,11 +1,11 @@
 /** Local sources (the build context): where they are on the host, what they exclude, and the checksum of a COPY's selection. */
-import { ContextError } from '../../src/errors.js';
-import { checksumSelectionDetailed, type SelectionFile } from '../../src/context/checksum.js';
-import { DockerIgnoreMatcher } from '../../src/context/dockerignore.js';
-import { selectSources, type SourceSelection } from '../../src/context/select.js';
-import type { StatCache } from '../../src/context/statcache.js';
-import type { ContextWitness } from '../../src/context/witness.js';
-import type { CopyAction, LocalSource, Op } from '../../src/llb/types.js';
+import { ContextError } from '../../../src/errors.js';
+import { checksumSelectionDetailed, type SelectionFile } from '../../../src/context/checksum.js';
+import { DockerIgnoreMatcher } from '../../../src/context/dockerignore.js';
+import { selectSources, type SourceSelection } from '../../../src/context/select.js';
+import type { StatCache } from '../../../src/context/statcache.js';
+import type { ContextWitness } from '../../../src/context/witness.js';
+import type { CopyAction, LocalSource, Op } from '../../../src/llb/types.js';
 
 export function localSourceOf(op: Op): LocalSource | undefined {
   return op.type === 'source' && op.source.kind === 'local' ? op.source : undefined;

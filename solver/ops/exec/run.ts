@@ -1,12 +1,12 @@
 /** exec op: run a process on a writable snapshot of the parent, then commit it. */
-import { exactBinarySize } from '../../src/units/bytes.js';
-import { ExecError, TsbuildError } from '../../src/errors.js';
-import type { Executor } from '../../src/executor/types.js';
-import type { ExecOp } from '../../src/llb/types.js';
-import type { Snapshotter } from '../../src/snapshot/types.js';
-import type { OpOutput, RunContext } from '../types.js';
-import { commitSnapshot, keyHex, tempKey } from './commit.js';
-import { prepareMounts, type ExecSandboxOptions, type PreparedMounts } from './exec-mounts.js';
+import { exactBinarySize } from '../../../src/units/bytes.js';
+import { ExecError, TsbuildError } from '../../../src/errors.js';
+import type { Executor } from '../../../src/executor/types.js';
+import type { ExecOp } from '../../../src/llb/types.js';
+import type { Snapshotter } from '../../../src/snapshot/types.js';
+import type { OpOutput, RunContext } from '../../types.js';
+import { commitSnapshot, keyHex, tempKey } from '../commit.js';
+import { prepareMounts, type ExecSandboxOptions, type PreparedMounts } from './mounts.js';
 
 const TAIL_LINES = 20;
 const TAIL_BYTES = 64 * 1024;

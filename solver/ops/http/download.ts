@@ -6,11 +6,11 @@
  */
 import { chmod, lchown, utimes, copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DigestMismatchError, TsbuildError } from '../../src/errors.js';
-import type { ContentStore } from '../../src/content/types.js';
-import type { HttpSource } from '../../src/llb/types.js';
-import type { Snapshotter } from '../../src/snapshot/types.js';
-import { commitSnapshot, keyHex, tempKey } from './commit.js';
+import { DigestMismatchError, TsbuildError } from '../../../src/errors.js';
+import type { ContentStore } from '../../../src/content/types.js';
+import type { HttpSource } from '../../../src/llb/types.js';
+import type { Snapshotter } from '../../../src/snapshot/types.js';
+import { commitSnapshot, keyHex, tempKey } from '../commit.js';
 
 export interface HttpDeps {
   content: ContentStore;

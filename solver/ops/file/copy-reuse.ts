@@ -5,14 +5,14 @@
  */
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { SelectionFile } from '../../src/context/checksum.js';
-import type { SourceSelection } from '../../src/context/select.js';
-import { CopyReuseUnsupported, type CopyReuse } from '../../src/copy/copy.js';
-import { mirrorTree, planReuse, removeStale, reuseHooks, rowsByPath } from '../../src/copy/incremental.js';
-import type { FileOp } from '../../src/llb/types.js';
-import type { Snapshotter } from '../../src/snapshot/types.js';
-import type { RunContext } from '../types.js';
-import { localSourceOf } from './local.js';
+import type { SelectionFile } from '../../../src/context/checksum.js';
+import type { SourceSelection } from '../../../src/context/select.js';
+import { CopyReuseUnsupported, type CopyReuse } from '../../../src/copy/copy.js';
+import { mirrorTree, planReuse, removeStale, reuseHooks, rowsByPath } from '../../../src/copy/incremental.js';
+import type { FileOp } from '../../../src/llb/types.js';
+import type { Snapshotter } from '../../../src/snapshot/types.js';
+import type { RunContext } from '../../types.js';
+import { localSourceOf } from '../local/checksum.js';
 
 /**
  * An incremental copy costs two mounts and a `cp` process (~30 ms) before it saves anything: below this

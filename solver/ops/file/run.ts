@@ -5,18 +5,18 @@
  */
 import { chmod, lchown, lstat, mkdir, mkdtemp, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { ContextError, TsbuildError } from '../../src/errors.js';
-import { copyFiles, mkdirAllInRoot, type CopyReuse } from '../../src/copy/copy.js';
-import type { SourceSelection } from '../../src/context/select.js';
-import { parseModeSpec } from '../../src/copy/chmod.js';
-import { resolveUser } from '../../src/fsutil/passwd.js';
-import { resolveInRoot } from '../../src/fsutil/scoped.js';
-import type { Chown, CopyAction, FileOp, MkdirAction, MkfileAction } from '../../src/llb/types.js';
-import { withMounts } from '../../src/snapshot/mount.js';
-import type { Snapshotter } from '../../src/snapshot/types.js';
-import type { OpOutput, ResolvedInput, RunContext } from '../types.js';
-import { commitSnapshot, keyHex, tempKey } from './commit.js';
-import { localMatcher, localRoot, localSourceOf } from './local.js';
+import { ContextError, TsbuildError } from '../../../src/errors.js';
+import { copyFiles, mkdirAllInRoot, type CopyReuse } from '../../../src/copy/copy.js';
+import type { SourceSelection } from '../../../src/context/select.js';
+import { parseModeSpec } from '../../../src/copy/chmod.js';
+import { resolveUser } from '../../../src/fsutil/passwd.js';
+import { resolveInRoot } from '../../../src/fsutil/scoped.js';
+import type { Chown, CopyAction, FileOp, MkdirAction, MkfileAction } from '../../../src/llb/types.js';
+import { withMounts } from '../../../src/snapshot/mount.js';
+import type { Snapshotter } from '../../../src/snapshot/types.js';
+import type { OpOutput, ResolvedInput, RunContext } from '../../types.js';
+import { commitSnapshot, keyHex, tempKey } from '../commit.js';
+import { localMatcher, localRoot, localSourceOf } from '../local/checksum.js';
 import { copyIncrementally, reuseCandidate } from './copy-reuse.js';
 
 export interface FileOpDeps {

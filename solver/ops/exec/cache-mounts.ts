@@ -9,8 +9,8 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, chown, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { sha256 } from '../../src/llb/digest.js';
-import type { CacheMountSpec } from '../../src/llb/types.js';
+import { sha256 } from '../../../src/llb/digest.js';
+import type { CacheMountSpec } from '../../../src/llb/types.js';
 
 export interface AcquiredCache {
   dir: string;

@@ -4,12 +4,12 @@
  * (`chain:sha256:…`), so images that share base layers share snapshots, and an unpacked layer is never
  * unpacked again.
  */
-import { DigestMismatchError, TsbuildError } from '../../src/errors.js';
-import type { ContentStore } from '../../src/content/types.js';
-import { applyLayer } from '../../src/diff/apply.js';
-import type { Snapshotter } from '../../src/snapshot/types.js';
-import type { ResolvedImage } from './image.js';
-import { commitSnapshot, tempKey } from './commit.js';
+import { DigestMismatchError, TsbuildError } from '../../../src/errors.js';
+import type { ContentStore } from '../../../src/content/types.js';
+import { applyLayer } from '../../../src/diff/apply.js';
+import type { Snapshotter } from '../../../src/snapshot/types.js';
+import type { ResolvedImage } from './resolve.js';
+import { commitSnapshot, tempKey } from '../commit.js';
 
 export function chainSnapshotName(chainID: string): string {
   return `chain:${chainID}`;

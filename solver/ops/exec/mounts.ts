@@ -5,18 +5,18 @@
  */
 import { lstat, mkdir, mkdtemp, rm, rmdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { TsbuildError } from '../../src/errors.js';
-import { copyFiles } from '../../src/copy/copy.js';
-import type { ResourceLimits, SandboxMount } from '../../src/executor/types.js';
-import { resolveInRoot } from '../../src/fsutil/scoped.js';
-import type { ExecMount, ExecOp } from '../../src/llb/types.js';
-import { mountAll } from '../../src/snapshot/mount.js';
-import { unmountAll } from '../../src/executor/mountpoint.js';
-import type { Snapshotter } from '../../src/snapshot/types.js';
-import type { ResolvedInput, RunContext } from '../types.js';
+import { TsbuildError } from '../../../src/errors.js';
+import { copyFiles } from '../../../src/copy/copy.js';
+import type { ResourceLimits, SandboxMount } from '../../../src/executor/types.js';
+import { resolveInRoot } from '../../../src/fsutil/scoped.js';
+import type { ExecMount, ExecOp } from '../../../src/llb/types.js';
+import { mountAll } from '../../../src/snapshot/mount.js';
+import { unmountAll } from '../../../src/executor/mountpoint.js';
+import type { Snapshotter } from '../../../src/snapshot/types.js';
+import type { ResolvedInput, RunContext } from '../../types.js';
 import { acquireCacheMount } from './cache-mounts.js';
-import { tempKey } from './commit.js';
-import { localMatcher, localRoot, localSourceOf } from './local.js';
+import { tempKey } from '../commit.js';
+import { localMatcher, localRoot, localSourceOf } from '../local/checksum.js';
 import { startSshProxy } from './ssh-proxy.js';
 
 /** What RUN steps get from the build's options (flags of `tsbuild build`). */
