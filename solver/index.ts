@@ -23,9 +23,12 @@ import { fileStepLocks } from './step-lock.js';
 import { solveGraph, type ImportedCacheLookup } from './scheduler.js';
 import type { ExecSandboxOptions } from './ops/exec/mounts.js';
 import type { OpResolver } from './types.js';
+import type { OpModules } from './ops/op.js';
 
 export type { OpResolver } from './types.js';
 export type { ImportedCacheLookup } from './scheduler.js';
+export type { OpModule, OpModules } from './ops/op.js';
+export { OP_MODULES } from './ops/registry.js';
 export type { ExecSandboxOptions } from './ops/exec/mounts.js';
 
 export interface SolveOptions {
@@ -49,6 +52,8 @@ export interface SolveOptions {
   sandbox?: ExecSandboxOptions;
   /** Injected for tests; default: the real ops. */
   ops?: OpResolver;
+  /** The op modules (cache maps, explanations, runs); default: the registered ones (solver/ops/registry.ts). */
+  opModules?: OpModules;
   /** gzip level of new layers. */
   compressionLevel?: number;
   /** Ops run at the same time; default max(2, CPUs). */
@@ -77,6 +82,7 @@ export async function solve(def: Definition, opts: SolveOptions): Promise<BuildR
       statCache,
       ...(opts.sandbox ? { sandbox: opts.sandbox } : {}),
       ...(opts.witness ? { witness: opts.witness } : {}),
+      ...(opts.opModules ? { modules: opts.opModules } : {}),
     });
   const cache = new CacheStore({
     dir: opts.cacheDir,
@@ -104,6 +110,7 @@ export async function solve(def: Definition, opts: SolveOptions): Promise<BuildR
       ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
       ...(opts.locksDir !== undefined ? { locks: fileStepLocks(opts.locksDir) } : {}),
       ...(opts.imported ? { imported: opts.imported } : {}),
+      ...(opts.opModules ? { modules: opts.opModules } : {}),
     });
     const image = structuredClone(def.image);
     image.rootfs = { type: 'layers', diff_ids: solved.layers.map((l) => l.diffID) };

@@ -15,6 +15,7 @@ import { GraphBuilder, type NodeId } from './graph.js';
 import { baseImage, cloneImage, emptyImage, formatPlatform, parsePlatform } from './image-config.js';
 import type { FrontendInput, FrontendOutput, Warning } from './input.js';
 import { parseCheckDirective, staticChecks, type CheckSink } from '../checks/rules.js';
+import { Diagnostics } from '../../src/diagnostics.js';
 
 const PROXY_ARGS = ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy'];
 
@@ -102,7 +103,9 @@ export async function convertDockerfile(input: FrontendInput): Promise<FrontendO
     reported.add(id);
     checkWarnings.push({ rule, message, file: loc.file, line: loc.startLine });
   };
-  staticChecks(parsed.instructions, lint);
+  // Build checks are diagnostics: a rule that throws is one warning, never a failed build (src/diagnostics.ts).
+  const diagnostics = new Diagnostics((message) => warnings.push({ message, file }));
+  diagnostics.bestEffortSync('build checks', () => staticChecks(parsed.instructions, lint));
   const { globals, stages } = splitStages(parsed.instructions, file, input.checkOnly === true);
   const declaredArgs = new Set<string>();
   for (const inst of parsed.instructions) {

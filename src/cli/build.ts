@@ -42,6 +42,7 @@ import { PathWitness } from '../context/witness.js';
 import { CacheStore } from '../cache/store.js';
 import { checkEntitlements } from '../llb/entitlements.js';
 import { composeMemo, memoEligible, memoPath, saveMemo, sha256Text, type MemoInput } from './rebuild-memo.js';
+import { Diagnostics } from '../diagnostics.js';
 
 export async function buildCommand(argv: string[]): Promise<number> {
   const args = parseBuildArgs(argv);
@@ -140,6 +141,8 @@ export async function buildCommand(argv: string[]): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const started = Date.now();
+  // Diagnostics after the build (rebuild memo, --explain) never change its result: see src/diagnostics.ts.
+  const diagnostics = new Diagnostics((message) => progress.emit({ type: 'warning', message }));
   try {
     // --cache-from (./cache-travel.ts): a layer blob stays in its source until an output needs its bytes.
     const travel = { content, snapshotter, registry, progress, signal: controller.signal };
@@ -199,7 +202,7 @@ export async function buildCommand(argv: string[]): Promise<number> {
       const pruned = await enforceCacheCap(store.root, keep);
       if (pruned) progress.emit({ type: 'info', message: `cache over its cap: removed ${pruned.records} least recently used records (${binarySize(pruned.freed)})` });
     }
-    if (memoFile !== undefined && witness) {
+    if (memoFile !== undefined && witness) await diagnostics.bestEffort('writing the rebuild memo', async () => {
       const memo = await composeMemo({
         registryUsed: client !== undefined,
         inputs: [{ path: dockerfilePath, sha256: sha256Text(dockerfileText) }, ...ignoreInputs],
@@ -218,11 +221,13 @@ export async function buildCommand(argv: string[]): Promise<number> {
       // A memo that cannot be written only costs the next build its shortcut.
       if ('format' in memo) await saveMemo(memoFile, memo).catch(() => {});
       if (process.env.TSBUILD_MEMO_DEBUG) process.stderr.write(`rebuild memo: ${'format' in memo ? 'saved' : `not saved: ${memo.none}`}\n`);
-    }
+    });
     if (args.explain) {
-      const text = formatExplain(result.vertices);
-      if (args.progress === 'quiet') process.stderr.write(text + '\n');
-      else progress.emit({ type: 'info', message: text });
+      diagnostics.bestEffortSync('--explain', () => {
+        const text = formatExplain(result.vertices);
+        if (args.progress === 'quiet') process.stderr.write(text + '\n');
+        else progress.emit({ type: 'info', message: text });
+      });
     }
     return 0;
   } finally {

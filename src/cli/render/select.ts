@@ -1,3 +1,4 @@
+import { Diagnostics, stderrWarn } from '../../diagnostics.js';
 import type { ProgressSink } from '../../progress/types.js';
 import type { ProgressMode } from '../args.js';
 import { PlainRenderer, QuietRenderer } from './plain.js';
@@ -8,8 +9,23 @@ export interface Renderer extends ProgressSink {
   close(): void;
 }
 
-/** Pick a renderer: `auto` means the live tty view when stderr is a terminal, plain lines otherwise. */
+/**
+ * Pick a renderer: `auto` means the live tty view when stderr is a terminal, plain lines otherwise.
+ * Rendering is a diagnostic: a renderer that throws is reported once on stderr and never fails the command.
+ */
 export function selectRenderer(mode: ProgressMode, stream: NodeJS.WriteStream = process.stderr): Renderer {
+  return bestEffort(pickRenderer(mode, stream));
+}
+
+function bestEffort(r: Renderer): Renderer {
+  const d = new Diagnostics(stderrWarn);
+  return {
+    emit: (e) => d.bestEffortSync('progress rendering', () => r.emit(e)),
+    close: () => d.bestEffortSync('progress rendering', () => r.close()),
+  };
+}
+
+function pickRenderer(mode: ProgressMode, stream: NodeJS.WriteStream): Renderer {
   const write = (s: string) => {
     stream.write(s);
   };
