@@ -126,6 +126,9 @@ describe('cache export/import through a directory', () => {
     const again = await b.build(['-t', 'app:b', checkout(b)], { env: { TSBUILD_NO_MEMO: '1' } });
     expect(ran(again.stderr)).toEqual([]);
     expect((await b.tsbuild(['doctor'])).stdout).toMatch(/store OK/);
+    // Restored records are local records: du counts them (and prune may remove them).
+    const du = JSON.parse((await b.tsbuild(['du', '--json'])).stdout) as { records: { step: string | null }[] };
+    expect(du.records.map((r) => r.step)).toEqual(expect.arrayContaining(['[4/4] RUN cat /artifact.txt /tool.txt > /all.txt', '[2/4] COPY --from=build /out.txt /artifact.txt']));
   }, 120_000);
 
   it('a changed file on B reruns only the steps after it (max); with min the whole stage runs', async () => {

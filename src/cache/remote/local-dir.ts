@@ -6,10 +6,9 @@
  */
 import { createReadStream } from 'node:fs';
 import { copyFile, mkdir, open, readFile, readdir, rename, stat, unlink } from 'node:fs/promises';
-import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { ContentStore } from '../../content/types.js';
-import { DigestMismatchError } from '../../errors.js';
+import { verifyDigest } from '../../content/digest.js';
 import { fsyncDir, tempPathFor, writeFileAtomic } from '../../fsutil/atomic.js';
 import { MediaType, type Descriptor, type Index } from '../../image/types.js';
 import { CACHE_ARTIFACT_TYPE, CacheFormatError, MAX_MANIFEST_BYTES, parseCacheConfig, parseCacheManifest } from './format.js';
@@ -30,8 +29,8 @@ async function readSmallBlob(dir: string, d: Descriptor, max: number): Promise<B
   const bytes = await readFile(blobPath(dir, d.digest)).catch((err: NodeJS.ErrnoException) => {
     throw new CacheFormatError(err.code === 'ENOENT' ? `blob ${d.digest} is missing` : `cannot read blob ${d.digest}: ${err.message}`);
   });
-  const got = 'sha256:' + createHash('sha256').update(bytes).digest('hex');
-  if (got !== d.digest || bytes.length !== d.size) throw new DigestMismatchError(d.digest, got, `cache blob in ${dir}`);
+  verifyDigest(bytes, d.digest, `cache blob in ${dir}`);
+  if (bytes.length !== d.size) throw new CacheFormatError(`blob ${d.digest} has ${bytes.length} bytes, not ${d.size}`);
   return bytes;
 }
 

@@ -1,0 +1,181 @@
+/**
+ * The cache that travels through a real registry (Debian docker-registry 2.8, behind the counting proxy):
+ * "two machines" (store A exports mode=max, empty store B with the context at another path imports: every step
+ * CACHED, the identical image digest, and no layer blob downloaded when the output is a push to the same
+ * registry: the blobs are mounted across repositories); the format as skopeo sees it; an output that needs
+ * the bytes downloads them (verified); untrusted sources (404, 401, 5xx, a corrupt manifest, a corrupt layer)
+ * give a warning and a normal build; a registry failing mid-export fails the build after the image is
+ * written (or warns with ignore-error=true); Basic auth over TLS with the push credentials.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Sandbox, fixtures, suiteSandbox } from '../e2e/harness.js';
+import { parseSteps } from '../e2e/cache-steps.js';
+import { CountingProxy, PASSWORD, TestRegistry, USER } from './harness.js';
+
+const execFileP = promisify(execFile);
+const a = suiteSandbox();
+const machines: Sandbox[] = [];
+let open: TestRegistry;
+let basic: TestRegistry;
+let proxy: CountingProxy;
+let baseTar = '';
+let env: Record<string, string>;
+
+beforeAll(async () => {
+  [open, basic] = await Promise.all([TestRegistry.start('open'), TestRegistry.start('basic')]);
+  proxy = await new CountingProxy(open.port).start();
+  const dockerDir = join(a.dir, 'docker');
+  mkdirSync(dockerDir, { recursive: true });
+  writeFileSync(join(dockerDir, 'config.json'), JSON.stringify({ auths: { [basic.domain]: { auth: Buffer.from(`${USER}:${PASSWORD}`).toString('base64') } } }));
+  env = { DOCKER_CONFIG: dockerDir, TSBUILD_CERTS_DIR: basic.certsDir, TSBUILD_REGISTRY_RETRIES: '1' };
+  baseTar = join(a.dir, 'base.tar');
+  const r = await a.tsbuild(['save', '-o', baseTar, 'busybox:latest']);
+  expect(r.code, r.stderr).toBe(0);
+}, 120_000);
+
+afterAll(async () => {
+  await proxy?.stop();
+  await Promise.all([open?.stop(), basic?.stop()]);
+  machines.forEach((m) => m.cleanup());
+});
+
+async function machine(): Promise<Sandbox> {
+  const m = new Sandbox();
+  machines.push(m);
+  const r = await m.tsbuild(['load', '-i', baseTar]);
+  expect(r.code, r.stderr).toBe(0);
+  return m;
+}
+
+let n = 0;
+function checkout(sb: Sandbox): string {
+  const dir = join(sb.dir, `checkout-${++n}`, 'project');
+  cpSync(join(fixtures, 'e2e/cache-travel'), dir, { recursive: true });
+  return dir;
+}
+
+async function build(sb: Sandbox, args: string[], extra: Record<string, string> = {}) {
+  const out = await sb.tsbuild(['build', '--progress', 'plain', ...args], { env: { ...env, ...extra } });
+  return { ...out, text: out.stderr + out.stdout };
+}
+
+const steps = (out: string) => [...parseSteps(out)].filter(([name]) => !/^(exporting|importing|pulling|pushing|FROM )/.test(name));
+const ran = (out: string) => steps(out).filter(([, s]) => !s.cached).map(([name]) => name);
+
+async function skopeoRaw(ref: string, extra: string[] = []): Promise<Record<string, any>> {
+  return JSON.parse((await execFileP('skopeo', ['inspect', '--raw', '--tls-verify=false', ...extra, `docker://${ref}`])).stdout);
+}
+async function skopeoDigest(ref: string): Promise<string> {
+  return JSON.parse((await execFileP('skopeo', ['inspect', '--tls-verify=false', `docker://${ref}`])).stdout).Digest;
+}
+
+describe('cache export/import through a registry', () => {
+  let cacheRef = '';
+  let layers: string[] = [];
+
+  beforeAll(async () => {
+    cacheRef = `${proxy.domain}/cache/app:buildcache`;
+    const out = await build(a, ['--cache-to', `type=registry,ref=${cacheRef},mode=max`, '-o', `type=registry,name=${proxy.domain}/app/img:a`, checkout(a)]);
+    expect(out.code, out.text).toBe(0);
+    expect(out.text).toMatch(/exported 9 cache records to/);
+    const m = await skopeoRaw(cacheRef);
+    layers = m.layers.map((l: { digest: string }) => l.digest);
+  }, 180_000);
+
+  it('is stored as an OCI manifest with an artifact type and the cache config, readable by skopeo', async () => {
+    const m = await skopeoRaw(cacheRef);
+    expect(m.mediaType).toBe('application/vnd.oci.image.manifest.v1+json');
+    expect(m.artifactType).toBe('application/vnd.tsbuild.cache.v1');
+    expect(m.config.mediaType).toBe('application/vnd.tsbuild.cache.config.v1+json');
+    expect(layers.length).toBeGreaterThan(0);
+    const cfg = JSON.parse((await execFileP('skopeo', ['inspect', '--raw', '--config', '--tls-verify=false', `docker://${cacheRef}`])).stdout);
+    expect(cfg.version).toBe(1);
+  });
+
+  it('two machines: B (empty store, another path) hits every step, pushes the identical image, and downloads no layer (mounted instead)', async () => {
+    const b = await machine();
+    proxy.reset();
+    const out = await build(b, ['--explain', '--cache-from', cacheRef, '-o', `type=registry,name=${proxy.domain}/other/img:b`, checkout(b)]);
+    expect(out.code, out.text).toBe(0);
+    expect(ran(out.text)).toEqual([]);
+    expect(steps(out.text).length).toBe(9);
+    expect(b.runcRuns()).toBe(0);
+    expect(out.text).toContain(`from cache source ${cacheRef}`);
+    expect(await skopeoDigest(`${open.domain}/other/img:b`)).toBe(await skopeoDigest(`${open.domain}/app/img:a`));
+    const layerGets = proxy.requests.filter((r) => r.method === 'GET' && layers.some((d) => r.path.includes(`/blobs/${d}`)));
+    expect(layerGets).toEqual([]);
+    const mounts = proxy.requests.filter((r) => r.method === 'POST' && r.path.includes('mount=') && r.path.includes('from=cache%2Fapp'));
+    expect(mounts.length).toBeGreaterThan(0);
+  }, 120_000);
+
+  it('an output that needs the bytes (the local store) downloads the layers it uses, verified; the image is the same', async () => {
+    const b = await machine();
+    proxy.reset();
+    const out = await build(b, ['-t', 'app:b', '--cache-from', cacheRef, checkout(b)]);
+    expect(out.code, out.text).toBe(0);
+    expect(ran(out.text)).toEqual([]);
+    expect(proxy.requests.some((r) => r.method === 'GET' && layers.some((d) => r.path.includes(`/blobs/${d}`)))).toBe(true);
+    const pushed = await build(b, ['-o', `type=registry,name=${proxy.domain}/again/img:b`, checkout(b)]);
+    expect(pushed.code, pushed.text).toBe(0);
+    expect(await skopeoDigest(`${open.domain}/again/img:b`)).toBe(await skopeoDigest(`${open.domain}/app/img:a`));
+    expect((await b.tsbuild(['doctor'])).stdout).toMatch(/store OK/);
+  }, 120_000);
+
+  it('untrusted sources: 404, 401, 5xx, a corrupt manifest: a warning and a normal build; a corrupt layer: its step runs', async () => {
+    const b = await machine();
+    const noCreds = join(b.dir, 'no-docker-config');
+    mkdirSync(noCreds, { recursive: true });
+    const cases: [string, string, () => void, RegExp][] = [
+      ['404', `${proxy.domain}/cache/none:nope`, () => {}, /not found/],
+      ['401', `${basic.domain}/cache/app:buildcache`, () => {}, /401|unauthorized|authentication|credentials/i],
+      ['5xx', cacheRef, () => void (proxy.failures = { path: /\/manifests\//, statuses: [500, 500, 500, 500, 500, 500] }), /500|building without this cache source/],
+      ['corrupt manifest', cacheRef, () => void (proxy.corrupt = /\/manifests\//), /digest|building without this cache source/],
+    ];
+    for (const [what, ref, arrange, warning] of cases) {
+      arrange();
+      const out = await build(b, ['--cache-from', ref, '-t', `x:${what.replace(/ /g, '-')}`, checkout(b)], what === '401' ? { DOCKER_CONFIG: noCreds } : {});
+      proxy.failures = undefined;
+      proxy.corrupt = undefined;
+      expect(out.code, `${what}: ${out.text}`).toBe(0);
+      expect(out.text, what).toMatch(/WARNING: --cache-from .*building without this cache source/);
+      expect(out.text, what).toMatch(warning);
+    }
+    const c = await machine();
+    proxy.corrupt = new RegExp(`/blobs/(${layers.join('|')})`);
+    const out = await build(c, ['--cache-from', cacheRef, '-t', 'x:corrupt-layer', checkout(c)]);
+    proxy.corrupt = undefined;
+    expect(out.code, out.text).toBe(0);
+    expect(out.text).toMatch(/running the step instead/);
+    expect((await c.tsbuild(['doctor'])).stdout).toMatch(/store OK/);
+  }, 300_000);
+
+  it('a registry failing mid-export fails the build after the image is written; ignore-error=true warns', async () => {
+    const ctx = checkout(a);
+    writeFileSync(join(ctx, 'app.txt'), 'mid-export failure\n');
+    proxy.failures = { path: /\/blobs\/uploads\//, statuses: Array(40).fill(503) };
+    const out = await build(a, ['-t', 'app:mid', '--cache-to', `type=registry,ref=${proxy.domain}/cache/fail:1,mode=max`, ctx]);
+    expect(out.code).not.toBe(0);
+    expect(out.text).toMatch(/cache export to .*cache\/fail:1 failed: .*\(the image was written\)/);
+    expect((await a.tsbuild(['images'])).stdout).toMatch(/app\s+mid/);
+    proxy.failures = { path: /\/blobs\/uploads\//, statuses: Array(40).fill(503) };
+    const ok = await build(a, ['--cache-to', `type=registry,ref=${proxy.domain}/cache/fail:1,mode=max,ignore-error=true`, ctx]);
+    proxy.failures = undefined;
+    expect(ok.code, ok.text).toBe(0);
+    expect(ok.text).toMatch(/WARNING: cache export to .* failed: .*ignore-error=true/);
+  }, 120_000);
+
+  it('Basic auth over TLS with the credentials pushes use', async () => {
+    const ref = `${basic.domain}/team/cache:1`;
+    const out = await build(a, ['--cache-to', `type=registry,ref=${ref},mode=max`, checkout(a)]);
+    expect(out.code, out.text).toBe(0);
+    const b = await machine();
+    const got = await build(b, ['--cache-from', ref, checkout(b)]);
+    expect(got.code, got.text).toBe(0);
+    expect(ran(got.text)).toEqual([]);
+    expect(got.text).not.toContain(PASSWORD);
+  }, 120_000);
+});

@@ -1,0 +1,34 @@
+/** buildx's --cache-to / --cache-from syntax (src/cli/cache-specs.ts). */
+import { describe, expect, it } from 'vitest';
+import { parseCacheSpec } from '../../../src/cli/cache-specs.js';
+import { parseBuildArgs } from '../../../src/cli/args.js';
+
+describe('cache specs', () => {
+  it('reads buildx syntax: registry and local, mode, ignore-error, bare refs, repeatable --cache-from', () => {
+    expect(parseCacheSpec('--cache-to', 'type=registry,ref=reg:5000/a/b:cache,mode=max')).toMatchObject({ type: 'registry', target: 'reg:5000/a/b:cache', mode: 'max', ignoreError: false });
+    expect(parseCacheSpec('--cache-to', 'type=local,dest=/tmp/c,ignore-error=true')).toMatchObject({ type: 'local', target: '/tmp/c', mode: 'min', ignoreError: true });
+    expect(parseCacheSpec('--cache-from', 'type=local,src=dir')).toMatchObject({ type: 'local', target: 'dir' });
+    expect(parseCacheSpec('--cache-from', 'reg:5000/a/b:cache')).toMatchObject({ type: 'registry', target: 'reg:5000/a/b:cache' });
+    expect(parseCacheSpec('--cache-from', 'ref=reg/a:c')).toMatchObject({ type: 'registry', target: 'reg/a:c' });
+    const args = parseBuildArgs(['--cache-from', 'a/b:1', '--cache-from', 'type=local,src=d', '--cache-to', 'type=local,dest=e,mode=max', '.']);
+    expect(args.cacheFrom.map((s) => s.target)).toEqual(['a/b:1', 'd']);
+    expect(args.cacheTo[0]).toMatchObject({ type: 'local', target: 'e', mode: 'max' });
+  });
+
+  it('refuses what it cannot do with a usage error naming the flag', () => {
+    for (const [flag, spec, msg] of [
+      ['--cache-to', 'type=gha', /unsupported type "gha"/],
+      ['--cache-to', 'type=inline', /unsupported type "inline"/],
+      ['--cache-to', 'type=local', /needs dest=DIR/],
+      ['--cache-from', 'type=local,dest=x', /needs src=DIR/],
+      ['--cache-to', 'type=registry', /needs ref=REF/],
+      ['--cache-to', 'type=local,dest=x,mode=all', /mode must be min or max/],
+      ['--cache-to', 'type=local,dest=x,ignore-error=yes', /ignore-error must be true or false/],
+      ['--cache-to', 'type=local,dest=x,colour=red', /unknown field "colour"/],
+      ['--cache-to', 'type=local,dest=x,junk', /is not key=value/],
+    ] as const) {
+      expect(() => parseCacheSpec(flag, spec), spec).toThrow(msg);
+      expect(() => parseCacheSpec(flag, spec), spec).toThrow(new RegExp(`invalid ${flag}`));
+    }
+  });
+});
