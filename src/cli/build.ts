@@ -148,6 +148,9 @@ export async function buildCommand(argv: string[]): Promise<number> {
     const travel = { content, snapshotter, registry, progress, signal: controller.signal };
     const imported = args.cacheFrom.length ? await import('./cache-travel.js').then((m) => m.loadCacheSources(args.cacheFrom, travel)) : undefined;
     if (imported) imported.lazyOutput = pushOnly(args);
+    const cacheMountsDir = join(dirname(store.cache), 'cachemounts');
+    const mountIds = args.cacheFrom.length || args.cacheTo.some((c) => c.cacheMounts) ? (await import('../cache/remote/mounts.js')).cacheMountIds(definition) : [];
+    if (imported && mountIds.length) await (await import('./cache-travel.js')).restoreCacheMounts(imported, mountIds, cacheMountsDir, travel);
     const result = await solve(definition, {
       content,
       snapshotter,
@@ -161,7 +164,7 @@ export async function buildCommand(argv: string[]): Promise<number> {
       signal: controller.signal,
       noCache: args.noCache,
       noCacheStages: args.noCacheFilter,
-      sandbox: { limits: args.sandbox.limits, secrets: sandbox.secrets, ssh: sandbox.ssh, cacheMountsDir: join(dirname(store.cache), 'cachemounts') },
+      sandbox: { limits: args.sandbox.limits, secrets: sandbox.secrets, ssh: sandbox.ssh, cacheMountsDir },
       ...(witness ? { witness } : {}),
       ...(imported ? { imported } : {}),
     }).catch((err) => {
@@ -190,7 +193,7 @@ export async function buildCommand(argv: string[]): Promise<number> {
       const { exportCaches } = await import('./cache-travel.js');
       const sources = () => import('./registry-client.js').then((m) => m.registryDirs(store.root).sources);
       const cache = new CacheStore({ dir: store.cache, snapshotExists: async (name) => (await snapshotter.stat(name))?.kind === 'committed' });
-      messages.push(...(await exportCaches(args.cacheTo, result, { ...travel, cache, imported, sources })));
+      messages.push(...(await exportCaches(args.cacheTo, result, { ...travel, cache, imported, sources, mounts: { ids: mountIds, dir: cacheMountsDir } })));
     }
     await writeBuildMetadata({ args, result, blobs, responses, names: args.tags.map((t) => normalizeReference(t)) });
     progress.emit({ type: 'vertex.done', id: 'export', name: 'exporting to image', at: Date.now(), durationMs: Date.now() - t0 });

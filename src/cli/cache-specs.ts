@@ -13,11 +13,13 @@ export interface CacheSpec {
   mode: 'min' | 'max';
   /** --cache-to ignore-error=true: a failed export is a warning. */
   ignoreError: boolean;
+  /** --cache-to cache-mounts=true: RUN --mount=type=cache contents travel too. */
+  cacheMounts: boolean;
   /** Every field as given. */
   attrs: Record<string, string>;
 }
 
-const KNOWN = new Set(['type', 'ref', 'dest', 'src', 'mode', 'ignore-error', 'compression', 'compression-level', 'force-compression', 'oci-mediatypes', 'image-manifest']);
+const KNOWN = new Set(['type', 'ref', 'dest', 'src', 'mode', 'ignore-error', 'compression', 'compression-level', 'force-compression', 'oci-mediatypes', 'image-manifest', 'cache-mounts']);
 
 function fields(flag: string, spec: string): Record<string, string> {
   const attrs: Record<string, string> = {};
@@ -44,5 +46,7 @@ export function parseCacheSpec(flag: '--cache-to' | '--cache-from', spec: string
   if (mode !== 'min' && mode !== 'max') throw new UsageError(`invalid ${flag} "${spec}": mode must be min or max`);
   const ie = attrs['ignore-error'] ?? 'false';
   if (ie !== 'true' && ie !== 'false') throw new UsageError(`invalid ${flag} "${spec}": ignore-error must be true or false`);
-  return { type, target, mode, ignoreError: ie === 'true', attrs };
+  const cm = attrs['cache-mounts'] ?? 'false';
+  if (cm !== 'true' && cm !== 'false') throw new UsageError(`invalid ${flag} "${spec}": cache-mounts must be true or false`);
+  return { type, target, mode, ignoreError: ie === 'true', cacheMounts: cm === 'true', attrs };
 }

@@ -18,6 +18,7 @@ import { collectCache } from '../cache/remote/export.js';
 import { ImportedCache, type CacheSource } from '../cache/remote/imported.js';
 import { loadLocalSource, writeLocalCache } from '../cache/remote/local-dir.js';
 import { loadRegistrySource, pushRegistryCache } from '../cache/remote/registry.js';
+import { packCacheMounts, restoreCacheMount, type PackedMount } from '../cache/remote/mounts.js';
 import type { CacheSpec } from './cache-specs.js';
 
 export interface CacheTravelDeps {
@@ -61,6 +62,22 @@ export async function loadCacheSources(specs: CacheSpec[], deps: CacheTravelDeps
   return new ImportedCache(sources, { content: deps.content, snapshotter: deps.snapshotter });
 }
 
+/** Restore the cache mounts among `ids` that a source has and this store lacks; a failure is a warning. */
+export async function restoreCacheMounts(imported: ImportedCache | undefined, ids: string[], dir: string, deps: CacheTravelDeps): Promise<void> {
+  for (const id of ids) {
+    const m = imported?.mount(id);
+    if (!m) continue;
+    try {
+      await step(deps.progress, `cache-mount:${id}`, `restoring cache mount ${id} from ${m.source}`, () =>
+        restoreCacheMount(m, dir, deps.content, () => imported!.ensureBlob(m.layer.descriptor, deps.signal), deps.signal),
+      );
+    } catch (err) {
+      if (deps.signal?.aborted) throw err;
+      deps.progress.emit({ type: 'warning', message: `--cache-from ${m.source}: cache mount ${id}: ${(err as Error).message}; starting it empty` });
+    }
+  }
+}
+
 /**
  * Before a push: blobs only a registry cache source has are recorded as living in its repository, so the
  * push mounts them (same registry) instead of downloading them.
@@ -78,8 +95,9 @@ export async function noteLazySources(imported: ImportedCache | undefined, layer
 export async function exportCaches(
   specs: CacheSpec[],
   result: BuildResult,
-  deps: CacheTravelDeps & { cache: CacheStore; imported: ImportedCache | undefined; sources: () => Promise<BlobSources> },
+  deps: CacheTravelDeps & { cache: CacheStore; imported: ImportedCache | undefined; sources: () => Promise<BlobSources>; mounts: { ids: string[]; dir: string } },
 ): Promise<string[]> {
+  let packed: Promise<PackedMount[]> | undefined;
   const messages: string[] = [];
   const failed: string[] = [];
   const ensureBlob = async (d: Descriptor): Promise<void> => {
@@ -94,6 +112,7 @@ export async function exportCaches(
           snapshotter: deps.snapshotter,
           cache: deps.cache,
           lazyBlob: (digest) => deps.imported?.sourceOf(digest) !== undefined,
+          ...(spec.cacheMounts ? { mounts: await (packed ??= packCacheMounts(deps.mounts.ids, deps.mounts.dir, deps.content, deps.signal)) } : {}),
           ...(deps.signal ? { signal: deps.signal } : {}),
         });
         if (spec.type === 'local') {
@@ -101,11 +120,11 @@ export async function exportCaches(
             await ensureBlob(d);
             return deps.content.path(d.digest);
           });
-          return `exported ${payload.records.length} cache records to ${name}`;
+          return `exported ${payload.records.length} cache records${spec.cacheMounts ? ` and ${payload.mounts} cache mounts` : ''} to ${name}`;
         }
         await noteLazySources(deps.imported, payload.layers, deps.content, await deps.sources());
         const how = await pushRegistryCache(await deps.registry(), name, payload, { content: deps.content, ensureBlob, ...(deps.signal ? { signal: deps.signal } : {}) });
-        return `exported ${payload.records.length} cache records to ${name} (${how})`;
+        return `exported ${payload.records.length} cache records${spec.cacheMounts ? ` and ${payload.mounts} cache mounts` : ''} to ${name} (${how})`;
       });
       messages.push(msg);
     } catch (err) {

@@ -236,3 +236,33 @@ describe('cache export/import through a directory', () => {
     expect(existsSync(join(a.dir, 'x'))).toBe(false);
   }, 60_000);
 });
+
+describe('cache mounts travel (cache-mounts=true)', () => {
+  it('a RUN --mount=type=cache directory\'s contents arrive on B before the step that uses it, even when that step misses', async () => {
+    const project = (sb: Sandbox, version: string) => {
+      const dir = join(sb.dir, `mounts-${++n}`);
+      cpSync(join(fixtures, 'e2e/cache-travel'), dir, { recursive: true });
+      writeFileSync(
+        join(dir, 'Dockerfile'),
+        `FROM busybox\nCOPY app.txt /app.txt\nRUN --mount=type=cache,id=pkgs,target=/var/cache/pkgs sh -c 'echo "fetched ${version}" >> /var/cache/pkgs/log && cp /var/cache/pkgs/log /seen.txt'\n`,
+      );
+      return dir;
+    };
+    const dir = join(a.dir, 'cache-mounts');
+    await a.build(['--cache-to', `type=local,dest=${dir},mode=max,cache-mounts=true`, project(a, 'v1')]);
+    const config = cacheConfig(dir) as ReturnType<typeof cacheConfig> & { mounts?: { id: string }[] };
+    expect(config.mounts?.map((m) => m.id)).toEqual(['pkgs']);
+    // B changes the step (so it misses and runs): it finds A's package cache in the mount.
+    const b = await machine();
+    const out = await b.build(['--cache-from', `type=local,src=${dir}`, '-o', `type=local,dest=${join(b.dir, 'seen')}`, project(b, 'v2')]);
+    expect(out.stderr).toMatch(/restoring cache mount pkgs/);
+    expect(readFileSync(join(b.dir, 'seen/seen.txt'), 'utf8')).toBe('fetched v1\nfetched v2\n');
+    // Without cache-mounts=true nothing of the mount is exported, and a fresh store starts it empty.
+    const plain = join(a.dir, 'cache-no-mounts');
+    await a.build(['--cache-to', `type=local,dest=${plain},mode=max`, project(a, 'v1')]);
+    expect((cacheConfig(plain) as { mounts?: unknown }).mounts).toBeUndefined();
+    const c = await machine();
+    await c.build(['--cache-from', `type=local,src=${plain}`, '-o', `type=local,dest=${join(c.dir, 'seen')}`, project(c, 'v3')]);
+    expect(readFileSync(join(c.dir, 'seen/seen.txt'), 'utf8')).toBe('fetched v3\n');
+  }, 180_000);
+});

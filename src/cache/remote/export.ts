@@ -12,12 +12,15 @@ import { MediaType, type Descriptor, type Layer } from '../../image/types.js';
 import type { CacheStep } from '../../llb/result.js';
 import type { Snapshotter } from '../../snapshot/types.js';
 import type { CacheStore } from '../store.js';
-import { CACHE_CONFIG_MEDIA_TYPE, encodeCache, type CacheConfigRecord } from './format.js';
+import { CACHE_CONFIG_MEDIA_TYPE, encodeCache, type CacheConfigMount, type CacheConfigRecord } from './format.js';
+import type { PackedMount } from './mounts.js';
 
 export type CacheMode = 'min' | 'max';
 
 export interface CachePayload {
   records: CacheConfigRecord[];
+  /** How many cache mounts it carries. */
+  mounts: number;
   layers: Descriptor[];
   config: Descriptor;
   configBytes: Buffer;
@@ -31,6 +34,8 @@ export interface CollectDeps {
   cache: CacheStore;
   /** True when a cache source can supply the blob (a lazy blob need not be here). */
   lazyBlob(digest: string): boolean;
+  /** cache-mounts=true: the build's cache mount contents (./mounts.ts), stored beside the records. */
+  mounts?: PackedMount[];
   signal?: AbortSignal;
 }
 
@@ -54,10 +59,19 @@ export async function collectCache(steps: CacheStep[], mode: CacheMode, deps: Co
     }
     records.push({ key: s.key, ...(s.parent ? { parent: s.parent } : {}), layer: i, diffID: layer.diffID, created: s.created ?? new Date().toISOString(), name: s.name });
   }
-  const enc = encodeCache(records, layers);
+  const mounts: CacheConfigMount[] = [];
+  for (const m of deps.mounts ?? []) {
+    let i = at.get(m.layer.descriptor.digest);
+    if (i === undefined) {
+      i = layers.push(m.layer.descriptor) - 1;
+      at.set(m.layer.descriptor.digest, i);
+    }
+    mounts.push({ id: m.id, layer: i, diffID: m.layer.diffID, mode: m.mode, uid: m.uid, gid: m.gid });
+  }
+  const enc = encodeCache(records, layers, mounts);
   const config = descriptor(enc.config, CACHE_CONFIG_MEDIA_TYPE);
   const manifestBytes = enc.manifest(config);
-  return { records, layers, config, configBytes: enc.config, manifest: descriptor(manifestBytes, MediaType.OciManifest), manifestBytes };
+  return { records, mounts: mounts.length, layers, config, configBytes: enc.config, manifest: descriptor(manifestBytes, MediaType.OciManifest), manifestBytes };
 }
 
 async function layerOf(s: CacheStep, deps: CollectDeps): Promise<Layer | undefined> {

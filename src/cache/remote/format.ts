@@ -9,6 +9,8 @@
  * tsbuild's own cache key of a step, `parent` the key of the step whose snapshot it sits on (its first
  * input; absent for a step on an empty rootfs), `layer` an index into the manifest's `layers` (so a record
  * can never name a blob outside its manifest), `diffID` the layer's uncompressed digest.
+ * Optional `mounts: [{id, layer, diffID, mode, uid, gid}]` (`--cache-to …,cache-mounts=true`): the contents of
+ * RUN --mount=type=cache directories by mount id, as a layer of the same manifest (root dir mode and owner apart).
  * The manifest is stored like any image (registry: under the cache ref's tag; a local dir: an OCI image
  * layout whose index.json names it), so any registry that stores images stores it.
  *
@@ -37,9 +39,29 @@ export interface CacheConfigRecord {
   name?: string;
 }
 
+export interface CacheConfigMount {
+  id: string;
+  layer: number;
+  diffID: string;
+  mode: number;
+  uid: number;
+  gid: number;
+}
+
 export interface CacheConfig {
   version: number;
   records: CacheConfigRecord[];
+  mounts?: CacheConfigMount[];
+}
+
+/** A cache mount's contents as a source offers them. */
+export interface ImportedMount {
+  id: string;
+  layer: Layer;
+  mode: number;
+  uid: number;
+  gid: number;
+  source: string;
 }
 
 /** A step's result as a cache source offers it. */
@@ -91,6 +113,11 @@ export function parseCacheManifest(bytes: Buffer): Manifest & { artifactType?: s
 
 /** Parse the config blob of `manifest`, checked against it: key → record. */
 export function parseCacheConfig(bytes: Buffer, manifest: Manifest, source: string): Map<string, ImportedRecord> {
+  return parseCacheConfigFull(bytes, manifest, source).records;
+}
+
+/** The records (key → record) and cache mounts (id → contents) of a config blob, checked against its manifest. */
+export function parseCacheConfigFull(bytes: Buffer, manifest: Manifest, source: string): { records: Map<string, ImportedRecord>; mounts: Map<string, ImportedMount> } {
   let c: CacheConfig;
   try {
     c = JSON.parse(bytes.toString('utf8')) as CacheConfig;
@@ -117,7 +144,19 @@ export function parseCacheConfig(bytes: Buffer, manifest: Manifest, source: stri
       source,
     });
   }
-  return out;
+  const mounts = new Map<string, ImportedMount>();
+  if (c.mounts !== undefined && !Array.isArray(c.mounts)) throw new CacheFormatError('the cache config has invalid mounts');
+  for (const m of c.mounts ?? []) {
+    if (!m || typeof m.id !== 'string' || m.id === '' || m.id.length > 4096) throw new CacheFormatError('a cache mount has an invalid id');
+    if (!Number.isSafeInteger(m.layer) || m.layer < 0 || m.layer >= manifest.layers.length) throw new CacheFormatError(`cache mount ${JSON.stringify(m.id)}: names a blob outside its manifest`);
+    if (typeof m.diffID !== 'string' || !DIGEST_RE.test(m.diffID)) throw new CacheFormatError(`cache mount ${JSON.stringify(m.id)}: invalid diffID`);
+    for (const f of ['mode', 'uid', 'gid'] as const) {
+      if (!Number.isSafeInteger(m[f]) || m[f] < 0 || m[f] > (f === 'mode' ? 0o7777 : 0xffffffff)) throw new CacheFormatError(`cache mount ${JSON.stringify(m.id)}: invalid ${f}`);
+    }
+    const d = manifest.layers[m.layer]!;
+    mounts.set(m.id, { id: m.id, layer: { descriptor: { mediaType: d.mediaType, digest: d.digest, size: d.size }, diffID: m.diffID }, mode: m.mode, uid: m.uid, gid: m.gid, source });
+  }
+  return { records: out, mounts };
 }
 
 /** A step name from a source, safe to print: no control characters, at most 200 characters. */
@@ -127,8 +166,8 @@ function printable(s: string): string {
 }
 
 /** The manifest and config of a cache made of `records` whose layers are `layers` (by index). */
-export function encodeCache(records: CacheConfigRecord[], layers: Descriptor[]): { config: Buffer; manifest: (config: Descriptor) => Buffer } {
-  const config = Buffer.from(JSON.stringify({ version: CACHE_FORMAT_VERSION, records }));
+export function encodeCache(records: CacheConfigRecord[], layers: Descriptor[], mounts: CacheConfigMount[] = []): { config: Buffer; manifest: (config: Descriptor) => Buffer } {
+  const config = Buffer.from(JSON.stringify({ version: CACHE_FORMAT_VERSION, records, ...(mounts.length ? { mounts } : {}) }));
   return {
     config,
     manifest: (cfg) =>

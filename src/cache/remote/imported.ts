@@ -11,13 +11,15 @@ import { applyLayer } from '../../diff/apply.js';
 import { StoreError } from '../../errors.js';
 import type { Descriptor } from '../../image/types.js';
 import type { Snapshotter } from '../../snapshot/types.js';
-import type { ImportedRecord } from './format.js';
+import type { ImportedMount, ImportedRecord } from './format.js';
 
 /** One loaded `--cache-from` source. */
 export interface CacheSource {
   /** As the user named it (a directory or a reference). */
   label: string;
   records: Map<string, ImportedRecord>;
+  /** Cache mount contents by mount id (exported with cache-mounts=true). */
+  mounts: Map<string, ImportedMount>;
   /** Copy blob `d` into `content`, verified against its digest. */
   fetchBlob(d: Descriptor, content: ContentStore, signal?: AbortSignal): Promise<void>;
   /** Registry sources: the repository holding the blobs (a push to the same registry mounts from it). */
@@ -48,9 +50,21 @@ export class ImportedCache {
     return undefined;
   }
 
+  /** The first source's contents of cache mount `id`. */
+  mount(id: string): ImportedMount | undefined {
+    for (const s of this.sources) {
+      const m = s.mounts.get(id);
+      if (m) return m;
+    }
+    return undefined;
+  }
+
   /** The source that offers blob `digest`, if any. */
   sourceOf(digest: string): CacheSource | undefined {
-    for (const s of this.sources) for (const r of s.records.values()) if (r.layer.descriptor.digest === digest) return s;
+    for (const s of this.sources) {
+      for (const r of s.records.values()) if (r.layer.descriptor.digest === digest) return s;
+      for (const m of s.mounts.values()) if (m.layer.descriptor.digest === digest) return s;
+    }
     return undefined;
   }
 

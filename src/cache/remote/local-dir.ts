@@ -11,7 +11,7 @@ import type { ContentStore } from '../../content/types.js';
 import { verifyDigest } from '../../content/digest.js';
 import { fsyncDir, tempPathFor, writeFileAtomic } from '../../fsutil/atomic.js';
 import { MediaType, type Descriptor, type Index } from '../../image/types.js';
-import { CACHE_ARTIFACT_TYPE, CacheFormatError, MAX_MANIFEST_BYTES, parseCacheConfig, parseCacheManifest } from './format.js';
+import { CACHE_ARTIFACT_TYPE, CacheFormatError, MAX_MANIFEST_BYTES, parseCacheConfigFull, parseCacheManifest } from './format.js';
 import type { CacheSource } from './imported.js';
 import type { CachePayload } from './export.js';
 
@@ -49,10 +49,11 @@ export async function loadLocalSource(dir: string, label = dir): Promise<CacheSo
   const desc = entries.find((d) => (d as Descriptor & { artifactType?: string })?.artifactType === CACHE_ARTIFACT_TYPE) ?? entries[0];
   if (!desc || typeof desc.digest !== 'string' || !Number.isSafeInteger(desc.size)) throw new CacheFormatError('index.json names no cache manifest');
   const manifest = parseCacheManifest(await readSmallBlob(dir, desc, MAX_MANIFEST_BYTES));
-  const records = parseCacheConfig(await readSmallBlob(dir, manifest.config, manifest.config.size), manifest, label);
+  const { records, mounts } = parseCacheConfigFull(await readSmallBlob(dir, manifest.config, manifest.config.size), manifest, label);
   return {
     label,
     records,
+    mounts,
     async fetchBlob(d: Descriptor, content: ContentStore, signal?: AbortSignal): Promise<void> {
       await content.putStream(createReadStream(blobPath(dir, d.digest), { highWaterMark: 1 << 20, ...(signal ? { signal } : {}) }), { expected: d.digest, size: d.size });
     },

@@ -9,7 +9,7 @@ import { parseReference } from '../../image/reference.js';
 import { isIndexType } from '../../registry/manifest.js';
 import type { Descriptor, Index } from '../../image/types.js';
 import type { RegistryClient } from '../../registry/client.js';
-import { CACHE_ARTIFACT_TYPE, CacheFormatError, parseCacheConfig, parseCacheManifest } from './format.js';
+import { CACHE_ARTIFACT_TYPE, CacheFormatError, parseCacheConfigFull, parseCacheManifest } from './format.js';
 import type { CacheSource } from './imported.js';
 import type { CachePayload } from './export.js';
 
@@ -24,10 +24,11 @@ export async function loadRegistrySource(client: RegistryClient, ref: string, co
   }
   const manifest = parseCacheManifest(m.bytes);
   await client.pullBlobs(r, [manifest.config], { content, ...(signal ? { signal } : {}) });
-  const records = parseCacheConfig(await content.read(manifest.config.digest), manifest, ref);
+  const { records, mounts } = parseCacheConfigFull(await content.read(manifest.config.digest), manifest, ref);
   return {
     label: ref,
     records,
+    mounts,
     repository: { domain: r.domain, path: r.path },
     fetchBlob: (d, store, sig) => client.pullBlobs(r, [d], { content: store, ...(sig ? { signal: sig } : {}) }),
   };

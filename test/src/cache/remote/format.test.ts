@@ -3,7 +3,7 @@
  * way a forged or damaged manifest/config is refused (each a CacheFormatError the build turns into a warning).
  */
 import { describe, expect, it } from 'vitest';
-import { CACHE_CONFIG_MEDIA_TYPE, CacheFormatError, MAX_MANIFEST_BYTES, encodeCache, parseCacheConfig, parseCacheManifest } from '../../../../src/cache/remote/format.js';
+import { CACHE_CONFIG_MEDIA_TYPE, CacheFormatError, MAX_MANIFEST_BYTES, encodeCache, parseCacheConfig, parseCacheConfigFull, parseCacheManifest } from '../../../../src/cache/remote/format.js';
 import type { Manifest } from '../../../../src/image/types.js';
 
 const d = (c: string) => `sha256:${c.repeat(64)}`;
@@ -56,6 +56,21 @@ describe('cache format v1', () => {
     ];
     for (const [c, msg] of bad) expect(() => parseCacheConfig(cfg(c), m, 's')).toThrow(msg);
     expect(() => parseCacheConfig(Buffer.from('nope'), m, 's')).toThrow(/not JSON/);
+  });
+
+  it('reads cache mounts by id and refuses bad ones', () => {
+    const m = parseCacheManifest(manifest()) as Manifest;
+    const mount = { id: 'pkgs', layer: 0, diffID: d('b'), mode: 0o755, uid: 0, gid: 0 };
+    const ok = parseCacheConfigFull(encodeCache([record], [layer], [mount]).config, m, 's');
+    expect(ok.mounts.get('pkgs')).toEqual({ id: 'pkgs', layer: { descriptor: layer, diffID: d('b') }, mode: 0o755, uid: 0, gid: 0, source: 's' });
+    const bad: [unknown, RegExp][] = [
+      [{ ...mount, id: '' }, /invalid id/],
+      [{ ...mount, layer: 3 }, /outside its manifest/],
+      [{ ...mount, mode: 0o17777 }, /invalid mode/],
+      [{ ...mount, uid: -1 }, /invalid uid/],
+      [{ ...mount, diffID: 'x' }, /invalid diffID/],
+    ];
+    for (const [mt, msg] of bad) expect(() => parseCacheConfigFull(Buffer.from(JSON.stringify({ version: 1, records: [], mounts: [mt] })), m, 's')).toThrow(msg);
   });
 
   it('makes a step name from a source safe to print', () => {
