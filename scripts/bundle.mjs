@@ -24,7 +24,9 @@ const hashTree = (dir) => {
 };
 for (const d of ['dist/src', 'dist/frontend', 'dist/solver', 'dist/exporters']) hashTree(d);
 id.update(readFileSync('package-lock.json'));
-const define = { __TSBUILD_BUILD_ID__: JSON.stringify(id.digest('hex')) };
+// The package version is baked in too: `tsbuild --version` reads no file at startup.
+const { version } = JSON.parse(readFileSync('package.json', 'utf8'));
+const define = { __TSBUILD_BUILD_ID__: JSON.stringify(id.digest('hex')), __TSBUILD_VERSION__: JSON.stringify(version) };
 
 await build({
   // The layer tar worker (src/diff/tar-producer.ts) is started from `./tar-worker.js` beside the chunk.

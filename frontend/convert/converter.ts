@@ -12,7 +12,8 @@ import { expandWord, fail, type Converter, type ResolvedImage, type StageDef, ty
 import { dispatch } from './dispatch.js';
 import { EnvList } from './env-list.js';
 import { GraphBuilder, type NodeId } from './graph.js';
-import { baseImage, cloneImage, emptyImage, formatPlatform, parsePlatform } from './image-config.js';
+import { baseImage, cloneImage, emptyImage } from './image-config.js';
+import { formatPlatform, parsePlatform, platformMatches } from '../../src/image/platform.js';
 import type { FrontendInput, FrontendOutput, Warning } from './input.js';
 import { parseCheckDirective, staticChecks, type CheckSink } from '../checks/rules.js';
 import { Diagnostics } from '../../src/diagnostics.js';
@@ -56,18 +57,6 @@ function splitStages(instructions: Instruction[], file: string, checkOnly: boole
     throw new DockerfileError('NO_STAGES', 'the Dockerfile has no FROM instruction', { file, line: last.startLine, column: 1, lineText: last.lineText });
   }
   return { globals, stages };
-}
-
-/** Same os and architecture; a variant counts only when both name one (arm64 = arm64/v8). */
-function samePlatform(a: Platform, b: Platform): boolean {
-  const norm = (p: Platform): Platform => {
-    const arch = p.architecture === 'x86_64' ? 'amd64' : p.architecture === 'aarch64' ? 'arm64' : p.architecture;
-    const variant = arch === 'arm64' && p.variant === 'v8' ? undefined : p.variant;
-    return variant ? { os: p.os, architecture: arch, variant } : { os: p.os, architecture: arch };
-  };
-  const x = norm(a);
-  const y = norm(b);
-  return x.os === y.os && x.architecture === y.architecture && (x.variant === undefined || y.variant === undefined || x.variant === y.variant);
 }
 
 /** "run make" → "RUN make" (progress text). */
@@ -227,7 +216,7 @@ export async function convertDockerfile(input: FrontendInput): Promise<FrontendO
       const text = expandWord(c, meta.lookup(), from.platform, loc, 'UndefinedArgInFrom');
       const p = parsePlatform(text);
       if (!p) fail(loc, 'INVALID_FLAG', `FROM --platform: invalid platform ${JSON.stringify(text)} (os/arch[/variant])`, undefined, '--platform');
-      if (!samePlatform(p!, input.platform) && input.checkOnly !== true) {
+      if (!platformMatches(p!, input.platform) && input.checkOnly !== true) {
         fail(
           loc,
           'PLATFORM_NOT_SUPPORTED',

@@ -72,15 +72,3 @@ export function goHealthcheck(h: HealthConfig): string {
   return `&{${goQuoteList(h.Test ?? [])} ${d(h.Interval)} ${d(h.Timeout)} ${d(h.StartPeriod)} ${d(h.StartInterval)} ${rune}}`;
 }
 
-/** Parse `os/arch[/variant]`. */
-export function parsePlatform(text: string): Platform | null {
-  const parts = text.toLowerCase().split('/');
-  if (parts.length < 2 || parts.length > 3 || parts.some((p) => p === '')) return null;
-  const p: Platform = { os: parts[0]!, architecture: parts[1]! };
-  if (parts[2]) p.variant = parts[2];
-  return p;
-}
-
-export function formatPlatform(p: Platform): string {
-  return p.variant ? `${p.os}/${p.architecture}/${p.variant}` : `${p.os}/${p.architecture}`;
-}

@@ -6,7 +6,6 @@ import { readFile, stat } from 'node:fs/promises';
 import { resolve, relative, dirname, basename, join } from 'node:path';
 import { parseBuildArgs, type BuildArgs } from './args.js';
 import { storeRoot, storeLayout, ensureStore } from './store-root.js';
-import { hostPlatform } from './platform.js';
 import { selectRenderer } from './render/select.js';
 import { ContextError, TsbuildError, UsageError } from '../errors.js';
 import { readDockerignore } from '../context/dockerignore.js';
@@ -46,6 +45,9 @@ import { Diagnostics } from '../diagnostics.js';
 
 export async function buildCommand(argv: string[]): Promise<number> {
   const args = parseBuildArgs(argv);
+  for (const n of args.notes) process.stderr.write(`WARNING: ${n}\n`);
+  if (args.buildContexts.length > 0) throw new UsageError('--build-context is not supported yet');
+  if (args.call === 'outline' || args.call === 'targets') throw new UsageError(`--call ${args.call} is not supported yet`);
   const progress = selectRenderer(args.progress);
   const { contextDir, dockerfilePath, dockerfileText, excludePatterns, ignoreInputs } = await readInputs(args);
   const store = storeLayout(storeRoot(args.root));
@@ -72,18 +74,18 @@ export async function buildCommand(argv: string[]): Promise<number> {
   const baseImages = new Map<string, ReturnType<typeof resolveBaseImage>>();
 
   const { definition, warnings, stages: stageList } = await dockerfileToDefinition({
-    ...(args.check ? { checkOnly: true } : {}),
+    ...(args.call !== 'build' ? { checkOnly: true } : {}),
     dockerfile: dockerfileText,
     dockerfilePath: displayFile,
     excludePatterns,
     buildArgs: args.buildArgs,
     ...(args.target !== undefined ? { target: args.target } : {}),
-    platform: hostPlatform(),
+    platform: args.platform,
     resolveImage: (ref) => {
       // Each base image is resolved once per build (one HEAD at most); see resolve-image.ts.
       let p = baseImages.get(ref);
       if (!p) {
-        p = resolveBaseImage(ref, { content, images, client: registry, pulled: new PulledRecords(join(store.root, 'registry', 'pulled')), platform: hostPlatform(), progress, pull: args.pull });
+        p = resolveBaseImage(ref, { content, images, client: registry, pulled: new PulledRecords(join(store.root, 'registry', 'pulled')), platform: args.platform, progress, pull: args.pull });
         baseImages.set(ref, p);
       }
       return p;
@@ -117,7 +119,8 @@ export async function buildCommand(argv: string[]): Promise<number> {
   for (const e of exporters) if (e instanceof DockerDaemonExporter) await e.check(); // no daemon: say so before building
   if (args.push) {
     if (args.tags.length === 0) throw new TsbuildError('USAGE', '--push needs a name: use -t REGISTRY/REPO:TAG');
-    exporters.push(new RegistryExporter(args.tags.map((t) => normalizeReference(t)), registry));
+    const push = new RegistryExporter(args.tags.map((t) => normalizeReference(t)), registry);
+    exporters.push(Object.keys(args.annotations).length > 0 ? withImageOptions(push, args.annotations) : push);
   }
   const stages = new Set(Object.values(definition.metadata).map((m) => m.stage));
   for (const s of args.noCacheFilter.filter((f) => !stages.has(f))) {
@@ -125,7 +128,7 @@ export async function buildCommand(argv: string[]): Promise<number> {
   }
   // Secrets are read and SSH agents started before anything is registered (a bad --secret fails fast).
   const sandbox = await setupSandbox(args.sandbox);
-  const executor = new RuncExecutor({ stateDir: execState, defaultNetwork: sandbox.defaultNetwork, ...(runtime ? { runtime } : {}) });
+  const executor = new RuncExecutor({ stateDir: execState, defaultNetwork: sandbox.defaultNetwork, extraHosts: args.extraHosts, ...(runtime ? { runtime } : {}) });
   // What a killed build left behind goes first; see recover.ts.
   const endBuild = await beginBuild({
     content,
@@ -228,10 +231,12 @@ export async function buildCommand(argv: string[]): Promise<number> {
     if (args.explain) {
       diagnostics.bestEffortSync('--explain', () => {
         const text = formatExplain(result.vertices);
-        if (args.progress === 'quiet') process.stderr.write(text + '\n');
+        if (args.progress === 'quiet' || args.progress === 'none') process.stderr.write(text + '\n');
         else progress.emit({ type: 'info', message: text });
       });
     }
+    // -q: the image ID on stdout, as `docker build -q` (IMG=$(tsbuild build -q .)).
+    if (args.quiet) process.stdout.write(blobs.config.digest + '\n');
     return 0;
   } finally {
     progress.close();
@@ -255,8 +260,12 @@ function makeExporters(args: BuildArgs, registry: () => Promise<RegistryClient>)
   const names = args.tags.map((t) => normalizeReference(t));
   const namesOf = (o: { name?: string }) => (o.name ? o.name.split(',').map((n) => n.trim()).filter(Boolean).map((n) => normalizeReference(n)) : names);
   const out: Exporter[] = [];
-  if (args.outputs.length === 0 && names.length > 0) out.push(new ImageStoreExporter(names));
-  for (const o of args.outputs) {
+  // --annotation applies to every output that writes an image; the output's own attributes win.
+  const ann = args.annotations;
+  const withAnn = (attrs: Record<string, string>) => ({ ...ann, ...attrs });
+  if (args.outputs.length === 0 && names.length > 0) out.push(new ImageStoreExporter(names, ann));
+  for (const raw of args.outputs) {
+    const o = raw.type === 'local' || raw.type === 'tar' ? raw : { ...raw, attrs: withAnn(raw.attrs) };
     switch (o.type) {
       case 'image': {
         const all = [...new Set([...namesOf(o), ...(o.name ? names : [])])];
@@ -283,7 +292,7 @@ function makeExporters(args: BuildArgs, registry: () => Promise<RegistryClient>)
         break;
     }
   }
-  if (args.load) out.push(new DockerDaemonExporter(names));
+  if (args.load) out.push(new DockerDaemonExporter(names, ann));
   if (args.outputs.filter((o) => o.dest === '-').length > 1) throw new UsageError('only one output can write to stdout (dest=-)');
   return out;
 }

@@ -2,48 +2,28 @@
  * The CLI's entry and its one error catch site: dispatch a command, print any error for a person,
  * set the exit code. Commands load lazily so that startup stays fast.
  */
-import { TsbuildError, ExecError } from '../errors.js';
+import { existsSync } from 'node:fs';
+import { TsbuildError, ExecError, UsageError } from '../errors.js';
+import { BUILD_HELP, COMMAND_HELP, MAIN_HELP, dockerStyleMessage } from './help.js';
 
-const HELP = `Usage: tsbuild [build] [OPTIONS] CONTEXT
-       tsbuild images [--root DIR]
-       tsbuild tag SOURCE TARGET | rmi NAME... | inspect NAME...
-       tsbuild save NAME... [-o FILE] [--format docker|oci] | load [-i FILE] [-t NAME]
-       tsbuild du [--verbose] [--json] [--root DIR]            build cache disk use
-       tsbuild prune [--all] [--keep-storage SIZE] [--filter until=DURATION] [--root DIR]
-       tsbuild doctor [--fix] [--root DIR]                     verify blobs, cache records, snapshots, tags
-       tsbuild push [--root DIR] [--insecure-registry HOST:PORT] NAME[:TAG]...
-       tsbuild login [REGISTRY] -u USER --password-stdin
-       tsbuild logout [REGISTRY]
+type Command = (argv: string[]) => Promise<number>;
 
-Build an image from a Dockerfile (build is the default command).
-
-Build options:
-  -t, --tag NAME            Name and optionally a tag (name:tag); repeatable
-  -f, --file PATH           Dockerfile (default: CONTEXT/Dockerfile; - reads it from stdin)
-      --build-arg K=V       Set a build-time variable; repeatable
-      --target STAGE        Build the named stage
-      --no-cache            Do not use the cache
-      --no-cache-filter S   Do not use the cache for stage S (and what depends on it); repeatable
-      --explain             Print every step's cache decision and why it missed
-      --progress MODE       auto, plain or tty (default: auto)
-  -o, --output SPEC         type=image|registry|oci|docker|local|tar[,dest=…][,name=…][,compression=…]
-                            (repeatable; -o DIR = type=local, -o - = rootfs tar on stdout)
-      --load                Load the image into the Docker daemon (DOCKER_HOST)
-      --label K=V           Set an image label; repeatable
-      --iidfile FILE        Write the image ID (config digest) to FILE
-      --metadata-file FILE  Write build metadata (digests, names, steps) as JSON
-      --print-definition    Print the build definition (JSON) and exit
-      --check               Run the build checks only (exit 1 when any warns)
-      --push                Push the image to the registry of every -t name
-      --pull                Always check the registry for newer base images
-      --insecure-registry H Allow plain HTTP / unverified TLS for registry H (host:port)
-      --allow E             Grant an entitlement: network.host (RUN --network=host),
-                            security.insecure (RUN --security=insecure); repeatable
-      --root DIR            Store directory (default: /var/lib/tsbuild for root,
-                            $XDG_DATA_HOME/tsbuild otherwise; env TSBUILD_ROOT)
-  -h, --help                Show this help
-      --version             Show the version
-`;
+/** Every command but build (the default): its module loads only when it runs. Add a command here and in ./help.ts. */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  images: async () => (await import('./images.js')).imagesCommand,
+  tag: async () => (await import('./tag.js')).tagCommand,
+  rmi: async () => (await import('./rmi.js')).rmiCommand,
+  inspect: async () => (await import('./inspect.js')).inspectCommand,
+  save: async () => (await import('./save.js')).saveCommand,
+  load: async () => (await import('./load.js')).loadCommand,
+  push: async () => (await import('./push.js')).pushCommand,
+  login: async () => (await import('./login.js')).loginCommand,
+  logout: async () => (await import('./login.js')).logoutCommand,
+  du: async () => (await import('./du.js')).duCommand,
+  prune: async () => (await import('./prune.js')).pruneCommand,
+  doctor: async () => (await import('./doctor.js')).doctorCommand,
+  version: async () => versionCommand,
+};
 
 export async function main(argv: string[]): Promise<void> {
   let code = 0;
@@ -55,46 +35,43 @@ export async function main(argv: string[]): Promise<void> {
   process.exitCode = code;
 }
 
+const isHelp = (a: string) => a === '-h' || a === '--help';
+
 async function dispatch(argv: string[]): Promise<number> {
+  // Global flags before the command (docker's `docker --debug build .`).
+  let i = 0;
+  for (; i < argv.length && (argv[i] === '-D' || argv[i] === '--debug'); i++) process.env.TSBUILD_DEBUG = '1';
+  argv = argv.slice(i);
   const first = argv[0];
-  if (first === '-h' || first === '--help' || first === 'help') {
-    process.stdout.write(HELP);
-    return 0;
+  if (first === undefined || isHelp(first) || first === 'help') {
+    const topic = first === 'help' ? argv[1] : undefined;
+    if (topic === undefined) process.stdout.write(MAIN_HELP);
+    else if (topic === 'build' || topic === 'b') process.stdout.write(BUILD_HELP);
+    else if (COMMAND_HELP[topic]) process.stdout.write(COMMAND_HELP[topic]!);
+    else throw notACommand(topic);
+    return first === undefined ? 1 : 0;
   }
-  if (first === '--version' || first === 'version') {
-    process.stdout.write('tsbuild 0.1.0\n');
-    return 0;
+  if (first === '--version' || first === '-v') return versionCommand([]);
+  const command = Object.hasOwn(COMMANDS, first) ? COMMANDS[first] : undefined;
+  if (command) {
+    if (argv.slice(1).some(isHelp)) {
+      process.stdout.write(COMMAND_HELP[first] ?? MAIN_HELP);
+      return 0;
+    }
+    try {
+      return await (await command())(argv.slice(1));
+    } catch (err) {
+      // parseArgs' own messages, in docker's words.
+      if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+        throw new UsageError(dockerStyleMessage((err as Error).message), { hint: (err as UsageError).hint ?? `see 'tsbuild ${first} --help'` });
+      }
+      throw err;
+    }
   }
-  if (first === 'push') {
-    const { pushCommand } = await import('./push.js');
-    return pushCommand(argv.slice(1));
-  }
-  if (first === 'login' || first === 'logout') {
-    const { loginCommand, logoutCommand } = await import('./login.js');
-    return first === 'login' ? loginCommand(argv.slice(1)) : logoutCommand(argv.slice(1));
-  }
-  if (first === 'du' || first === 'prune' || first === 'doctor') {
-    if (first === 'du') return (await import('./du.js')).duCommand(argv.slice(1));
-    if (first === 'prune') return (await import('./prune.js')).pruneCommand(argv.slice(1));
-    return (await import('./doctor.js')).doctorCommand(argv.slice(1));
-  }
-  if (first === 'tag' || first === 'rmi' || first === 'inspect' || first === 'save' || first === 'load') {
-    const cmds = {
-      tag: async () => (await import('./tag.js')).tagCommand,
-      rmi: async () => (await import('./rmi.js')).rmiCommand,
-      inspect: async () => (await import('./inspect.js')).inspectCommand,
-      save: async () => (await import('./save.js')).saveCommand,
-      load: async () => (await import('./load.js')).loadCommand,
-    };
-    return (await cmds[first]())(argv.slice(1));
-  }
-  if (first === 'images') {
-    const { imagesCommand } = await import('./images.js');
-    return imagesCommand(argv.slice(1));
-  }
+  if (first !== 'build' && first !== 'b' && !first.startsWith('-') && !looksLikeContext(first)) throw notACommand(first);
   const rest = first === 'build' || first === 'b' ? argv.slice(1) : argv;
-  if (rest.includes('-h') || rest.includes('--help')) {
-    process.stdout.write(HELP);
+  if (rest.some(isHelp)) {
+    process.stdout.write(BUILD_HELP);
     return 0;
   }
   const rootless = await import('./rootless.js');
@@ -105,6 +82,30 @@ async function dispatch(argv: string[]): Promise<number> {
   }
   const { buildCommand } = await import('./build.js');
   return buildCommand(rest);
+}
+
+/** `tsbuild CONTEXT` builds (build is the default command): a first word that names no command must look like one. */
+function looksLikeContext(word: string): boolean {
+  return word === '-' || word.includes('/') || word.includes('.') || word.includes(':') || existsSync(word);
+}
+
+function notACommand(word: string): UsageError {
+  return new UsageError(`"${word}" is not a tsbuild command`, { hint: "see 'tsbuild --help' (to build a directory of that name: tsbuild build ./" + word + ')' });
+}
+
+/** Set by scripts/bundle.mjs (esbuild define) from package.json; absent from the tsc output. */
+declare const __TSBUILD_VERSION__: string | undefined;
+
+/** `tsbuild --version`: the package's version, baked into the bundle (the unbundled CLI reads package.json). */
+async function versionCommand(argv: string[]): Promise<number> {
+  if (argv.length > 0) throw new UsageError(`"tsbuild version" takes no arguments`);
+  let version = typeof __TSBUILD_VERSION__ === 'string' ? __TSBUILD_VERSION__ : undefined;
+  if (version === undefined) {
+    const { readFile } = await import('node:fs/promises');
+    version = (JSON.parse(await readFile(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  }
+  process.stdout.write(`tsbuild ${version}\n`);
+  return 0;
 }
 
 /** Print an error for a person; return the exit code. Never prints a stack for a TsbuildError. */

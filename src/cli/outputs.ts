@@ -76,7 +76,31 @@ export function parseOutput(spec: string): OutputSpec {
   }
   if (type === 'registry' && !out.name) throw new UsageError(`invalid --output "${spec}": type=registry needs name=REGISTRY/REPO:TAG`);
   validateOptions(spec, attrs);
+  checkKnownAttributes(spec, attrs);
   return out;
+}
+
+/** Image options every image-writing output takes (exporters/options.ts). */
+const IMAGE_ATTRS = ['compression', 'compression-level', 'force-compression', 'oci-mediatypes', 'rewrite-timestamp'];
+const IMAGE_ATTR_PREFIXES = ['annotation.', 'annotation-manifest.', 'annotation-manifest-descriptor.'];
+
+/** The attributes tsbuild implements, per output type; anything else is refused rather than ignored. */
+export const OUTPUT_ATTRIBUTES: Record<OutputType, { keys: string[]; prefixes: string[] }> = {
+  image: { keys: ['type', 'name', 'push', 'store', ...IMAGE_ATTRS], prefixes: IMAGE_ATTR_PREFIXES },
+  registry: { keys: ['type', 'name', 'push', ...IMAGE_ATTRS], prefixes: IMAGE_ATTR_PREFIXES },
+  oci: { keys: ['type', 'dest', 'name', 'tar', ...IMAGE_ATTRS], prefixes: [...IMAGE_ATTR_PREFIXES, 'annotation-index.'] },
+  docker: { keys: ['type', 'dest', 'name', ...IMAGE_ATTRS], prefixes: IMAGE_ATTR_PREFIXES },
+  local: { keys: ['type', 'dest'], prefixes: [] },
+  tar: { keys: ['type', 'dest'], prefixes: [] },
+};
+
+function checkKnownAttributes(spec: string, attrs: Record<string, string>): void {
+  const known = OUTPUT_ATTRIBUTES[attrs.type as OutputType];
+  for (const k of Object.keys(attrs)) {
+    if (known.keys.includes(k) || known.prefixes.some((p) => k.startsWith(p) && k.length > p.length)) continue;
+    const valid = [...known.keys.filter((x) => x !== 'type'), ...known.prefixes.map((p) => `${p}KEY`)].join(', ');
+    throw new UsageError(`invalid --output "${spec}": type=${attrs.type} has no attribute "${k}" (valid: ${valid})`);
+  }
 }
 
 function validateOptions(spec: string, a: Record<string, string>): void {

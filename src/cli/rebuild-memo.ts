@@ -60,6 +60,10 @@ export function memoEligible(args: BuildArgs): boolean {
     args.noCacheFilter.length === 0 &&
     !args.explain &&
     !args.check &&
+    args.call === 'build' &&
+    !args.quiet &&
+    !args.debug &&
+    args.buildContexts.length === 0 &&
     !args.printDefinition &&
     args.outputs.length === 0 &&
     !args.load &&

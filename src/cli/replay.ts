@@ -12,20 +12,21 @@ import { parseBuildArgs } from './args.js';
 import { storeRoot, storeLayout } from './store-root.js';
 import { inputsUnchanged, loadMemo, memoEligible, memoPath, type RebuildMemo } from './rebuild-memo.js';
 import { selectRenderer } from './render/select.js';
+import { COMMAND_HELP } from './help.js';
 import { firstChanged } from '../context/witness.js';
 import { LocalImageStore } from '../imagestore/store.js';
 import { LocalContentStore } from '../content/store.js';
 import { CacheStore } from '../cache/store.js';
 import { OverlaySnapshotter } from '../snapshot/overlay.js';
 
-/** First words that are not a build (src/cli/main.ts dispatches them). */
-const OTHER_COMMANDS = new Set(['help', 'version', 'push', 'login', 'logout', 'du', 'prune', 'doctor', 'tag', 'rmi', 'inspect', 'save', 'load', 'images']);
+/** First words that are not a build (src/cli/main.ts dispatches them; -D/--debug runs are never replayed). */
+const OTHER_COMMANDS = new Set(['help', '-D', '--debug', ...Object.keys(COMMAND_HELP)]);
 
 /** The exit code when the memo answered `tsbuild [build] ARGS`; undefined when the command must run. */
 export async function replayCommand(argv: string[]): Promise<number | undefined> {
   if (OTHER_COMMANDS.has(argv[0] ?? '')) return undefined;
   const rest = argv[0] === 'build' || argv[0] === 'b' ? argv.slice(1) : argv;
-  if (rest.some((a) => a === '-h' || a === '--help' || a === '--version')) return undefined;
+  if (rest.some((a) => a === '-h' || a === '--help' || a === '--version' || a === '-v')) return undefined;
   try {
     return await tryReplay(rest);
   } catch {
@@ -56,6 +57,7 @@ async function tryReplay(argv: string[]): Promise<number | undefined> {
   const now = new Date();
   for (const [key] of memo.records) utimesSync(cache.recordPath(key), now, now);
   said('replayed');
+  for (const n of args.notes) process.stderr.write(`WARNING: ${n}\n`);
 
   const progress = selectRenderer(args.progress);
   for (const e of memo.script) {

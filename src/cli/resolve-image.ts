@@ -8,6 +8,7 @@
  */
 import { NotFoundError, TsbuildError } from '../errors.js';
 import { normalizeReference, parseReference } from '../image/reference.js';
+import { formatPlatform, selectPlatform } from '../image/platform.js';
 import type { ContentStore } from '../content/types.js';
 import type { ImageStore } from '../imagestore/types.js';
 import type { ImageConfig, Index, Manifest, Platform } from '../image/types.js';
@@ -69,9 +70,8 @@ export async function resolveBaseImage(ref: string, deps: BaseImageDeps): Promis
 async function local(name: string, digest: string, content: ContentStore, platform: Platform): Promise<{ ref: string; digest: string; config: ImageConfig }> {
   let doc = JSON.parse((await content.read(digest)).toString()) as Manifest & Index;
   if (Array.isArray(doc.manifests)) {
-    const { selectPlatform } = await import('../registry/platform.js');
     const pick = selectPlatform(doc.manifests, platform);
-    if (!pick) throw new NotFoundError('IMAGE_PLATFORM_NOT_FOUND', `${name} has no manifest for ${platform.os}/${platform.architecture}`);
+    if (!pick) throw new NotFoundError('IMAGE_PLATFORM_NOT_FOUND', `${name} has no manifest for ${formatPlatform(platform)}`);
     doc = JSON.parse((await content.read(pick.digest)).toString()) as Manifest & Index;
   }
   const config = JSON.parse((await content.read(doc.config.digest)).toString()) as ImageConfig;

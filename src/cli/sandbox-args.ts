@@ -59,7 +59,8 @@ export function parseSandboxArgs(values: Values): SandboxArgs {
   const mem = str('memory');
   if (mem !== undefined) limits.memoryBytes = bytes('--memory', mem, 6 * 1024 * 1024);
   const shm = str('shm-size');
-  if (shm !== undefined) limits.shmSizeBytes = bytes('--shm-size', shm, 1);
+  // buildx: 0 (or an empty value) means the default size.
+  if (shm !== undefined && !/^(0+(\.0*)?[bkmgtp]?)?$/i.test(shm.trim())) limits.shmSizeBytes = bytes('--shm-size', shm, 1);
   const period = str('cpu-period');
   if (period !== undefined) limits.cpuPeriod = int('--cpu-period', period, 1000, 1_000_000);
   const quota = str('cpu-quota');

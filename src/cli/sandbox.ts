@@ -24,11 +24,17 @@ export interface SandboxSetup {
 export async function setupSandbox(args: SandboxArgs): Promise<SandboxSetup> {
   const secrets: Record<string, Buffer> = {};
   for (const s of args.secrets) {
-    if (s.src !== undefined) {
+    // buildx: `id=x` alone reads the environment variable x when it is set, else the file x.
+    const src = s.src ?? (s.env === undefined && process.env[s.id] === undefined ? s.id : undefined);
+    if (src !== undefined) {
       try {
-        secrets[s.id] = await readFile(s.src);
+        secrets[s.id] = await readFile(src);
       } catch (err) {
-        throw new ContextError('SECRET_UNREADABLE', `--secret id=${s.id}: cannot read ${s.src}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+        const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+        if (s.src === undefined) {
+          throw new UsageError(`--secret id=${s.id}: no environment variable ${s.id} and no file ${src} (${why})`, { hint: `name the source: --secret id=${s.id},src=FILE or --secret id=${s.id},env=VAR` });
+        }
+        throw new ContextError('SECRET_UNREADABLE', `--secret id=${s.id}: cannot read ${src}: ${why}`);
       }
     } else {
       const name = s.env ?? s.id;

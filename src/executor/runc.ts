@@ -34,6 +34,8 @@ export interface RuncExecutorOptions {
    * else 'host'; or a fixed mode (the build's --network).
    */
   defaultNetwork?: 'auto' | 'sandbox' | 'host' | 'none';
+  /** Extra /etc/hosts entries of every step (`--add-host NAME:IP`). */
+  extraHosts?: { host: string; ip: string }[];
 }
 
 /**
@@ -50,6 +52,7 @@ export class RuncExecutor implements Executor {
   private readonly stateDir: string;
   private readonly runtime: string;
   private readonly defaultNetwork: 'auto' | 'sandbox' | 'host' | 'none';
+  private readonly extraHosts: { host: string; ip: string }[];
   private slirp?: SlirpNetwork;
   private readonly facts = new RootfsFactsMemo();
   /** Cleared when the runtime refuses to mount the rootfs itself (then every step mounts on the host). */
@@ -60,6 +63,7 @@ export class RuncExecutor implements Executor {
     this.stateDir = resolve(opts.stateDir);
     this.runtime = opts.runtime ?? 'runc';
     this.defaultNetwork = opts.defaultNetwork ?? 'auto';
+    this.extraHosts = opts.extraHosts ?? [];
   }
 
   private get runcRoot(): string {
@@ -131,7 +135,7 @@ export class RuncExecutor implements Executor {
       const hostname = opts.hostname ?? DEFAULT_HOSTNAME;
       const hostsFile = join(bundle, 'hosts');
       const resolvConfFile = join(bundle, 'resolv.conf');
-      await writeFile(hostsFile, hostsFileContent(hostname));
+      await writeFile(hostsFile, hostsFileContent(hostname, this.extraHosts));
       await writeFile(resolvConfFile, await resolvConf(network.mode));
       const cgroupsPath = limits.cgroupParent ? posix.join(limits.cgroupParent, `tsbuild-${id}`) : `tsbuild-${id}`;
       // Rootless without delegated controllers: no cgroup at all (runc only tolerates that without a path).

@@ -191,12 +191,13 @@ export function buildRuntimeSpec(opts: RuntimeSpecOptions): object {
   };
 }
 
-/** /etc/hosts of a step: loopback names and the step's hostname. */
-export function hostsFileContent(hostname: string): string {
+/** /etc/hosts of a step: loopback names, the step's hostname, then `--add-host` entries. */
+export function hostsFileContent(hostname: string, extra: readonly { host: string; ip: string }[] = []): string {
   return [
     '127.0.0.1\tlocalhost',
     '::1\tlocalhost ip6-localhost ip6-loopback',
     `127.0.0.1\t${hostname}`,
+    ...extra.map((e) => `${e.ip}\t${e.host}`),
     '',
   ].join('\n');
 }

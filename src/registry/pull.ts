@@ -13,7 +13,7 @@ import type { ProgressSink } from '../progress/types.js';
 import { byteProgress } from '../progress/bytes.js';
 import { pullBlob } from './blob-pull.js';
 import { fetchManifest, isIndexType } from './manifest.js';
-import { formatPlatform, selectPlatform } from './platform.js';
+import { formatPlatform, selectPlatform } from '../image/platform.js';
 import type { BlobSources } from './sources.js';
 import type { RegistryTransport } from './transport.js';
 

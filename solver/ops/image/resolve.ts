@@ -5,7 +5,8 @@
 import { NotFoundError, StoreError } from '../../../src/errors.js';
 import type { ContentStore } from '../../../src/content/types.js';
 import { MediaType } from '../../../src/image/types.js';
-import type { ImageConfig, Index, Layer, Manifest, Platform } from '../../../src/image/types.js';
+import type { ImageConfig, Index, Layer, Manifest } from '../../../src/image/types.js';
+import { formatPlatform, hostPlatform, selectPlatform } from '../../../src/image/platform.js';
 import type { ImageStore } from '../../../src/imagestore/types.js';
 import { sha256 } from '../../../src/llb/digest.js';
 import type { ImageSource } from '../../../src/llb/types.js';
@@ -26,11 +27,6 @@ export function chainIDs(diffIDs: string[]): string[] {
   return out;
 }
 
-export function hostPlatform(): Platform {
-  const arch: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
-  return { os: 'linux', architecture: arch[process.arch] ?? process.arch };
-}
-
 export async function resolveImage(src: ImageSource, deps: { content: ContentStore; images: ImageStore }): Promise<ResolvedImage> {
   const { content, images } = deps;
   let digest = src.digest;
@@ -49,11 +45,9 @@ export async function resolveImage(src: ImageSource, deps: { content: ContentSto
   mediaType = doc.mediaType ?? mediaType;
   if (mediaType === MediaType.OciIndex || mediaType === MediaType.DockerManifestList || 'manifests' in doc) {
     const want = src.platform ?? hostPlatform();
-    const pick = (doc as Index).manifests.find(
-      (m) => m.platform?.os === want.os && m.platform.architecture === want.architecture && (want.variant === undefined || m.platform.variant === want.variant),
-    );
+    const pick = selectPlatform((doc as Index).manifests, want);
     if (!pick) {
-      throw new NotFoundError('IMAGE_PLATFORM_NOT_FOUND', `image "${src.ref}" has no manifest for ${want.os}/${want.architecture}${want.variant ? '/' + want.variant : ''}`);
+      throw new NotFoundError('IMAGE_PLATFORM_NOT_FOUND', `image "${src.ref}" has no manifest for ${formatPlatform(want)}`);
     }
     digest = pick.digest;
     doc = await readJson<Manifest>(content, digest, `image "${src.ref}"`);

@@ -29,7 +29,7 @@ function pickRenderer(mode: ProgressMode, stream: NodeJS.WriteStream): Renderer 
   const write = (s: string) => {
     stream.write(s);
   };
-  if (mode === 'quiet') return withClose(new QuietRenderer());
+  if (mode === 'quiet' || mode === 'none') return withClose(new QuietRenderer());
   const tty = mode === 'tty' || (mode === 'auto' && stream.isTTY === true);
   if (tty) return new TtyRenderer(write, () => stream.columns || 100);
   return withClose(new PlainRenderer(write, false));

@@ -6,6 +6,7 @@
  */
 import { decimalSize } from '../../units/bytes.js';
 import type { ProgressEvent, ProgressSink } from '../../progress/types.js';
+import { paint, paletteFromEnv, type Palette } from './colors.js';
 
 interface Step {
   name: string;
@@ -32,6 +33,7 @@ export class TtyRenderer implements ProgressSink {
     private readonly write: (s: string) => void,
     private readonly width = () => process.stderr.columns || 100,
     private readonly intervalMs = 100,
+    private readonly palette: Palette = paletteFromEnv(),
   ) {}
 
   emit(ev: ProgressEvent): void {
@@ -70,7 +72,7 @@ export class TtyRenderer implements ProgressSink {
         break;
       }
       case 'warning':
-        this.notes.push(`\x1b[33mWARNING: ${ev.file ? `${ev.file}${ev.line ? `:${ev.line}` : ''}: ` : ''}${ev.message}\x1b[0m`);
+        this.notes.push(paint(this.palette.warning, `WARNING: ${ev.file ? `${ev.file}${ev.line ? `:${ev.line}` : ''}: ` : ''}${ev.message}`));
         break;
       case 'info':
         this.notes.push(ev.message);
@@ -121,7 +123,7 @@ export class TtyRenderer implements ProgressSink {
     let out = '';
     if (this.drawnLines > 0) out += `\x1b[${this.drawnLines}F\x1b[J`; // up to the frame's first line, clear below
     for (const n of this.notes.splice(0)) out += n + '\n';
-    const lines = this.frame(final).map((l) => (l.startsWith(' => ERROR') ? `\x1b[31m${l}\x1b[0m` : l.startsWith(' => CACHED') ? `\x1b[34m${l}\x1b[0m` : l));
+    const lines = this.frame(final).map((l) => (l.startsWith(' => ERROR') ? paint(this.palette.error, l) : l.startsWith(' => CACHED') ? paint(this.palette.run, l) : l));
     out += lines.join('\n') + '\n';
     this.drawnLines = lines.length;
     this.write(out);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseChallenges } from '../../../src/registry/challenge.js';
 import { mergeScopes } from '../../../src/registry/auth.js';
-import { selectPlatform } from '../../../src/registry/platform.js';
+import { selectPlatform } from '../../../src/image/platform.js';
 import { isLocalHost, makeEndpoint } from '../../../src/registry/endpoint.js';
 
 describe('parseChallenges', () => {
