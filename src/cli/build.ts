@@ -45,6 +45,8 @@ import { Diagnostics } from '../diagnostics.js';
 
 export async function buildCommand(argv: string[]): Promise<number> {
   const args = parseBuildArgs(argv);
+  // -D/--debug: every module (and every error printed) sees it.
+  if (args.debug) process.env.TSBUILD_DEBUG = '1';
   for (const n of args.notes) process.stderr.write(`WARNING: ${n}\n`);
   if (args.buildContexts.length > 0) throw new UsageError('--build-context is not supported yet');
   if (args.call === 'outline' || args.call === 'targets') throw new UsageError(`--call ${args.call} is not supported yet`);

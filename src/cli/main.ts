@@ -108,7 +108,7 @@ async function versionCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
-/** Print an error for a person; return the exit code. Never prints a stack for a TsbuildError. */
+/** Print an error for a person; return the exit code. A TsbuildError's stack is printed only with -D/--debug (TSBUILD_DEBUG). */
 export function printError(err: unknown): number {
   const out: string[] = [];
   if (err instanceof TsbuildError) {
@@ -130,6 +130,8 @@ export function printError(err: unknown): number {
       }
     }
     if (err.hint) out.push(`hint: ${err.hint}`);
+    // -D/--debug: where the error came from, and every cause.
+    if (process.env.TSBUILD_DEBUG) for (let e: unknown = err, i = 0; e instanceof Error && i < 8; e = e.cause, i++) out.push(`${i === 0 ? '' : 'caused by: '}${e.stack ?? e.message}`);
     process.stderr.write(out.join('\n') + '\n');
     return err.exitCode;
   }

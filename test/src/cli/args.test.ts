@@ -53,3 +53,30 @@ describe('store location', () => {
     }
   });
 });
+
+describe('buildx flag syntax', () => {
+  it('takes --flag=true|false for boolean flags', async () => {
+    const { booleanValues, BUILD_OPTIONS } = await import('../../../src/cli/args.js');
+    expect(booleanValues(['--push=false', '--pull=true', '--rm=0', '-t', 'x', '--', '--load=true'], BUILD_OPTIONS)).toEqual({
+      args: ['--pull', '-t', 'x', '--', '--load=true'],
+      explicitFalse: new Set(['push', 'rm']),
+    });
+    expect(() => booleanValues(['--push=maybe'], BUILD_OPTIONS)).toThrow(/invalid argument "maybe" for "--push" flag/);
+  });
+
+  it('parses --build-context, --add-host and --annotation as buildx does', async () => {
+    const { parseBuildContext, parseAddHost, parseAnnotations } = await import('../../../src/cli/buildx-args.js');
+    expect(parseBuildContext('Base=docker-image://alpine:3.19')).toEqual({ name: 'base', kind: 'image', ref: 'alpine:3.19' });
+    expect(parseBuildContext('src=../src')).toEqual({ name: 'src', kind: 'local', path: '../src' });
+    expect(parseBuildContext('x=oci-layout:///tmp/layout:v1')).toEqual({ name: 'x', kind: 'oci-layout', dir: '/tmp/layout', tag: 'v1' });
+    expect(parseBuildContext(`x=oci-layout://l@sha256:${'a'.repeat(64)}`)).toMatchObject({ dir: 'l', digest: `sha256:${'a'.repeat(64)}` });
+    expect(() => parseBuildContext('nothing')).toThrow(/expected NAME=PATH/);
+    expect(parseAddHost('db:10.0.0.1')).toEqual({ host: 'db', ip: '10.0.0.1' });
+    expect(parseAddHost('v6:fd00::1')).toEqual({ host: 'v6', ip: 'fd00::1' });
+    expect(() => parseAddHost('db:notanip')).toThrow(/expected HOST:IP/);
+    expect(parseAnnotations(['a=1', 'index,manifest:b=2', 'manifest-descriptor:c=3'])).toEqual({
+      'annotation-manifest.a': '1', 'annotation-index.b': '2', 'annotation-manifest.b': '2', 'annotation-manifest.c': '3',
+    });
+    expect(() => parseAnnotations(['bogus:a=1'])).toThrow(/unknown type "bogus"/);
+  });
+});

@@ -1,0 +1,244 @@
+/**
+ * `docker buildx build` flags through the real CLI, one row each, checking what the flag DOES (the file a
+ * RUN step wrote, the manifest, stdout, the exit code and message), not only that it parses.
+ */
+import { describe, expect, it } from 'vitest';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { suiteSandbox, repo, type RunOutput } from './harness.js';
+
+const sb = suiteSandbox();
+let n = 0;
+
+/** A fresh context holding `dockerfile` (unique per row, so no row hits another's cache). */
+function context(dockerfile: string, files: Record<string, string> = {}): string {
+  const dir = join(sb.dir, `flags-${++n}`);
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'Dockerfile'), `FROM busybox:latest\nRUN echo row-${n} > /row\n${dockerfile}\n`);
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  return dir;
+}
+
+/** Build and read the files the build wrote back through -o type=local. */
+async function buildFiles(dockerfile: string, flags: string[], opts: { env?: Record<string, string>; cwd?: string } = {}): Promise<{ out: RunOutput; file: (p: string) => string }> {
+  const ctx = context(dockerfile);
+  const dest = join(sb.dir, `out-${n}`);
+  const out = await sb.tsbuild(['build', '--progress', 'plain', ...flags, '-o', `type=local,dest=${dest}`, ctx], opts);
+  if (out.code !== 0) throw new Error(`build failed (${out.code}):\n${out.stderr}`);
+  return { out, file: (p) => readFileSync(join(dest, p), 'utf8') };
+}
+
+interface Row {
+  flag: string;
+  run: () => Promise<void>;
+}
+
+const rows: Row[] = [
+  {
+    flag: '-q/--quiet prints the image ID (config digest) on stdout, nothing else',
+    run: async () => {
+      const ctx = context('');
+      const iid = join(sb.dir, 'q.iid');
+      const out = await sb.tsbuild(['build', '-q', '-t', 'quiet:v1', '--iidfile', iid, ctx]);
+      expect(out.code).toBe(0);
+      expect(out.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
+      expect(out.stdout.trim()).toBe(readFileSync(iid, 'utf8'));
+      expect(out.stderr).toBe('');
+    },
+  },
+  {
+    flag: '--platform (this host) sets TARGETPLATFORM; arm64 normalises to v8 in the error',
+    run: async () => {
+      const { file } = await buildFiles('ARG TARGETPLATFORM\nRUN echo $TARGETPLATFORM > /p', ['--platform', 'linux/amd64']);
+      expect(file('p')).toBe('linux/amd64\n');
+      const bad = await sb.tsbuild(['build', '--platform', 'linux/arm64', context('')]);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(/--platform linux\/arm64\/v8: this linux\/amd64 host cannot run/);
+      const many = await sb.tsbuild(['build', '--platform', 'linux/amd64,linux/arm/v7', context('')]);
+      expect(many.code).toBe(2);
+      expect(many.stderr).toMatch(/one platform at a time/);
+    },
+  },
+  {
+    flag: '--add-host adds /etc/hosts entries to RUN steps',
+    run: async () => {
+      const { file } = await buildFiles('RUN cat /etc/hosts > /hosts', ['--add-host', 'db.local:10.1.2.3', '--add-host=cache.local=fd00::5']);
+      expect(file('hosts')).toMatch(/^10\.1\.2\.3\tdb\.local$/m);
+      expect(file('hosts')).toMatch(/^fd00::5\tcache\.local$/m);
+      const bad = await sb.tsbuild(['build', '--add-host', 'nohost', context('')]);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(/invalid --add-host "nohost": expected HOST:IP/);
+    },
+  },
+  {
+    flag: '--annotation lands in the manifest (and index: in the OCI index)',
+    run: async () => {
+      const ctx = context('');
+      const dir = join(sb.dir, 'ann');
+      const out = await sb.tsbuild(['build', '--annotation', 'org.example.a=1', '--annotation', 'index:org.example.i=2', '-o', `type=oci,dest=${dir},tar=false`, ctx]);
+      expect(out.code, out.stderr).toBe(0);
+      const index = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8'));
+      expect(index.annotations?.['org.example.i']).toBe('2');
+      const m = JSON.parse(readFileSync(join(dir, 'blobs', ...index.manifests[0].digest.split(':')), 'utf8'));
+      expect(m.annotations['org.example.a']).toBe('1');
+    },
+  },
+  {
+    flag: '--provenance/--sbom/--attest: false builds without attestations; true fails clearly',
+    run: async () => {
+      const ok = await sb.tsbuild(['build', '--provenance=false', '--sbom', 'false', '--attest', 'type=provenance,disabled=true', '-t', 'noprov:v1', context('')]);
+      expect(ok.code, ok.stderr).toBe(0);
+      const idx = JSON.parse((await sb.tsbuild(['inspect', 'noprov:v1'])).stdout)[0];
+      expect(idx.Manifest.layers.length).toBeGreaterThan(0); // a plain image manifest, no attestation index
+      const bad = await sb.tsbuild(['build', '--provenance=mode=max', context('')]);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(/--provenance=mode=max: tsbuild does not make provenance or SBOM attestations/);
+    },
+  },
+  {
+    flag: '-D/--debug sets TSBUILD_DEBUG: errors come with their stack',
+    run: async () => {
+      const missing = join(sb.dir, 'no-such-context');
+      const plain = await sb.tsbuild(['build', missing]);
+      const debug = await sb.tsbuild(['build', '-D', missing]);
+      const global = await sb.tsbuild(['--debug', 'build', missing]);
+      expect(plain.stderr).not.toMatch(/\n\s+at /);
+      expect(debug.stderr).toMatch(/does not exist[\s\S]*\n\s+at /);
+      expect(global.stderr).toMatch(/\n\s+at /);
+    },
+  },
+  {
+    flag: '--builder is accepted and ignored with a note',
+    run: async () => {
+      const out = await sb.tsbuild(['build', '--builder', 'mybuilder', '--progress', 'plain', context('')]);
+      expect(out.code).toBe(0);
+      expect(out.stderr).toMatch(/^WARNING: --builder mybuilder: tsbuild has no builder instances; the flag is ignored$/m);
+    },
+  },
+  {
+    flag: 'legacy docker build flags: accepted, one warning each where they do nothing',
+    run: async () => {
+      const out = await sb.tsbuild(['build', '--rm', '--force-rm', '--compress', '--squash', '--security-opt', 'seccomp=unconfined', '--memory-swap', '1g', '-c', '512', '--cpuset-cpus', '0', '--cpuset-mems', '0', '--isolation', 'default', '--disable-content-trust', '--progress', 'plain', context('')]);
+      expect(out.code, out.stderr).toBe(0);
+      const warned = out.stderr.split('\n').filter((l) => l.startsWith('WARNING: --')).map((l) => l.slice(9).split(/[:=]/)[0]);
+      expect(warned.sort()).toEqual(['--compress', '--cpu-shares', '--cpuset-cpus', '--cpuset-mems', '--isolation', '--memory-swap', '--security-opt', '--squash']);
+      const rmFalse = await sb.tsbuild(['build', '--rm=false', '--progress', 'plain', context('')]);
+      expect(rmFalse.stderr).toMatch(/^WARNING: --rm=false: intermediate containers are always removed; ignored$/m);
+    },
+  },
+  {
+    flag: 'boolean flags take =true/=false (pflag syntax)',
+    run: async () => {
+      const out = await sb.tsbuild(['build', '--push=false', '--pull=false', '--no-cache=true', '--load=false', '--progress', 'plain', context('')]);
+      expect(out.code, out.stderr).toBe(0);
+      expect(out.stderr).not.toMatch(/CACHED/); // --no-cache=true took effect
+      const bad = await sb.tsbuild(['build', '--push=maybe', context('')]);
+      expect(bad.stderr).toMatch(/invalid argument "maybe" for "--push" flag/);
+    },
+  },
+  {
+    flag: '-o rejects an unknown attribute of a known type, listing the valid ones',
+    run: async () => {
+      const out = await sb.tsbuild(['build', '-o', 'type=image,name=x:1,push-by-digest=true', context('')]);
+      expect(out.code).toBe(2);
+      expect(out.stderr).toMatch(/type=image has no attribute "push-by-digest" \(valid: name, push, store, compression/);
+      const local = await sb.tsbuild(['build', '-o', `type=local,dest=${sb.dir}/x,platform-split=false`, context('')]);
+      expect(local.stderr).toMatch(/type=local has no attribute "platform-split" \(valid: dest\)/);
+    },
+  },
+  {
+    flag: '--secret id=x falls back to the env var x, then the file x',
+    run: async () => {
+      const fromEnv = await buildFiles('RUN --mount=type=secret,id=TOKEN_X cat /run/secrets/TOKEN_X | wc -c > /len', ['--secret', 'id=TOKEN_X'], { env: { TOKEN_X: 'abcdef' } });
+      expect(fromEnv.file('len').trim()).toBe('6');
+      const cwd = join(sb.dir, 'secret-cwd');
+      mkdirSync(cwd);
+      writeFileSync(join(cwd, 'token.txt'), '12345678');
+      const fromFile = await buildFiles('RUN --mount=type=secret,id=token.txt cat /run/secrets/token.txt | wc -c > /len', ['--secret', 'id=token.txt'], { cwd });
+      expect(fromFile.file('len').trim()).toBe('8');
+      const none = await sb.tsbuild(['build', '--secret', 'id=NOPE_NOT_SET', context('')]);
+      expect(none.stderr).toMatch(/--secret id=NOPE_NOT_SET: no environment variable NOPE_NOT_SET and no file NOPE_NOT_SET/);
+    },
+  },
+  {
+    flag: '--shm-size 0 means the default (64 MiB)',
+    run: async () => {
+      const { file } = await buildFiles("RUN df -k /dev/shm | awk 'NR==2 {print $2}' > /shm", ['--shm-size', '0']);
+      expect(file('shm').trim()).toBe('65536');
+    },
+  },
+  {
+    flag: '--progress none and BUILDKIT_PROGRESS',
+    run: async () => {
+      const none = await sb.tsbuild(['build', '--progress', 'none', context('')]);
+      expect(none.code).toBe(0);
+      expect(none.stderr).toBe('');
+      const env = await sb.tsbuild(['build', context('')], { env: { BUILDKIT_PROGRESS: 'plain' } });
+      expect(env.stderr).toMatch(/^#\d+ \[\d\/\d\] RUN echo row-/m);
+      const bad = await sb.tsbuild(['build', context('')], { env: { BUILDKIT_PROGRESS: 'fancy' } });
+      expect(bad.stderr).toMatch(/invalid BUILDKIT_PROGRESS "fancy"/);
+    },
+  },
+  {
+    flag: 'NO_COLOR and BUILDKIT_COLORS (tty view)',
+    run: async () => {
+      const ctx = context('');
+      await sb.tsbuild(['build', '--progress', 'plain', ctx]);
+      // An undefined value removes the harness's NO_COLOR=1 from the child's environment.
+      const green = await sb.tsbuild(['build', '--progress', 'tty', ctx], { env: { NO_COLOR: undefined as unknown as string, BUILDKIT_COLORS: 'run=green' } });
+      expect(green.stderr).toContain('\x1b[32m => CACHED');
+      const none = await sb.tsbuild(['build', '--progress', 'tty', ctx], { env: { NO_COLOR: '1', BUILDKIT_COLORS: 'run=green' } });
+      expect(none.stderr).not.toMatch(/\x1b\[3\d/);
+      expect(none.stderr).toContain(' => CACHED');
+    },
+  },
+  {
+    flag: '--call check and its alias --check',
+    run: async () => {
+      const ctx = context('', {});
+      writeFileSync(join(ctx, 'Dockerfile'), 'FROM busybox:latest\nCMD echo hi\n');
+      for (const flags of [['--call', 'check'], ['--check'], ['--call=check']]) {
+        const out = await sb.tsbuild(['build', ...flags, '--progress', 'plain', ctx]);
+        expect(out.code).toBe(1);
+        expect(out.stderr).toMatch(/JSONArgsRecommended/);
+        expect(out.stderr).toMatch(/Check complete, 1 warning has been found!/);
+      }
+      const bad = await sb.tsbuild(['build', '--call', 'frobnicate', ctx]);
+      expect(bad.stderr).toMatch(/invalid --call "frobnicate": expected build, check, outline or targets/);
+    },
+  },
+  {
+    flag: 'unknown flags and commands get docker-style messages',
+    run: async () => {
+      expect((await sb.tsbuild(['build', '--frobnicate', '.'])).stderr).toMatch(/^ERROR: unknown flag: --frobnicate$/m);
+      expect((await sb.tsbuild(['build', '-Z', '.'])).stderr).toMatch(/^ERROR: unknown shorthand flag: 'Z' in -Z$/m);
+      expect((await sb.tsbuild(['images', '--frobnicate'])).stderr).toMatch(/^ERROR: unknown flag: --frobnicate$/m);
+      const cmd = await sb.tsbuild(['frobnicate']);
+      expect(cmd.code).toBe(2);
+      expect(cmd.stderr).toMatch(/^ERROR: "frobnicate" is not a tsbuild command$/m);
+    },
+  },
+  {
+    flag: 'every command has --help',
+    run: async () => {
+      for (const cmd of ['build', 'images', 'tag', 'rmi', 'inspect', 'save', 'load', 'push', 'login', 'logout', 'du', 'prune', 'doctor', 'version']) {
+        const out = await sb.tsbuild([cmd, '--help']);
+        expect(out.code, `${cmd}: ${out.stderr}`).toBe(0);
+        expect(out.stdout, cmd).toMatch(new RegExp(`^Usage: tsbuild ${cmd === 'build' ? 'build' : cmd}`));
+      }
+      expect((await sb.tsbuild(['help', 'logout'])).stdout).toMatch(/^Usage: tsbuild logout/);
+    },
+  },
+  {
+    flag: '--version and -v report the package version',
+    run: async () => {
+      const { version } = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8'));
+      expect((await sb.tsbuild(['--version'])).stdout).toBe(`tsbuild ${version}\n`);
+      expect((await sb.tsbuild(['-v'])).stdout).toBe(`tsbuild ${version}\n`);
+    },
+  },
+];
+
+describe('docker buildx build flags (table)', () => {
+  for (const row of rows) it(row.flag, row.run);
+});
