@@ -24,7 +24,7 @@ import { explainMiss, sameExceptLocalFiles, stepIdentities, type StepMemo } from
 import type { CacheRecord, CacheStore } from './cachestore.js';
 import type { Graph } from './graph.js';
 import type { OpModules } from './ops/op.js';
-import { isTrivial, OP_MODULES } from './ops/registry.js';
+import { baseLayersOf, isLayered, isTrivial, OP_MODULES } from './ops/registry.js';
 import type { KeyFacts, OpResolver, PreviousBuild, Vertex } from './types.js';
 import type { StepLocks } from './step-lock.js';
 
@@ -206,7 +206,7 @@ class Solve {
 
   /** A cache source's record for v: only exec/file steps, sitting on the snapshot of v's first input. */
   private importedHit(v: Vertex, key: string, parentKey: string | undefined): ImportedRecord | undefined {
-    if (v.op.type !== 'exec' && v.op.type !== 'file') return undefined;
+    if (!isLayered(v.op, this.modules)) return undefined;
     const imp = this.opts.imported?.get(key);
     return imp && imp.parent === parentKey ? imp : undefined;
   }
@@ -426,11 +426,11 @@ class Solve {
     }
   }
 
-  /** The output's chain (output → inputs[0] → …) down to, not including, its source; exec/file ops only. */
+  /** The output's chain (output → inputs[0] → …) down to, not including, the op that starts it: layered ops (exec, file) only. */
   private chain(): Vertex[] {
     const out: Vertex[] = [];
     let v = this.graph.output;
-    while (v.op.type !== 'source') {
+    while (isLayered(v.op, this.modules)) {
       out.push(v);
       const parent = v.inputs[0];
       if (!parent) throw new TsbuildError('INVALID_DEFINITION', `invalid build definition: op ${v.digest} has no parent input`);
@@ -441,15 +441,8 @@ class Solve {
 
   private baseLayers(): Layer[] {
     let v = this.graph.output;
-    while (v.op.type !== 'source') v = v.inputs[0]!;
-    const s = v.op.source;
-    if (s.kind === 'scratch') return [];
-    if (s.kind === 'local' || s.kind === 'http') {
-      throw new TsbuildError('INVALID_DEFINITION', `invalid build definition: ${s.kind} source "${s.kind === 'local' ? s.name : s.url}" cannot be an image's root filesystem`);
-    }
-    const layers = this.facts.get(v)?.imageLayers;
-    if (!layers) throw new TsbuildError('INTERNAL', `image source ${s.ref}: its layers are unknown`);
-    return layers;
+    while (isLayered(v.op, this.modules)) v = v.inputs[0]!;
+    return baseLayersOf(v.op, this.facts.get(v) ?? {}, this.modules);
   }
 
   private async layer(v: Vertex): Promise<Layer> {
@@ -526,7 +519,7 @@ class Solve {
     const inChain = new Set(chain);
     const out: CacheStep[] = [];
     for (const v of this.graph.vertices) {
-      if (v.op.type !== 'exec' && v.op.type !== 'file') continue;
+      if (!isLayered(v.op, this.modules)) continue;
       const key = this.keyOf.get(v);
       const rec = this.records.get(v);
       if (!key || !rec) continue;

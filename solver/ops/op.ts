@@ -16,6 +16,7 @@
  * reading a stored one, explaining the difference between two of its own maps, the key facts it must learn
  * with I/O before its key is known, and running it.
  */
+import type { Layer } from '../../src/image/types.js';
 import type { Op, SourceOp } from '../../src/llb/types.js';
 import type { SelectionFile } from '../../src/context/checksum.js';
 import type { KeyContext, KeyFacts, OpOutput, RunContext } from '../types.js';
@@ -64,7 +65,21 @@ export interface OpEnv {
   once<T>(id: string, make: () => Promise<T>): Promise<T>;
 }
 
-export interface OpModule<K extends OpKind, M extends VersionedMap = VersionedMap> {
+/**
+ * Where the op's output sits in an image: `layer` = inputs[0] plus one layer of the op's own changes (exec,
+ * file); `base` = the start of a layer chain (sources), whose layers `baseLayers` gives.
+ */
+export type OpOutputShape<K extends OpKind> =
+  | { readonly output: 'layer' }
+  | {
+      readonly output: 'base';
+      /** The layers an image built on this op starts with; throws INVALID_DEFINITION when it cannot be a rootfs. */
+      baseLayers(op: OpOf<K>, facts: KeyFacts): Layer[];
+    };
+
+export type OpModule<K extends OpKind, M extends VersionedMap = VersionedMap> = OpModuleCore<K, M> & OpOutputShape<K>;
+
+export interface OpModuleCore<K extends OpKind, M extends VersionedMap = VersionedMap> {
   readonly kind: K;
   /** The current cache map tag. */
   readonly tag: string;

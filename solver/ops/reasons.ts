@@ -34,6 +34,11 @@ export function missingFact(what: string): TsbuildError {
   return new TsbuildError('INTERNAL', `cache key: missing ${what}`);
 }
 
+/** A source that cannot be the root filesystem of an image (the Definition is wrong). */
+export function notARootfs(what: string): never {
+  throw new TsbuildError('INVALID_DEFINITION', `invalid build definition: ${what} cannot be an image's root filesystem`);
+}
+
 /** The key of input i. */
 export function inputKey(inputs: { key: string }[], i: number): string {
   const input = inputs[i];

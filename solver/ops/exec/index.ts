@@ -112,6 +112,7 @@ function envReasons(x: string[], y: string[]): string[] {
 export const execOp: OpModule<'exec', ExecCacheMap> = {
   kind: 'exec',
   tag: EXEC_TAG,
+  output: 'layer',
   trivial: false,
   cacheMap,
   readMap,

@@ -137,6 +137,7 @@ export function sameExceptLocalFiles(prev: StoredMap, cur: StoredMap): boolean {
 export const fileOp: OpModule<'file', FileCacheMap> = {
   kind: 'file',
   tag: FILE_TAG,
+  output: 'layer',
   trivial: false,
   cacheMap,
   readMap,

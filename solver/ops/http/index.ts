@@ -4,7 +4,7 @@
  * Map history: v1 — content digest and file name.
  */
 import type { OpModule, StoredMap } from '../op.js';
-import { missingFact, short } from '../reasons.js';
+import { missingFact, notARootfs, short } from '../reasons.js';
 import { download, materializeDownload } from './download.js';
 
 export const HTTP_TAG = 'tsbuild.source.http.v1';
@@ -14,6 +14,8 @@ export type HttpCacheMap = { tag: typeof HTTP_TAG; digest: string; filename: str
 export const httpOp: OpModule<'http', HttpCacheMap> = {
   kind: 'http',
   tag: HTTP_TAG,
+  output: 'base',
+  baseLayers: (op) => notARootfs(`http source "${op.source.url}"`),
   trivial: false,
   cacheMap(op, _inputs, facts) {
     if (!facts.httpDigest) throw missingFact(`content digest of ${op.source.url}`);

@@ -3,6 +3,7 @@
  * (./resolve.ts); its run unpacks the layers into chain-ID snapshots (./unpack.ts).
  * Map history: v1 — the manifest digest.
  */
+import { TsbuildError } from '../../../src/errors.js';
 import type { ImageSource } from '../../../src/llb/types.js';
 import type { OpEnv, OpModule, StoredMap } from '../op.js';
 import { missingFact, short } from '../reasons.js';
@@ -21,6 +22,11 @@ function resolved(env: OpEnv, vertexDigest: string, source: ImageSource): Promis
 export const imageOp: OpModule<'image', ImageCacheMap> = {
   kind: 'image',
   tag: IMAGE_TAG,
+  output: 'base',
+  baseLayers(op, facts) {
+    if (!facts.imageLayers) throw new TsbuildError('INTERNAL', `image source ${op.source.ref}: its layers are unknown`);
+    return facts.imageLayers;
+  },
   trivial: false,
   cacheMap(op, _inputs, facts) {
     if (!facts.imageDigest) throw missingFact(`manifest digest of image ${op.source.ref}`);

@@ -4,7 +4,7 @@
  * Map history: v1 — the local's name and its .dockerignore patterns.
  */
 import type { OpModule, StoredMap } from '../op.js';
-import { isStringArray, same } from '../reasons.js';
+import { isStringArray, notARootfs, same } from '../reasons.js';
 
 export const LOCAL_TAG = 'tsbuild.source.local.v1';
 
@@ -13,6 +13,8 @@ export type LocalCacheMap = { tag: typeof LOCAL_TAG; name: string; excludePatter
 export const localOp: OpModule<'local', LocalCacheMap> = {
   kind: 'local',
   tag: LOCAL_TAG,
+  output: 'base',
+  baseLayers: (op) => notARootfs(`local source "${op.source.name}"`),
   trivial: true,
   cacheMap: (op) => ({ tag: LOCAL_TAG, name: op.source.name, excludePatterns: op.source.excludePatterns, includePaths: op.source.includePaths }),
   readMap: (s: StoredMap) =>

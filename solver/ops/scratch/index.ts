@@ -8,6 +8,8 @@ export type ScratchCacheMap = { tag: typeof SCRATCH_TAG };
 export const scratchOp: OpModule<'scratch', ScratchCacheMap> = {
   kind: 'scratch',
   tag: SCRATCH_TAG,
+  output: 'base',
+  baseLayers: () => [],
   trivial: true,
   cacheMap: () => ({ tag: SCRATCH_TAG }),
   readMap: (s: StoredMap) => (s.tag === SCRATCH_TAG ? { tag: SCRATCH_TAG } : undefined),

@@ -9,7 +9,7 @@ import type { Op } from '../../../src/llb/types.js';
 import { cacheMap, type CacheMap } from '../../../solver/cachekey.js';
 import { explainMiss, type StepMemo } from '../../../solver/explain.js';
 import { opKind } from '../../../solver/ops/op.js';
-import { isTrivial, OP_MODULES } from '../../../solver/ops/registry.js';
+import { baseLayersOf, isLayered, isTrivial, OP_MODULES } from '../../../solver/ops/registry.js';
 
 const P = sha256('parent');
 const S = sha256('stage');
@@ -53,6 +53,11 @@ describe('op module table', () => {
     }
     expect(ops.map(opKind).sort()).toEqual(expect.arrayContaining(Object.keys(OP_MODULES).sort()));
     expect(ops.filter((op) => isTrivial(op)).map(opKind)).toEqual(['local', 'scratch']);
+    expect(ops.filter((op) => isLayered(op)).map(opKind)).toEqual(['exec', 'exec', 'file', 'file', 'file']);
+    expect(baseLayersOf(ops[7]!, {})).toEqual([]);
+    expect(() => baseLayersOf(ops[6]!, {})).toThrow(/local source "context" cannot be an image's root filesystem/);
+    expect(() => baseLayersOf(ops[8]!, {})).toThrow(/http source "http:\/\/x\/f" cannot be an image's root filesystem/);
+    expect(() => baseLayersOf(ops[0]!, {})).toThrow(/does not start a layer chain/);
   });
 
   it('each map is accepted by its own module, and by no other', () => {
