@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # What the tests use: the runtime, the base image, independent checkers (skopeo, umoci), a registry.
-bash scripts/ensure-packages.sh runc busybox-static skopeo umoci docker-registry apache2-utils util-linux mount tar attr slirp4netns uidmap openssh-client bzip2 xz-utils zstd pigz e2fsprogs buildah
+bash scripts/ensure-packages.sh runc busybox-static skopeo umoci docker-registry apache2-utils util-linux mount tar attr slirp4netns uidmap openssh-client bzip2 xz-utils zstd pigz e2fsprogs buildah git openssl tmux
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi

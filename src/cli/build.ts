@@ -5,6 +5,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { resolve, relative, dirname, basename, join } from 'node:path';
 import { parseBuildArgs, type BuildArgs } from './args.js';
+import { materializeContext, type MaterializedContext } from './remote-context.js';
 import { storeRoot, storeLayout, ensureStore } from './store-root.js';
 import { selectRenderer } from './render/select.js';
 import { ContextError, TsbuildError, UsageError } from '../errors.js';
@@ -45,13 +46,23 @@ import { Diagnostics } from '../diagnostics.js';
 
 export async function buildCommand(argv: string[]): Promise<number> {
   const args = parseBuildArgs(argv);
+  // stdin, git and URL contexts become a temp directory for the length of the build (./remote-context.ts).
+  const remote = await materializeContext(args.context, { dockerfileFromStdin: args.file === '-' });
+  try {
+    return await runBuild(args, remote);
+  } finally {
+    await remote?.cleanup();
+  }
+}
+
+async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined): Promise<number> {
   // -D/--debug: every module (and every error printed) sees it.
   if (args.debug) process.env.TSBUILD_DEBUG = '1';
   for (const n of args.notes) process.stderr.write(`WARNING: ${n}\n`);
   if (args.buildContexts.length > 0) throw new UsageError('--build-context is not supported yet');
   if (args.call === 'outline' || args.call === 'targets') throw new UsageError(`--call ${args.call} is not supported yet`);
   const progress = selectRenderer(args.progress);
-  const { contextDir, dockerfilePath, dockerfileText, excludePatterns, ignoreInputs } = await readInputs(args);
+  const { contextDir, dockerfilePath, dockerfileText, excludePatterns, ignoreInputs } = await readInputs(args, remote);
   const store = storeLayout(storeRoot(args.root));
   await ensureStore(store);
   const content = new LocalContentStore(store.content);
@@ -60,7 +71,7 @@ export async function buildCommand(argv: string[]): Promise<number> {
   const execState = join(store.state, 'exec');
   const mountsDir = join(store.state, 'mounts');
   const runtime = process.env.TSBUILD_RUNTIME;
-  const displayFile = args.file === '-' ? 'Dockerfile (stdin)' : relative(process.cwd(), dockerfilePath) || basename(dockerfilePath);
+  const displayFile = args.file === '-' || remote?.dockerfileText !== undefined ? 'Dockerfile (stdin)' : remote ? relative(contextDir, dockerfilePath) : relative(process.cwd(), dockerfilePath) || basename(dockerfilePath);
   // The registry client (and undici) loads only when an image comes from or goes to a registry.
   let client: Promise<RegistryClient> | undefined;
   // A rebuild memo (./rebuild-memo.ts) is kept for plain builds whose every input it can check again.
@@ -299,17 +310,23 @@ function makeExporters(args: BuildArgs, registry: () => Promise<RegistryClient>)
   return out;
 }
 
-async function readInputs(args: BuildArgs) {
-  const contextDir = resolve(args.context);
+async function readInputs(args: BuildArgs, remote: MaterializedContext | undefined) {
+  const contextDir = remote?.dir ?? resolve(args.context);
   const st = await stat(contextDir).catch(() => undefined);
-  if (!st) throw new ContextError('CONTEXT_NOT_FOUND', `build context "${args.context}" does not exist`);
-  if (!st.isDirectory()) throw new ContextError('CONTEXT_NOT_DIR', `build context "${args.context}" is not a directory`);
+  if (!st) {
+    throw new ContextError('CONTEXT_NOT_FOUND', `build context "${args.context}" does not exist: tried the directory ${contextDir}; it is not "-" (stdin), a git URL (https://…/repo.git#ref:dir, git@host:repo) or an http(s) URL`);
+  }
+  if (!st.isDirectory()) throw new ContextError('CONTEXT_NOT_DIR', `build context "${args.context}" is not a directory (nor "-", a git URL or an http(s) URL)`);
   // `-f -`: the Dockerfile comes from stdin; .dockerignore is then read from the context only.
+  // A remote context's -f names a file inside it; a Dockerfile-only input (stdin, URL) is the Dockerfile.
   const fromStdin = args.file === '-';
-  const dockerfilePath = args.file !== undefined && !fromStdin ? resolve(args.file) : join(contextDir, 'Dockerfile');
+  const dockerfilePath = args.file !== undefined && !fromStdin ? (remote ? join(contextDir, args.file) : resolve(args.file)) : join(contextDir, 'Dockerfile');
+  if (remote && args.file !== undefined && !fromStdin && relative(contextDir, dockerfilePath).startsWith('..')) {
+    throw new UsageError(`-f ${args.file}: the Dockerfile of a ${remote.describe} context must be inside it`);
+  }
   let dockerfileText: string;
   try {
-    dockerfileText = fromStdin ? await readStdin() : await readFile(dockerfilePath, 'utf8');
+    dockerfileText = fromStdin ? await readStdin() : remote?.dockerfileText !== undefined && args.file === undefined ? remote.dockerfileText : await readFile(dockerfilePath, 'utf8');
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     const shown = args.file ?? join(args.context, 'Dockerfile');

@@ -33,6 +33,8 @@ Run 'tsbuild COMMAND --help' for a command's options.
 `;
 
 export const BUILD_HELP = `Usage: tsbuild build [OPTIONS] CONTEXT
+       CONTEXT: a directory, - (a tar, optionally compressed, or a Dockerfile alone on stdin), a git URL
+       (https://host/repo.git#ref:dir, git@host:repo.git#ref, git://…) or an http(s):// URL of a tarball
 
 Build an image from a Dockerfile (the flags of docker buildx build).
 

@@ -18,6 +18,7 @@
  * Memos are written atomically; an unreadable one is ignored. At most KEEP are kept.
  * TSBUILD_NO_MEMO=1 turns memos off; TSBUILD_MEMO_DEBUG=1 says on stderr why a memo was or was not used/kept.
  */
+import { isRemoteContext } from './context-kind.js';
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
@@ -64,6 +65,7 @@ export function memoEligible(args: BuildArgs): boolean {
     !args.quiet &&
     !args.debug &&
     args.buildContexts.length === 0 &&
+    !isRemoteContext(args.context) &&
     !args.printDefinition &&
     args.outputs.length === 0 &&
     !args.load &&
