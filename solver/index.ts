@@ -5,7 +5,7 @@
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ContentStore } from '../src/content/types.js';
+import type { BlobRecovery, ContentStore } from '../src/content/types.js';
 import { StatCache } from '../src/context/statcache.js';
 import type { ContextWitness } from '../src/context/witness.js';
 import { createLayer } from '../src/diff/compare.js';
@@ -22,6 +22,7 @@ import { DefaultOpResolver } from './resolver.js';
 import { fileStepLocks } from './step-lock.js';
 import { solveGraph, type ImportedCacheLookup } from './scheduler.js';
 import type { ExecSandboxOptions } from './ops/exec/mounts.js';
+import { restoreSnapshot, snapshotUsable } from './restore.js';
 import type { OpResolver } from './types.js';
 import type { OpModules } from './ops/op.js';
 
@@ -60,6 +61,8 @@ export interface SolveOptions {
   concurrency?: number;
   /** Told every context path a cache key depended on (see src/context/witness.ts). */
   witness?: ContextWitness;
+  /** Fetches a missing or corrupt base layer blob again (src/registry/refetch.ts). */
+  blobs?: BlobRecovery;
   /** `<store>/state/locks`: a missed step is built by one build of the store at a time (./step-lock.ts). */
   locksDir?: string;
   /** --cache-from sources (src/cache/remote/imported.ts): consulted when the local cache misses. */
@@ -83,10 +86,12 @@ export async function solve(def: Definition, opts: SolveOptions): Promise<BuildR
       ...(opts.sandbox ? { sandbox: opts.sandbox } : {}),
       ...(opts.witness ? { witness: opts.witness } : {}),
       ...(opts.opModules ? { modules: opts.opModules } : {}),
+      ...(opts.blobs ? { blobs: opts.blobs } : {}),
     });
   const cache = new CacheStore({
     dir: opts.cacheDir,
     snapshotExists: async (name) => (await snapshotter.stat(name))?.kind === 'committed',
+    layerExists: (layer) => content.has(layer.descriptor.digest),
   });
   let emptyLayer: Promise<Layer> | undefined;
   try {
@@ -111,6 +116,10 @@ export async function solve(def: Definition, opts: SolveOptions): Promise<BuildR
       ...(opts.locksDir !== undefined ? { locks: fileStepLocks(opts.locksDir) } : {}),
       ...(opts.imported ? { imported: opts.imported } : {}),
       ...(opts.opModules ? { modules: opts.opModules } : {}),
+      heal: {
+        usable: (snapshot) => snapshotUsable(snapshotter, snapshot),
+        restore: (name, parent, layer, signal) => restoreSnapshot({ snapshotter, content }, name, parent, layer, signal),
+      },
     });
     const image = structuredClone(def.image);
     image.rootfs = { type: 'layers', diff_ids: solved.layers.map((l) => l.diffID) };

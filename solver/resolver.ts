@@ -1,5 +1,5 @@
 /** The real OpResolver: dispatches key facts and runs to each op kind's module (./ops/registry.ts). */
-import type { ContentStore } from '../src/content/types.js';
+import type { BlobRecovery, ContentStore } from '../src/content/types.js';
 import type { StatCache } from '../src/context/statcache.js';
 import type { ContextWitness } from '../src/context/witness.js';
 import type { Executor } from '../src/executor/types.js';
@@ -26,6 +26,8 @@ export interface DefaultOpResolverOptions {
   witness?: ContextWitness;
   /** The op modules; default: the registered ones. */
   modules?: OpModules;
+  /** Fetches a missing or corrupt base layer blob again (src/registry/refetch.ts). */
+  blobs?: BlobRecovery;
 }
 
 export class DefaultOpResolver implements OpResolver {

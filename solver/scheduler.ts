@@ -50,6 +50,11 @@ export interface SchedulerOptions {
   imported?: ImportedCacheLookup;
   /** The op modules (cache maps, explanations); default: the registered ones (./ops/registry.ts). */
   modules?: OpModules;
+  /** Healing a hit whose snapshot is gone or broken (./restore.ts); default: trust the records. */
+  heal?: {
+    usable(snapshot: string): Promise<boolean>;
+    restore(name: string, parent: string | null, layer: Layer, signal: AbortSignal): Promise<string>;
+  };
 }
 
 /** The solver's one seam into imported cache sources. */
@@ -60,6 +65,9 @@ export interface ImportedCacheLookup {
   /** Leave the output's snapshot unmade when it is an imported hit (no output reads the rootfs). */
   lazyOutput?: boolean;
 }
+
+/** The reason given for a step whose cache record was found but whose result is gone. */
+export const RESULT_MISSING = 'cached result missing: rebuilt';
 
 export interface SolvedGraph {
   /** Committed snapshot of the output (null for an empty rootfs). */
@@ -95,6 +103,8 @@ class Solve {
   /** A missed file op's previous build (key + file rows) when an incremental COPY may start from it. */
   private readonly previous = new Map<Vertex, { key: string; files: PreviousBuild['files'] }>();
   private readonly mustRun = new Set<Vertex>();
+  /** Hits whose cached result turned out to be gone when it was needed: they run again, afresh. */
+  private readonly rebuilt = new Set<Vertex>();
   private readonly mats = new Map<Vertex, Promise<string | null>>();
   private readonly durations = new Map<Vertex, number>();
   private readonly tracked: Promise<unknown>[] = [];
@@ -198,6 +208,7 @@ class Solve {
       }
       this.records.set(v, rec);
       await this.checkStep(v, key, map, facts, rec);
+      if (!rec && this.opts.cache.resultLost(key)) this.missReasons.set(v, [RESULT_MISSING]);
       return key;
     } catch (err) {
       throw this.fail(v, err, false);
@@ -258,6 +269,7 @@ class Solve {
   private async previousBuild(v: Vertex): Promise<PreviousBuild | undefined> {
     const prev = this.previous.get(v);
     const rec = prev && (await this.opts.cache.get(prev.key));
+    if (rec && this.opts.heal && !(await this.opts.heal.usable(rec.snapshot))) return undefined;
     return prev && rec ? { snapshot: rec.snapshot, files: prev.files } : undefined;
   }
 
@@ -306,10 +318,15 @@ class Solve {
     const imp = this.importedHits.get(v);
     if (imp) return this.restore(v, imp);
     if (!this.mustRun.has(v)) {
-      const rec = this.records.get(v);
-      if (rec) return rec.snapshot;
-      // Needed only now (under a step whose imported result could not be restored): run it.
+      const snapshot = await this.hitSnapshot(v);
+      if (snapshot !== undefined) return snapshot;
       this.mustRun.add(v);
+      if (this.records.get(v)) {
+        // Its result is gone and cannot be made from its layer: run the step again, afresh.
+        this.rebuilt.add(v);
+        this.missReasons.set(v, [RESULT_MISSING]);
+      }
+      // (No record: needed only now, under a step whose imported result could not be restored.)
     }
     return this.runNow(v);
   }
@@ -323,6 +340,33 @@ class Solve {
   }
 
   /**
+   * The snapshot of a hit that is about to be used: checked (cheaply: metadata and dirs of its chain), made
+   * again from the record's layer blob when it is gone; undefined when it cannot be (the step must run).
+   */
+  private async hitSnapshot(v: Vertex): Promise<string | undefined> {
+    const rec = this.records.get(v);
+    const heal = this.opts.heal;
+    if (!rec || !heal) return rec?.snapshot;
+    try {
+      if (await heal.usable(rec.snapshot)) return rec.snapshot;
+      const layer = rec.layer;
+      if (!layer || !(await (this.opts.layerExists?.(layer) ?? true))) return undefined;
+      const parent = v.inputs[0] ? await this.mat(v.inputs[0]) : null;
+      this.checkAborted();
+      const snapshot = await this.queue.add(() => {
+        this.checkAborted();
+        return heal.restore(rec.snapshot, parent, layer, this.ctrl.signal);
+      });
+      const healed = { ...rec, snapshot };
+      this.records.set(v, healed);
+      if (snapshot !== rec.snapshot) await this.opts.cache.put(healed);
+      return snapshot;
+    } catch (err) {
+      throw this.fail(v, err, false);
+    }
+  }
+
+  /**
    * Run a missed step under its cross-process lock (./step-lock.ts); when another build wrote the step's
    * record meanwhile, use that instead. Steps that ignore the cache (--no-cache) always run.
    */
@@ -332,7 +376,7 @@ class Solve {
     const key = this.keyOf.get(v)!;
     const lock = await this.opts.locks.acquire(key, this.ctrl.signal);
     try {
-      const rec = await this.opts.cache.get(key);
+      const rec = this.rebuilt.has(v) ? undefined : await this.opts.cache.get(key);
       if (rec) return await this.adopt(v, rec);
       const out = await run();
       await this.writes.get(v); // the record is visible before the next build takes the lock
@@ -368,7 +412,7 @@ class Solve {
         facts: this.facts.get(v) ?? {},
         inputs: v.inputs.map((i, n) => ({ vertex: i, key: this.keyOf.get(i)!, snapshot: inputSnapshots[n]! })),
         signal: this.ctrl.signal,
-        noCache: this.opts.noCache ?? false,
+        noCache: (this.opts.noCache ?? false) || this.rebuilt.has(v),
         ...(previous ? { previous } : {}),
         log: (stream, data) => {
           const text = typeof data === 'string' ? data : decoders[stream].write(data);

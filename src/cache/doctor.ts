@@ -88,7 +88,10 @@ export async function doctor(deps: GcDeps, opts: { fix?: boolean } = {}): Promis
       continue;
     }
     if (`${rec.key?.slice(7)}.json` !== name) await problem({ kind: 'record', id: name, message: `names key ${String(rec.key)}` }, remove);
-    else if (snaps.get(rec.snapshot)?.kind !== 'committed') await problem({ kind: 'record', id: rec.key, message: `snapshot ${rec.snapshot} is missing` }, remove);
+    else if (snaps.get(rec.snapshot)?.kind !== 'committed' && !(rec.layer && good.has(rec.layer.descriptor.digest))) {
+      // (A record whose snapshot is gone but whose layer blob is good is restored from it when needed.)
+      await problem({ kind: 'record', id: rec.key, message: `snapshot ${rec.snapshot} is missing` }, remove);
+    }
     else if (rec.layer && !good.has(rec.layer.descriptor.digest)) await problem({ kind: 'record', id: rec.key, message: `layer blob ${rec.layer.descriptor.digest} is missing or corrupt` }, remove);
   }
   // Images.

@@ -3,7 +3,8 @@
  * { key, snapshot (committed snapshot name), layer? (the layer blob made from it, memoized), created }.
  * Records are written atomically (temp file, fsync, rename, fsync dir), so a crash leaves the old
  * record or the new one. A record whose snapshot no longer exists, or that cannot be read, is a miss
- * and is deleted. A record file's mtime is when it was last used (a hit touches it): prune's `until` reads it.
+ * and is deleted — unless its memoized layer blob still exists (when the store is given `layerExists`):
+ * the solver then makes the snapshot again from the layer when it needs it (solver/restore.ts). A record file's mtime is when it was last used (a hit touches it): prune's `until` reads it.
  *
  * Step memos (./explain.ts) live beside the records: `<dir>/steps/<hex of identity>.json` (the cache map of
  * the step's last build) and `<hex>.files.json` (the file list behind its local checksums, apart because it
@@ -44,6 +45,8 @@ export interface CacheStoreOptions {
   /** `<store>/cache`. */
   dir: string;
   snapshotExists(name: string): Promise<boolean>;
+  /** Given: a record whose snapshot is gone but whose layer blob this says exists is kept (and returned). */
+  layerExists?(layer: Layer): Promise<boolean>;
 }
 
 const KEY_RE = /^sha256:([0-9a-f]{64})$/;
@@ -51,10 +54,19 @@ const KEY_RE = /^sha256:([0-9a-f]{64})$/;
 export class CacheStore {
   readonly dir: string;
   private readonly snapshotExists: (name: string) => Promise<boolean>;
+  private readonly layerExists: ((layer: Layer) => Promise<boolean>) | undefined;
+  /** Keys whose record get() found and deleted because its result (snapshot, layer) was gone. */
+  private readonly lost = new Set<string>();
 
   constructor(opts: CacheStoreOptions) {
     this.dir = opts.dir;
     this.snapshotExists = opts.snapshotExists;
+    this.layerExists = opts.layerExists;
+  }
+
+  /** Whether get(key) found a record whose cached result was missing (and deleted it). */
+  resultLost(key: string): boolean {
+    return this.lost.has(key);
   }
 
   recordPath(key: string): string {
@@ -74,7 +86,13 @@ export class CacheStore {
       await unlink(path).catch(() => {});
       return undefined;
     }
-    if (rec.key !== key || typeof rec.snapshot !== 'string' || !(await this.snapshotExists(rec.snapshot))) {
+    if (rec.key !== key || typeof rec.snapshot !== 'string') {
+      await unlink(path).catch(() => {});
+      return undefined;
+    }
+    if (!(await this.snapshotExists(rec.snapshot))) {
+      if (rec.layer && this.layerExists && (await this.layerExists(rec.layer))) return rec;
+      this.lost.add(key);
       await unlink(path).catch(() => {});
       return undefined;
     }

@@ -19,6 +19,8 @@ import { setupSandbox } from './sandbox.js';
 import { beginBuild } from './recover.js';
 import { resolveBaseImage } from './resolve-image.js';
 import { PulledRecords } from '../registry/pulled.js';
+import { BlobSources } from '../registry/sources.js';
+import { BlobRefetcher } from '../registry/refetch.js';
 import type { RegistryClient } from '../registry/client.js';
 import { RegistryExporter } from '../../exporters/registry.js';
 import { formatExplain } from './explain.js';
@@ -175,6 +177,7 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
       cacheDir: store.cache,
       stateDir: mountsDir,
       locksDir: join(store.state, 'locks'),
+      blobs: new BlobRefetcher({ content, sources: new BlobSources(join(store.root, 'registry', 'sources')), client: registry, progress }),
       locals: { context: contextDir },
       progress,
       signal: controller.signal,
@@ -233,7 +236,7 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
         bases: [...baseImages.keys()].map((r) => normalizeReference(r)),
         tags: args.tags.map((t) => normalizeReference(t)),
         images,
-        cache: new CacheStore({ dir: store.cache, snapshotExists: async (name) => (await snapshotter.stat(name))?.kind === 'committed' }),
+        cache: new CacheStore({ dir: store.cache, snapshotExists: async (name) => (await snapshotter.stat(name))?.kind === 'committed', layerExists: (l) => content.has(l.descriptor.digest) }),
         shown,
         message: written,
       });

@@ -82,7 +82,12 @@ async function storeStillHolds(memo: RebuildMemo, root: string): Promise<CacheSt
   const images = new LocalImageStore(layout.images);
   const content = new LocalContentStore(layout.content);
   const snapshots = new OverlaySnapshotter(layout.snapshots);
-  const cache = new CacheStore({ dir: layout.cache, snapshotExists: async (name) => (await snapshots.stat(name))?.kind === 'committed' });
+  // A record whose snapshot is gone but whose layer is present still holds (the solver restores it when needed).
+  const cache = new CacheStore({
+    dir: layout.cache,
+    snapshotExists: async (name) => (await snapshots.stat(name))?.kind === 'committed',
+    layerExists: (layer) => content.has(layer.descriptor.digest),
+  });
   const checks = await Promise.all([
     ...memo.names.map(async ([name, digest]) => (await images.get(name))?.target.digest === digest),
     ...memo.blobs.map((d) => content.has(d)),

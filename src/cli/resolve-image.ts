@@ -5,11 +5,15 @@
  *   digest is unchanged, pulled again when the tag moved, and used with a warning when the registry cannot
  *   be reached;
  * - in the store and never pulled (built or tagged here), or pinned by digest: used as is, no network.
+ * The store's copy is checked where it is read anyway: the manifest and config are hashed (small), the layer
+ * blobs stat-ed. A pulled image with missing or corrupt blobs is pulled again by digest (the same image),
+ * with one warning; one that was not pulled cannot be repaired here: the error names `tsbuild doctor --fix`.
  */
-import { NotFoundError, TsbuildError } from '../errors.js';
+import { NotFoundError, StoreError, TsbuildError } from '../errors.js';
 import { normalizeReference, parseReference } from '../image/reference.js';
 import { formatPlatform, selectPlatform } from '../image/platform.js';
 import type { ContentStore } from '../content/types.js';
+import { digestOf, isVerifiableDigest, parseDigest } from '../content/digest.js';
 import type { ImageStore } from '../imagestore/types.js';
 import type { ImageConfig, Index, Manifest, Platform } from '../image/types.js';
 import type { ProgressSink } from '../progress/types.js';
@@ -35,45 +39,88 @@ export async function resolveBaseImage(ref: string, deps: BaseImageDeps): Promis
   const name = normalizeReference(ref);
   const parsed = parseReference(ref);
   const rec = await images.get(name);
+  let pullRef = parsed;
+  let damaged: string[] = [];
   if (rec && !deps.pull) {
     const from = await pulled.get(name);
-    if (parsed.digest !== undefined || !from || from.digest !== rec.target.digest) return local(name, rec.target.digest, content, deps.platform);
-    try {
-      const head = await (await client()).resolve(parsed, deps.signal);
-      if (!head || head.digest === rec.target.digest) return local(name, rec.target.digest, content, deps.platform);
-    } catch (err) {
-      if (!(err instanceof RegistryError)) throw err;
-      progress.emit({ type: 'warning', message: `${name}: cannot check the registry (${err.message}); using the image in the local store` });
-      return local(name, rec.target.digest, content, deps.platform);
+    const pulledHere = from !== undefined && from.digest === rec.target.digest;
+    const found = await local(name, rec.target.digest, content, deps.platform);
+    if ('damaged' in found) {
+      damaged = found.damaged;
+      if (!pulledHere) throw unrecoverable(name, damaged, 'it was not pulled from a registry');
+      progress.emit({ type: 'warning', message: `${name}: ${damaged.length} blob${damaged.length === 1 ? '' : 's'} missing or corrupt in the local store (${short(damaged)}): fetching the image again from its registry` });
+      for (const d of damaged) await content.delete(d).catch(() => {}); // a corrupt copy would count as present
+      pullRef = { ...parsed, digest: rec.target.digest }; // the same image, even if the tag moved
+    } else {
+      if (parsed.digest !== undefined || !pulledHere) return found;
+      try {
+        const head = await (await client()).resolve(parsed, deps.signal);
+        if (!head || head.digest === rec.target.digest) return found;
+      } catch (err) {
+        if (!(err instanceof RegistryError)) throw err;
+        progress.emit({ type: 'warning', message: `${name}: cannot check the registry (${err.message}); using the image in the local store` });
+        return found;
+      }
     }
   }
   const id = `pull:${name}`;
   const at = Date.now();
   progress.emit({ type: 'vertex.started', id, name: `pulling ${name}`, at });
   try {
-    const img = await (await client()).pull(parsed, { content, platform: deps.platform, ...(deps.signal ? { signal: deps.signal } : {}) });
+    const img = await (await client()).pull(pullRef, { content, platform: deps.platform, ...(deps.signal ? { signal: deps.signal } : {}) });
     await images.put(name, img.target);
     await pulled.put(name, img.target.digest);
     progress.emit({ type: 'vertex.done', id, name: `pulling ${name}`, at: Date.now(), durationMs: Date.now() - at });
     return { ref: name, digest: img.target.digest, config: img.config };
   } catch (err) {
     progress.emit({ type: 'vertex.failed', id, name: `pulling ${name}`, at: Date.now(), error: err instanceof Error ? err.message : String(err) });
+    if (damaged.length) throw unrecoverable(name, damaged, `the registry cannot give them back (${err instanceof Error ? err.message : String(err)})`);
     if (rec && err instanceof RegistryError && !(err.status !== undefined && err.status < 500)) {
       progress.emit({ type: 'warning', message: `${name}: cannot pull (${err.message}); using the image in the local store` });
-      return local(name, rec.target.digest, content, deps.platform);
+      const found = await local(name, rec.target.digest, content, deps.platform);
+      if ('damaged' in found) throw unrecoverable(name, found.damaged, 'the registry cannot be reached');
+      return found;
     }
     if (err instanceof TsbuildError) throw err;
     throw new NotFoundError('IMAGE_PULL_FAILED', `${name}: pull failed: ${(err as Error).message}`, { cause: err });
   }
 }
 
-async function local(name: string, digest: string, content: ContentStore, platform: Platform): Promise<{ ref: string; digest: string; config: ImageConfig }> {
-  let doc = JSON.parse((await content.read(digest)).toString()) as Manifest & Index;
+type Found = { ref: string; digest: string; config: ImageConfig } | { damaged: string[] };
+
+/** The image as the store has it, or the digests of its blobs that are missing or corrupt. */
+async function local(name: string, digest: string, content: ContentStore, platform: Platform): Promise<Found> {
+  const json = async <T>(d: string): Promise<T | undefined> => {
+    const bytes = await content.read(d).catch(() => undefined);
+    if (!bytes || !isVerifiableDigest(d) || digestOf(bytes, parseDigest(d).algorithm) !== d) return undefined;
+    try {
+      return JSON.parse(bytes.toString('utf8')) as T;
+    } catch {
+      return undefined;
+    }
+  };
+  let doc = await json<Manifest & Index>(digest);
+  if (!doc) return { damaged: [digest] };
   if (Array.isArray(doc.manifests)) {
     const pick = selectPlatform(doc.manifests, platform);
     if (!pick) throw new NotFoundError('IMAGE_PLATFORM_NOT_FOUND', `${name} has no manifest for ${formatPlatform(platform)}`);
-    doc = JSON.parse((await content.read(pick.digest)).toString()) as Manifest & Index;
+    doc = await json<Manifest & Index>(pick.digest);
+    if (!doc) return { damaged: [pick.digest] };
   }
-  const config = JSON.parse((await content.read(doc.config.digest)).toString()) as ImageConfig;
+  const config = await json<ImageConfig>(doc.config.digest);
+  const missing = [];
+  for (const l of doc.layers ?? []) if (!(await content.has(l.digest))) missing.push(l.digest);
+  if (!config) missing.unshift(doc.config.digest);
+  if (missing.length || !config) return { damaged: missing };
   return { ref: name, digest, config };
+}
+
+function short(digests: string[]): string {
+  return digests.slice(0, 3).map((d) => d.slice(7, 19)).join(', ') + (digests.length > 3 ? ', …' : '');
+}
+
+function unrecoverable(name: string, damaged: string[], why: string): StoreError {
+  return new StoreError('IMAGE_DAMAGED', `${name}: ${damaged.length} blob${damaged.length === 1 ? '' : 's'} missing or corrupt in the local store (${short(damaged)}), and ${why}`, {
+    hint: 'run `tsbuild doctor --fix` (it removes the broken image), then pull, load or build it again',
+  });
 }

@@ -50,3 +50,13 @@ export interface ContentStore {
   /** Remove abandoned ingest files. */
   cleanup(): Promise<void>;
 }
+
+/**
+ * Getting a blob back from where it came from when the store lost it or holds a corrupt copy (a crash, a
+ * manual cleanup, a damaged disk). Implemented by src/registry/refetch.ts for blobs pulled from (or pushed
+ * to) a registry; the solver and the exporters only see this.
+ */
+export interface BlobRecovery {
+  /** Replace the blob (a copy that is present is taken as corrupt and removed first); false when it cannot be fetched. */
+  fetchAgain(desc: { digest: string; size: number; mediaType?: string }, signal?: AbortSignal): Promise<boolean>;
+}

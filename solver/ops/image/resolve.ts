@@ -64,7 +64,9 @@ export async function resolveImage(src: ImageSource, deps: { content: ContentSto
 
 async function readJson<T>(content: ContentStore, digest: string, what: string): Promise<T> {
   if (!(await content.has(digest))) {
-    throw new NotFoundError('BLOB_NOT_FOUND', `${what}: blob ${digest} is missing from the content store`);
+    throw new NotFoundError('BLOB_NOT_FOUND', `${what}: blob ${digest} is missing from the content store`, {
+      hint: 'run `tsbuild doctor --fix` (it removes what is broken), then pull, load or build the image again',
+    });
   }
   try {
     return JSON.parse((await content.read(digest)).toString('utf8')) as T;

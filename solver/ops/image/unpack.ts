@@ -2,10 +2,12 @@
  * Source ops. scratch and local have no snapshot of their own (a local source is read directly by the file
  * ops that copy from it). An image is unpacked layer by layer into committed snapshots named by chain ID
  * (`chain:sha256:…`), so images that share base layers share snapshots, and an unpacked layer is never
- * unpacked again.
+ * unpacked again. A layer blob that is missing or corrupt is fetched again through `blobs` (once) when it
+ * came from a registry; otherwise the error says to run `tsbuild doctor --fix`.
  */
-import { DigestMismatchError, TsbuildError } from '../../../src/errors.js';
-import type { ContentStore } from '../../../src/content/types.js';
+import { DigestMismatchError, NotFoundError, StoreError, TsbuildError } from '../../../src/errors.js';
+import type { BlobRecovery, ContentStore } from '../../../src/content/types.js';
+import type { Layer } from '../../../src/image/types.js';
 import { applyLayer } from '../../../src/diff/apply.js';
 import type { Snapshotter } from '../../../src/snapshot/types.js';
 import type { ResolvedImage } from './resolve.js';
@@ -21,7 +23,7 @@ export function chainSnapshotName(chainID: string): string {
  */
 export async function unpackImage(
   image: ResolvedImage,
-  deps: { snapshotter: Snapshotter; content: ContentStore; signal: AbortSignal },
+  deps: { snapshotter: Snapshotter; content: ContentStore; signal: AbortSignal; blobs?: BlobRecovery },
 ): Promise<string | null> {
   const { snapshotter, content, signal } = deps;
   let parent: string | undefined;
@@ -37,8 +39,7 @@ export async function unpackImage(
     await snapshotter.prepare(active, parent);
     try {
       const layerDir = await snapshotter.layerDir(active);
-      const { diffID } = await applyLayer({ content, descriptor: layer.descriptor, layerDir, signal });
-      if (diffID !== layer.diffID) throw new DigestMismatchError(layer.diffID, diffID, `layer ${layer.descriptor.digest} (uncompressed)`);
+      await applyOrFetchAgain(layer, layerDir, deps);
       await commitSnapshot(snapshotter, name, active);
     } catch (err) {
       await snapshotter.remove(active).catch(() => {});
@@ -47,4 +48,28 @@ export async function unpackImage(
     parent = name;
   }
   return parent ?? null;
+}
+
+async function applyVerified(layer: Layer, layerDir: string, deps: { content: ContentStore; signal: AbortSignal }): Promise<void> {
+  const { diffID } = await applyLayer({ content: deps.content, descriptor: layer.descriptor, layerDir, signal: deps.signal });
+  if (diffID !== layer.diffID) throw new DigestMismatchError(layer.diffID, diffID, `layer ${layer.descriptor.digest} (uncompressed)`);
+}
+
+/** Apply a layer; a missing or corrupt blob is fetched again (when it can be) and applied once more. */
+async function applyOrFetchAgain(layer: Layer, layerDir: string, deps: { content: ContentStore; signal: AbortSignal; blobs?: BlobRecovery }): Promise<void> {
+  const { digest } = layer.descriptor;
+  const hint = 'run `tsbuild doctor --fix` (it removes what is broken), then pull, load or build the image again';
+  if (!(await deps.content.has(digest)) && !(await deps.blobs?.fetchAgain(layer.descriptor, deps.signal))) {
+    throw new NotFoundError('BLOB_NOT_FOUND', `layer ${digest} is missing from the content store and cannot be fetched again`, { hint });
+  }
+  try {
+    await applyVerified(layer, layerDir, deps);
+  } catch (err) {
+    if (deps.signal.aborted || (err instanceof TsbuildError && err.code === 'LAYER_DIR_NOT_EMPTY')) throw err;
+    // The blob does not unpack to its diffID (or not at all): it is corrupt.
+    if (!(await deps.blobs?.fetchAgain(layer.descriptor, deps.signal))) {
+      throw new StoreError('BLOB_CORRUPT', `layer ${digest} in the content store is corrupt (${(err as Error).message}) and cannot be fetched again`, { hint, cause: err });
+    }
+    await applyVerified(layer, layerDir, deps);
+  }
 }
