@@ -10,8 +10,8 @@ import { dockerStyleMessage } from './help.js';
 export { parseOutput, type OutputSpec } from './outputs.js';
 
 /** `none` is `quiet` (nothing on stderr); `-q` is quiet plus the image ID on stdout. */
-export type ProgressMode = 'auto' | 'plain' | 'tty' | 'quiet' | 'none';
-const PROGRESS_MODES: readonly ProgressMode[] = ['auto', 'plain', 'tty', 'quiet', 'none'];
+export type ProgressMode = 'auto' | 'plain' | 'tty' | 'quiet' | 'none' | 'rawjson';
+const PROGRESS_MODES: readonly ProgressMode[] = ['auto', 'plain', 'tty', 'quiet', 'none', 'rawjson'];
 
 /** `tsbuild build` options: ours, buildx's drop-in flags (./buildx-args.ts) and the sandbox's (./sandbox-args.ts). */
 export const BUILD_OPTIONS = {

@@ -45,6 +45,7 @@ import { CacheStore } from '../cache/store.js';
 import { checkEntitlements } from '../llb/entitlements.js';
 import { composeMemo, memoEligible, memoPath, saveMemo, sha256Text, type MemoInput } from './rebuild-memo.js';
 import { Diagnostics } from '../diagnostics.js';
+import { HistoryRecorder } from './history/record.js';
 
 export async function buildCommand(argv: string[]): Promise<number> {
   const args = parseBuildArgs(argv);
@@ -63,7 +64,8 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
   for (const n of args.notes) process.stderr.write(`WARNING: ${n}\n`);
   if (args.buildContexts.length > 0) throw new UsageError('--build-context is not supported yet');
   if (args.call === 'outline' || args.call === 'targets') throw new UsageError(`--call ${args.call} is not supported yet`);
-  const progress = selectRenderer(args.progress);
+  const history = new HistoryRecorder();
+  const progress = history.tee(selectRenderer(args.progress));
   const { contextDir, dockerfilePath, dockerfileText, excludePatterns, ignoreInputs } = await readInputs(args, remote);
   const store = storeLayout(storeRoot(args.root));
   await ensureStore(store);
@@ -159,8 +161,9 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const started = Date.now();
-  // Diagnostics after the build (rebuild memo, --explain) never change its result: see src/diagnostics.ts.
+  // Diagnostics after the build (rebuild memo, --explain, history) never change its result: see src/diagnostics.ts.
   const diagnostics = new Diagnostics((message) => progress.emit({ type: 'warning', message }));
+  let failure: { error: unknown } | undefined;
   try {
     // --cache-from (./cache-travel.ts): a layer blob stays in its source until an output needs its bytes.
     const travel = { content, snapshotter, registry, progress, signal: controller.signal };
@@ -254,7 +257,11 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
     // -q: the image ID on stdout, as `docker build -q` (IMG=$(tsbuild build -q .)).
     if (args.quiet) process.stdout.write(blobs.config.digest + '\n');
     return 0;
+  } catch (err) {
+    failure = { error: err };
+    throw err;
   } finally {
+    await history.finish({ root: store.root, definition, context: contextDir, dockerfile: displayFile, ...(args.target !== undefined ? { target: args.target } : {}), tags: args.tags, ...failure, diagnostics });
     progress.close();
     await executor.close().catch(() => {});
     await sandbox.close();

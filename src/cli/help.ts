@@ -22,6 +22,8 @@ Commands:
   du          Build cache disk use
   prune       Remove build cache
   doctor      Verify blobs, cache records, snapshots and tags
+  history     Recent builds; one build's steps or its timeline page
+  bench       Benchmark the build cache: scenarios, what each file change costs
   version     Show the version
 
 Global options:
@@ -48,7 +50,8 @@ Options:
       --no-cache              Do not use the cache
       --no-cache-filter S     Do not use the cache for stage S (and what depends on it); repeatable
       --explain               Print every step's cache decision and why it missed
-      --progress MODE         auto, plain, tty, quiet or none (default: auto; env BUILDKIT_PROGRESS)
+      --progress MODE         auto, plain, tty, quiet, none or rawjson (JSON lines) (default: auto;
+                              env BUILDKIT_PROGRESS)
   -q, --quiet                 No progress; print the image ID on stdout
   -o, --output SPEC           type=image|registry|oci|docker|local|tar[,dest=…][,name=…][,compression=…]
                               (repeatable; -o DIR = type=local, -o - = rootfs tar on stdout)
@@ -100,6 +103,8 @@ export const COMMAND_HELP: Record<string, string> = {
   du: `Usage: tsbuild du [--root DIR] [--json] [-v|--verbose]\n\nBuild cache disk use: per record (snapshot, layer, shared or private, last used) and totals.\n`,
   prune: `Usage: tsbuild prune [--all] [--keep-storage SIZE] [--filter until=DURATION] [--json] [--root DIR]\n\nRemove build cache nothing references (--all: every record and cache mount; tagged images stay).\n`,
   doctor: `Usage: tsbuild doctor [--fix] [--json] [--root DIR]\n\nRe-hash every blob and check every cache record, snapshot and tag; --fix removes what is broken.\n`,
+  history: `Usage: tsbuild history [--json] [--root DIR]\n       tsbuild history inspect ID [--json] [--root DIR]\n       tsbuild history report ID --html FILE [--root DIR]\n\nRecent builds (time, target, duration, steps run/cached, result); one build's steps and cache-miss reasons;\nits timeline as a self-contained HTML page. ID: a build's id or a unique prefix. The last 50 builds are kept.\n`,
+  bench: `Usage: tsbuild bench [OPTIONS] CONTEXT\n\nBuild CONTEXT under scenarios against a copy of the store and report times per step and stage, what ran\nand why, the critical path, parallelism, bytes, what a change in each COPY group costs, and hints.\n\n  -s, --scenario S     cold, noop, change=PATH, arg=NAME=VALUE, base, all-files; repeatable or\n                       comma-separated (default: cold,noop,all-files)\n      --runs N         Runs per scenario, median reported (default 3)\n      --json FILE      The results as JSON (schemas/bench-report.schema.json)\n      --html FILE      A self-contained report page (timelines, tables, hints)\n      --compare FILE   Set an earlier --json beside this bench\n  -f, --file PATH      Dockerfile; --target STAGE, --build-arg K=V as for build\n      --in-place       Use the store itself (not with cold or base)\n      --root DIR       Store directory\n`,
   version: `Usage: tsbuild version\n\nShow the version.\n`,
 };
 

@@ -22,6 +22,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   du: async () => (await import('./du.js')).duCommand,
   prune: async () => (await import('./prune.js')).pruneCommand,
   doctor: async () => (await import('./doctor.js')).doctorCommand,
+  history: async () => (await import('./history/command.js')).historyCommand,
+  bench: async () => (await import('./bench/command.js')).benchCommand,
   version: async () => versionCommand,
 };
 

@@ -2,7 +2,7 @@
  * `tsbuild prune`: free build cache. No option: only what nothing references (stale records, snapshots no
  * record needs, blobs neither a tagged image nor a record references). `--all`: every cache record too.
  * `--keep-storage SIZE`: least recently used records until the cache is at most SIZE. `--filter
- * until=DURATION`: records not used for DURATION. `--all` also drops the RUN cache mounts. Tagged images and what they reference always stay.
+ * until=DURATION`: records not used for DURATION. `--all` also drops the RUN cache mounts and the build history (`until=`: older builds' history). Tagged images and what they reference always stay.
  */
 import { binarySize } from '../units/bytes.js';
 import { parseArgs } from 'node:util';
@@ -13,6 +13,7 @@ import { parseDuration, parseSize, prune, type PruneOptions } from '../cache/gc.
 import { metadataDirs, openStores } from './cache-stores.js';
 import { otherLiveBuilds } from './live-builds.js';
 import { storeRoot } from './store-root.js';
+import { pruneHistory } from './history/store.js';
 
 const USAGE = 'usage: tsbuild prune [--all] [--keep-storage SIZE] [--filter until=DURATION] [--root DIR]';
 
@@ -56,6 +57,10 @@ export async function pruneCommand(argv: string[]): Promise<number> {
   const r = await prune(stores, { ...opts, metadataDirs: metadataDirs(stores.layout) });
   // RUN --mount=type=cache directories (<store>/cachemounts) go with --all.
   if (values.all) await rm(join(storeRoot(values.root), 'cachemounts'), { recursive: true, force: true });
+  // Build history goes with the cache: all of it with --all, the builds older than until= with --filter.
+  if (values.all || opts.unusedForMs !== undefined) {
+    await pruneHistory(storeRoot(values.root), { ...(values.all ? { all: true } : {}), ...(opts.unusedForMs !== undefined ? { olderThanMs: opts.unusedForMs } : {}) });
+  }
   if (values.json) process.stdout.write(JSON.stringify(r) + '\n');
   else process.stdout.write(`Removed ${r.records} cache records, ${r.snapshots} snapshots, ${r.blobs} blobs\nTotal reclaimed space: ${binarySize(r.freed)}\n`);
   return 0;

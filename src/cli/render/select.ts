@@ -3,6 +3,7 @@ import type { ProgressSink } from '../../progress/types.js';
 import type { ProgressMode } from '../args.js';
 import { PlainRenderer, QuietRenderer } from './plain.js';
 import { TtyRenderer } from './tty.js';
+import { RawJsonRenderer } from './rawjson.js';
 
 export interface Renderer extends ProgressSink {
   /** Flush the last frame (live renderers); a no-op for line renderers. */
@@ -30,6 +31,7 @@ function pickRenderer(mode: ProgressMode, stream: NodeJS.WriteStream): Renderer 
     stream.write(s);
   };
   if (mode === 'quiet' || mode === 'none') return withClose(new QuietRenderer());
+  if (mode === 'rawjson') return withClose(new RawJsonRenderer(write));
   const tty = mode === 'tty' || (mode === 'auto' && stream.isTTY === true);
   if (tty) return new TtyRenderer(write, () => stream.columns || 100);
   return withClose(new PlainRenderer(write, false));
