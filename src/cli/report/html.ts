@@ -58,8 +58,8 @@ function timeline(t: ReportTimeline, n: number, steps: StepInfo[]): string {
   for (const [stage, list] of lanes) {
     const bars = list.map((s) => {
       const r = runs.get(s.id) ?? { id: s.id, status: 'not-reached' as const, startMs: 0, durationMs: 0 };
-      const left = (r.startMs / span) * 100;
-      const width = Math.max(0.8, (r.durationMs / span) * 100);
+      const left = Math.min((r.startMs / span) * 100, 99.4);
+      const width = Math.min(Math.max(0.6, (r.durationMs / span) * 100), 100 - left);
       const key = `${n}:${s.id}`;
       details[key] = {
         name: s.name,
@@ -71,8 +71,11 @@ function timeline(t: ReportTimeline, n: number, steps: StepInfo[]): string {
         error: r.error ?? null,
         extra: t.extra?.[s.id] ?? [],
       };
-      const tip = `${s.name} — ${STATUS_TEXT[r.status]}${r.status === 'ran' || r.status === 'failed' ? `, ${seconds(r.durationMs)}` : ''}`;
-      return `<button class="bar ${r.status}" data-step="${esc(key)}" style="left:${Math.min(left, 99.2).toFixed(3)}%;width:${Math.min(width, 100 - Math.min(left, 99.2)).toFixed(3)}%" title="${esc(tip)}" aria-label="${esc(tip)}"><span>${esc(shortName(s.name))}</span></button>`;
+      const time = r.status === 'ran' || r.status === 'failed' ? ` ${seconds(r.durationMs)}` : '';
+      const tip = `${s.name} — ${STATUS_TEXT[r.status]}${time ? `,${time}` : ''}`;
+      // The label sits after the bar (or before it, near the right edge) so short bars stay readable.
+      const labelPos = left + width > 70 ? `right:${(100 - left + 0.5).toFixed(3)}%;text-align:right` : `left:${(left + width + 0.5).toFixed(3)}%`;
+      return `<div class="row"><button class="bar ${r.status}" data-step="${esc(key)}" style="left:${left.toFixed(3)}%;width:${width.toFixed(3)}%" title="${esc(tip)}" aria-label="${esc(tip)}"></button><span class="label" style="${labelPos}">${esc(shortName(s.name))}<em>${esc(time || ' ' + STATUS_TEXT[r.status])}</em></span></div>`;
     });
     rows.push(`<div class="lane"><div class="lane-name" title="${esc(stage || '(no stage)')}">${esc(stage || '(no stage)')}</div><div class="lane-track">${bars.join('')}</div></div>`);
   }
@@ -141,11 +144,10 @@ button{font:inherit;color:inherit}#theme{background:var(--panel);border:1px soli
 .legend{margin:14px 0 0;color:var(--fg)}.sw{display:inline-block;width:12px;height:12px;border-radius:3px;margin:0 4px 0 12px;vertical-align:-1px}.sw:first-child{margin-left:0}
 .sw.ran,.bar.ran{background:var(--ran)}.sw.cached,.bar.cached{background:var(--cached)}.sw.failed,.bar.failed{background:var(--failed)}.sw.not-reached,.bar.not-reached{background:var(--nr)}
 .lanes{border:1px solid var(--line);border-radius:8px;background:var(--panel);padding:8px}
-.lane,.axis{display:flex;align-items:center;min-height:30px}.lane+.lane{border-top:1px dashed var(--line)}
+.lane,.axis{display:flex;align-items:flex-start;min-height:30px}.lane{padding:4px 0}.lane+.lane{border-top:1px dashed var(--line)}.axis{align-items:center}
 .lane-name{width:140px;flex:none;padding-right:10px;font-weight:600;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
-.lane-track{position:relative;flex:1;height:30px}.ticks{position:relative;flex:1;height:18px;color:var(--muted);font-size:11px}.ticks span{position:absolute;transform:translateX(-50%)}.ticks span:first-child{transform:none}.ticks span:last-child{transform:translateX(-100%)}
-.bar{position:absolute;top:4px;height:22px;border:0;border-radius:4px;padding:0 4px;cursor:pointer;overflow:hidden;color:#fff;font-size:11px;text-align:left;white-space:nowrap;box-shadow:inset 0 0 0 1px rgba(0,0,0,.15)}
-.bar span{pointer-events:none}.bar:hover,.bar:focus,.bar.sel{outline:2px solid var(--fg);outline-offset:1px;z-index:2}
+.lane-name{padding-top:2px}.lane-track{flex:1;min-width:0}.row{position:relative;height:24px}.label{position:absolute;top:3px;font-size:12px;white-space:nowrap;pointer-events:none}.label em{font-style:normal;color:var(--muted);margin-left:6px}.ticks{position:relative;flex:1;height:18px;color:var(--muted);font-size:11px}.ticks span{position:absolute;transform:translateX(-50%);white-space:nowrap}.ticks span:first-child{transform:none}.ticks span:last-child{transform:translateX(-100%)}
+.bar{position:absolute;top:3px;height:18px;min-width:6px;border:0;border-radius:4px;padding:0;cursor:pointer;box-shadow:inset 0 0 0 1px rgba(0,0,0,.15)}.bar:hover,.bar:focus,.bar.sel{outline:2px solid var(--fg);outline-offset:1px;z-index:2}
 #detail{position:sticky;bottom:12px;margin-top:16px;background:var(--panel);border:1px solid var(--line);border-left:4px solid var(--ran);border-radius:8px;padding:10px 16px;box-shadow:0 4px 18px rgba(0,0,0,.18)}
 #detail h3{margin:4px 30px 8px 0;font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:13px;word-break:break-all}#close{position:absolute;right:10px;top:6px;background:none;border:0;font-size:20px;cursor:pointer}
 #detail dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 14px;margin:0}#detail dt{color:var(--muted)}#detail dd{margin:0}
