@@ -139,7 +139,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
     const warm = opts.inPlace ? userRoot : join(work, 'warm');
     if (!opts.inPlace) {
       log(`copying the store ${userRoot}`);
-      copyStore(userRoot, warm, { link: (part) => part === 'content' });
+      copyStore(userRoot, warm, { link: (part) => part === 'content' || part === 'snapshots' });
     }
     const build = (root: string, extra: string[], what: string): Promise<ChildBuild> => runTsbuild(['build', ...buildFlags, ...extra, '--root', root, ctx], what);
     const definition = JSON.parse(tsbuildOutput(['build', ...buildFlags, '--print-definition', '--root', warm, ctx], 'reading the build definition')) as Definition;

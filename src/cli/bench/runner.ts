@@ -103,8 +103,9 @@ const NOT_COPIED = new Set(['state', 'history']);
 
 /**
  * A copy of `root` for the bench: every part except NOT_COPIED (`parts`: only those). `link(part)`: hard
- * link that part. From the user's store only `content` is linked (blobs are never written or touched
- * again); the rest is copied, so nothing a bench build does (e.g. marking cache records used) reaches it.
+ * link that part. From the user's store only `content` and `snapshots` are linked (blobs and committed
+ * snapshots are never written again; new ones are new files, metadata is replaced by rename); the rest is
+ * copied, so nothing a bench build does (e.g. marking cache records used) reaches the user's store.
  */
 export function copyStore(root: string, dest: string, opts: { link: (part: string) => boolean; parts?: string[] }): void {
   mkdirSync(dest, { recursive: true, mode: 0o700 });

@@ -82,15 +82,22 @@ export function stepsOf(def: Definition): StepInfo[] {
   return out;
 }
 
-/** One build's run of `steps`, from its progress events. */
+/**
+ * One build's run of `steps`, from its progress events. An event whose id is not one of `steps` is matched
+ * by its step name: a build with other build args has other op digests for the same Dockerfile steps.
+ */
 export function runFromEvents(steps: StepInfo[], events: ProgressEvent[], startedAt: number, wallMs: number): BuildRun {
   const byId = new Map<string, StepRun>();
+  const ids = new Set(steps.map((s) => s.id));
+  const byName = new Map(steps.map((s) => [s.name, s.id]));
   for (const ev of events) {
     if (ev.type !== 'vertex.started' && ev.type !== 'vertex.cached' && ev.type !== 'vertex.done' && ev.type !== 'vertex.failed') continue;
-    let r = byId.get(ev.id);
+    const id = ids.has(ev.id) ? ev.id : byName.get(ev.name);
+    if (id === undefined) continue;
+    let r = byId.get(id);
     if (!r) {
-      r = { id: ev.id, status: 'not-reached', startMs: 0, durationMs: 0 };
-      byId.set(ev.id, r);
+      r = { id, status: 'not-reached', startMs: 0, durationMs: 0 };
+      byId.set(id, r);
     }
     if (ev.type === 'vertex.started') {
       r.status = 'ran';

@@ -41,7 +41,9 @@ describe('report model', () => {
       { type: 'vertex.done', id: 'cp', name: 'x', at: 1300, durationMs: 200 },
       { type: 'vertex.started', id: 'run', name: 'x', at: 1300 },
       { type: 'vertex.failed', id: 'run', name: 'x', at: 1800, error: 'exit 1' },
+      { type: 'vertex.started', id: 'export', name: 'exporting to image', at: 1900 },
     ], 1000, 900);
+    expect(r.steps.map((s) => s.id)).toEqual(['img', 'cp', 'run', 'run2', 'fin']);
     expect(r.steps).toEqual([
       { id: 'img', status: 'cached', startMs: 10, durationMs: 0 },
       { id: 'cp', status: 'ran', startMs: 100, durationMs: 200, cacheMiss: ['file changed: src/a (content)'] },
@@ -49,6 +51,14 @@ describe('report model', () => {
       { id: 'run2', status: 'not-reached', startMs: 0, durationMs: 0 },
       { id: 'fin', status: 'not-reached', startMs: 0, durationMs: 0 },
     ]);
+  });
+
+  it('matches a step by name when its op digest differs (other build args)', () => {
+    const r = runFromEvents(steps, [
+      { type: 'vertex.started', id: 'other-digest', name: '[b 2/2] RUN other', at: 1000 },
+      { type: 'vertex.done', id: 'other-digest', name: '[b 2/2] RUN other', at: 1500, durationMs: 500 },
+    ], 1000, 600);
+    expect(r.steps.find((s) => s.id === 'run2')).toEqual({ id: 'run2', status: 'ran', startMs: 0, durationMs: 500 });
   });
 
   it('critical path follows the input that ended last; parallelism and stage times from the run', () => {
