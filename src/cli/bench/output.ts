@@ -78,13 +78,15 @@ function tables(r: BenchReport, before?: BenchReport): ReportTable[] {
     rows: r.changeCosts.map((c) => [{ text: ms(c.costMs), cls: 'num' }, c.basis, { text: String(c.reruns.length), cls: 'num' }, c.group, c.line !== undefined ? String(c.line) : '', c.changedFile ?? '']),
   });
   if (before) {
-    const old = new Map(before.scenarios.map((s) => [s.name, s]));
+    // A change scenario is the same one when it changed the same file (change=src and change=src/main.txt).
+    const key = (s: BenchReport['scenarios'][number]) => (s.kind === 'change' && s.changedFile !== undefined ? `change=${s.changedFile}` : s.name);
+    const old = new Map(before.scenarios.map((s) => [key(s), s]));
     out.push({
       title: 'Compared with the earlier bench',
       note: `${before.dockerfile} at ${before.createdAt} → now. Green: faster; red: slower (over 10% and 0.2 s).`,
       columns: ['scenario', 'before', 'after', 'change', 'ran before', 'ran after'],
       rows: r.scenarios.map((s) => {
-        const b = old.get(s.name);
+        const b = old.get(key(s));
         const d = delta(b?.wallMs, s.wallMs);
         return [s.name, b ? ms(b.wallMs) : '—', ms(s.wallMs), { text: d.text, ...(d.cls ? { cls: d.cls } : {}) }, b ? String(b.ran) : '—', String(s.ran)];
       }),
