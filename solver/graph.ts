@@ -17,24 +17,32 @@ export function buildGraph(def: Definition): Graph {
   const order: Vertex[] = [];
   const visiting = new Set<Digest>();
 
-  const visit = (digest: Digest, from?: Digest): Vertex => {
-    const done = byDigest.get(digest);
-    if (done) return done;
-    if (visiting.has(digest)) throw invalid(`cycle through op ${digest}`);
-    const op = def.ops[digest];
-    if (!op) throw invalid(from ? `op ${from} refers to missing input ${digest}` : `output op ${digest} is missing`);
-    visiting.add(digest);
-    const inputs = op.inputs.map((d) => visit(d, digest));
-    visiting.delete(digest);
-    const metadata = def.metadata[digest] ?? { description: digest.slice(0, 19) };
-    const v: Vertex = { digest, op, metadata, inputs };
-    byDigest.set(digest, v);
+  // Iterative post-order walk (a chain of thousands of steps must not overflow the stack): a frame is
+  // an op and how many of its inputs have been visited; an op becomes a vertex once all its inputs are.
+  const root = def.ops[def.output];
+  if (!root) throw invalid(`output op ${def.output} is missing`);
+  const stack: { digest: Digest; next: number }[] = [{ digest: def.output, next: 0 }];
+  visiting.add(def.output);
+  while (stack.length > 0) {
+    const frame = stack[stack.length - 1]!;
+    const op = def.ops[frame.digest]!;
+    if (frame.next < op.inputs.length) {
+      const d = op.inputs[frame.next++]!;
+      if (byDigest.has(d)) continue;
+      if (visiting.has(d)) throw invalid(`cycle through op ${d}`);
+      if (!def.ops[d]) throw invalid(`op ${frame.digest} refers to missing input ${d}`);
+      visiting.add(d);
+      stack.push({ digest: d, next: 0 });
+      continue;
+    }
+    stack.pop();
+    visiting.delete(frame.digest);
+    const metadata = def.metadata[frame.digest] ?? { description: frame.digest.slice(0, 19) };
+    const v: Vertex = { digest: frame.digest, op, metadata, inputs: op.inputs.map((d) => byDigest.get(d)!) };
+    byDigest.set(frame.digest, v);
     order.push(v);
-    return v;
-  };
-
-  const output = visit(def.output);
-  return { output, vertices: order };
+  }
+  return { output: byDigest.get(def.output)!, vertices: order };
 }
 
 function invalid(msg: string): TsbuildError {

@@ -137,6 +137,9 @@ class Solve {
       const chain = this.chain();
       const lazyOutput = this.opts.imported?.lazyOutput === true && this.importedHits.has(this.graph.output);
       await this.decideNeeds(chain, lazyOutput);
+      // Start every step that runs (or is restored) in dependency order, so that mat() never descends a
+      // long chain on one stack.
+      for (const v of this.graph.vertices) if (this.mustRun.has(v) || this.restoring.has(v)) void this.mat(v);
       const [snapshot, ...layers] = await Promise.all([
         lazyOutput ? Promise.resolve(null) : this.track(this.mat(this.graph.output)),
         ...chain.map((v) => this.track(this.layer(v))),
@@ -279,17 +282,30 @@ class Solve {
 
   // Phase 2: which vertices must run.
   private async decideNeeds(chain: Vertex[], lazyOutput: boolean): Promise<void> {
-    // v's snapshot is needed: run it, or restore an imported hit (which needs its parent's snapshot).
+    // v's snapshot is needed: run it ('visit'), or restore an imported hit (which needs its parent's
+    // snapshot). A worklist, not recursion: a chain of thousands of steps must not overflow the stack.
+    const work: { v: Vertex; how: 'need' | 'visit' }[] = [];
+    const drain = (): void => {
+      while (work.length > 0) {
+        const { v, how } = work.pop()!;
+        if (how === 'need' && this.importedHits.has(v)) {
+          if (this.restoring.has(v)) continue;
+          this.restoring.add(v);
+          if (v.inputs[0]) work.push({ v: v.inputs[0], how: 'need' });
+          continue;
+        }
+        if (this.trivial(v) || this.mustRun.has(v) || this.records.get(v)) continue;
+        this.mustRun.add(v);
+        for (const i of v.inputs) work.push({ v: i, how: 'need' });
+      }
+    };
     const need = (v: Vertex): void => {
-      if (!this.importedHits.has(v)) return visit(v);
-      if (this.restoring.has(v)) return;
-      this.restoring.add(v);
-      if (v.inputs[0]) need(v.inputs[0]);
+      work.push({ v, how: 'need' });
+      drain();
     };
     const visit = (v: Vertex): void => {
-      if (this.trivial(v) || this.mustRun.has(v) || this.records.get(v)) return;
-      this.mustRun.add(v);
-      v.inputs.forEach(need);
+      work.push({ v, how: 'visit' });
+      drain();
     };
     if (!lazyOutput) need(this.graph.output);
     // A chain step whose layer is not memoized needs its snapshot to make one.

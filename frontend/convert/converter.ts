@@ -150,7 +150,11 @@ export async function convertDockerfile(input: FrontendInput): Promise<FrontendO
       let p = converted.get(index);
       if (!p) {
         inProgress.add(index);
-        p = convertStage(stages[index]!).finally(() => inProgress.delete(index));
+        // Trampolined: the stage converts from the microtask queue on a fresh stack, so a chain of 2,000
+        // stages (FROM a previous stage, COPY --from) never nests 2,000 conversions on one stack.
+        p = Promise.resolve()
+          .then(() => convertStage(stages[index]!))
+          .finally(() => inProgress.delete(index));
         converted.set(index, p);
       }
       return p;

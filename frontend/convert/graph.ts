@@ -29,14 +29,24 @@ export class GraphBuilder {
   }
 
   finalize(output: NodeId, image: ImageConfig): Definition {
+    // Iterative (a chain of thousands of stages must not overflow the stack): mark what the output
+    // reaches, then digest in id order; a node's inputs always have smaller ids (they were added first).
+    const reached = new Set<NodeId>([output]);
+    const todo = [output];
+    while (todo.length > 0) {
+      for (const i of this.nodes[todo.pop()!]!.inputs) {
+        if (!reached.has(i)) {
+          reached.add(i);
+          todo.push(i);
+        }
+      }
+    }
     const digests = new Map<NodeId, Digest>();
     const ops: Record<Digest, Op> = {};
     const metadata: Record<Digest, OpMetadata> = {};
-    const visit = (id: NodeId): Digest => {
-      const known = digests.get(id);
-      if (known) return known;
+    for (const id of [...reached].sort((a, b) => a - b)) {
       const node = this.nodes[id]!;
-      const inputs = node.inputs.map(visit);
+      const inputs = node.inputs.map((i) => digests.get(i)!);
       const op = { ...node.body, inputs } as Op;
       const digest = opDigest(op);
       digests.set(id, digest);
@@ -44,9 +54,7 @@ export class GraphBuilder {
         ops[digest] = op;
         metadata[digest] = node.meta;
       }
-      return digest;
-    };
-    const out = visit(output);
-    return { version: 1, ops, metadata, output: out, image };
+    }
+    return { version: 1, ops, metadata, output: digests.get(output)!, image };
   }
 }

@@ -160,6 +160,17 @@ describe('scheduler', () => {
     expect(events.filter((e) => e.type === 'vertex.log').map((e) => (e as { data: string }).data)).toContain('ran RUN two\n');
   });
 
+  it('solves a 3,000-deep COPY --from chain without overflowing the stack (graph, needs, materialize)', async () => {
+    const b = new DefBuilder();
+    const base = b.image('docker.io/library/busybox:latest');
+    let prev = b.exec(base, 'start');
+    for (let i = 0; i < 3000; i++) prev = b.add({ ...(b.ops[b.copyFrom(base, prev)] as Op) }, `COPY --from=s${i}`);
+    const res = await solve(b.def(prev));
+    expect(ops.runs).toHaveLength(3002);
+    expect(ops.runs.at(-1)).toBe('COPY --from=s2999');
+    expect(res.layers).toHaveLength(2);
+  }, 120_000);
+
   it('dedupes a vertex shared by two dependents (runs it once)', async () => {
     const b = new DefBuilder();
     const s = b.scratch();
