@@ -62,7 +62,9 @@ function splitStages(instructions: Instruction[], file: string, checkOnly: boole
 /** "run make" → "RUN make" (progress text). */
 function stepText(original: string): string {
   const m = /^(\S+)(.*)$/s.exec(original);
-  return m ? m[1]!.toUpperCase() + m[2]! : original;
+  const text = m ? m[1]!.toUpperCase() + m[2]! : original;
+  // A step's name is echoed by progress and errors: a 1 MB instruction is named by its first 200 characters.
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
 }
 
 export async function convertDockerfile(input: FrontendInput): Promise<FrontendOutput> {

@@ -98,6 +98,10 @@ export async function dispatchCopy(c: Converter, s: StageState, inst: CopyInstru
     const chown = x(inst.chown);
     if (chown === '' || chown.startsWith(':')) fail(loc, 'INVALID_FLAG', `${kw} --chown: invalid user ${JSON.stringify(chown)}`, undefined, '--chown');
     base.chown = parseChown(chown);
+    // A numeric id must fit a Linux uid/gid (as BuildKit's 32-bit parse; 2^31-1 like USER): say so, not chown(2)'s range error.
+    for (const id of [base.chown.user, base.chown.group ?? '']) {
+      if (/^\d+$/.test(id) && Number(id) > 2 ** 31 - 1) fail(loc, 'INVALID_FLAG', `${kw} --chown: id ${id.length > 20 ? id.slice(0, 20) + '…' : id} is out of range (0 to ${2 ** 31 - 1})`, undefined, '--chown');
+    }
   }
   if (inst.chmod !== undefined) {
     const mode = x(inst.chmod);

@@ -6,6 +6,7 @@ import { parseOutput, type OutputSpec } from './outputs.js';
 import { parseCacheSpec, type CacheSpec } from './cache-specs.js';
 import { BUILDX_OPTIONS, parseBuildxArgs, type BuildxArgs } from './buildx-args.js';
 import { dockerStyleMessage } from './help.js';
+import { joinNegativeValues } from './argv.js';
 
 export { parseOutput, type OutputSpec } from './outputs.js';
 
@@ -83,7 +84,7 @@ export function parseBuildArgs(argv: string[]): BuildArgs {
   const { args, explicitFalse } = booleanValues(argv, BUILD_OPTIONS);
   let parsed;
   try {
-    parsed = parseArgs({ args, allowPositionals: true, strict: true, options: BUILD_OPTIONS });
+    parsed = parseArgs({ args: joinNegativeValues(args, BUILD_OPTIONS), allowPositionals: true, strict: true, options: BUILD_OPTIONS });
   } catch (err) {
     throw new UsageError(dockerStyleMessage((err as Error).message), { hint: "see 'tsbuild build --help'" });
   }

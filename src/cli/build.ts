@@ -43,11 +43,21 @@ import type { ProgressEvent, ProgressSink } from '../progress/types.js';
 import { PathWitness } from '../context/witness.js';
 import { CacheStore } from '../cache/store.js';
 import { checkEntitlements } from '../llb/entitlements.js';
+import { diskFullError } from '../fsutil/disk-full.js';
 import { composeMemo, memoEligible, memoPath, saveMemo, sha256Text, type MemoInput } from './rebuild-memo.js';
 import { Diagnostics } from '../diagnostics.js';
 import { HistoryRecorder } from './history/record.js';
 
 export async function buildCommand(argv: string[]): Promise<number> {
+  try {
+    return await runBuild(argv);
+  } catch (err) {
+    // A full disk is the store's problem, wherever it struck (marker, blob, snapshot, layer, record).
+    throw diskFullError(err, storeLayout(storeRoot(parseBuildArgs(argv).root)).root) ?? err;
+  }
+}
+
+async function runBuild(argv: string[]): Promise<number> {
   const args = parseBuildArgs(argv);
   // stdin, git and URL contexts become a temp directory for the length of the build (./remote-context.ts).
   const remote = await materializeContext(args.context, { dockerfileFromStdin: args.file === '-' });

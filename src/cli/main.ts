@@ -114,11 +114,11 @@ async function versionCommand(argv: string[]): Promise<number> {
 export function printError(err: unknown): number {
   const out: string[] = [];
   if (err instanceof TsbuildError) {
-    out.push(`ERROR: ${err.message}`);
+    out.push(`ERROR: ${clip(err.message, 2000)}`);
     const exec = findCause(err, ExecError);
     if (exec && exec.outputTail.trim()) {
       out.push('------');
-      for (const l of exec.outputTail.replace(/\n$/, '').split('\n')) out.push(` > ${l}`);
+      for (const l of exec.outputTail.replace(/\n$/, '').split('\n')) out.push(` > ${clip(l, 1000)}`);
       out.push('------');
     }
     const loc = err.location;
@@ -126,8 +126,11 @@ export function printError(err: unknown): number {
       out.push(`${loc.file}:${loc.line}${loc.column ? `:${loc.column}` : ''}`);
       if (loc.lineText !== undefined) {
         out.push('--------------------');
-        out.push(`${String(loc.line).padStart(4)} | ${loc.lineText}`);
-        if (loc.column) out.push(`${' '.repeat(4)} | ${' '.repeat(loc.column - 1)}^`);
+        // A long line is shown as a window around the column (a 1 MB line is not echoed).
+        const from = loc.column && loc.column > 160 ? loc.column - 80 : 0;
+        const shown = (from > 0 ? '…' : '') + clip(loc.lineText.slice(from), 200);
+        out.push(`${String(loc.line).padStart(4)} | ${shown}`);
+        if (loc.column) out.push(`${' '.repeat(4)} | ${' '.repeat(loc.column - 1 - from + (from > 0 ? 1 : 0))}^`);
         out.push('--------------------');
       }
     }
@@ -140,6 +143,10 @@ export function printError(err: unknown): number {
   const e = err as Error;
   process.stderr.write(`ERROR: internal error: ${e && e.stack ? e.stack : String(err)}\n`);
   return 1;
+}
+
+function clip(s: string, max: number): string {
+  return s.length > max ? `${s.slice(0, max)}… (${s.length - max} more characters)` : s;
 }
 
 function findCause<T extends Error>(err: unknown, cls: new (...a: never[]) => T): T | undefined {

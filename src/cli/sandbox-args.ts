@@ -3,6 +3,7 @@
  * --memory, --cpu-quota, --cpu-period, --cpus, --pids-limit, --ulimit, --shm-size, --cgroup-parent.
  * Parsing only: reading secret files and starting SSH agents happens in ./sandbox.ts.
  */
+import { totalmem } from 'node:os';
 import { UsageError } from '../errors.js';
 import type { ResourceLimits } from '../executor/types.js';
 import { ENTITLEMENTS, isEntitlement, type Entitlement } from '../llb/entitlements.js';
@@ -59,8 +60,8 @@ export function parseSandboxArgs(values: Values): SandboxArgs {
   const mem = str('memory');
   if (mem !== undefined) limits.memoryBytes = bytes('--memory', mem, 6 * 1024 * 1024);
   const shm = str('shm-size');
-  // buildx: 0 (or an empty value) means the default size.
-  if (shm !== undefined && !/^(0+(\.0*)?[bkmgtp]?)?$/i.test(shm.trim())) limits.shmSizeBytes = bytes('--shm-size', shm, 1);
+  // buildx: 0 (or an empty value) means the default size; more than the host's memory is no limit at all.
+  if (shm !== undefined && !/^(0+(\.0*)?[bkmgtp]?)?$/i.test(shm.trim())) limits.shmSizeBytes = bytes('--shm-size', shm, 1, totalmem());
   const period = str('cpu-period');
   if (period !== undefined) limits.cpuPeriod = int('--cpu-period', period, 1000, 1_000_000);
   const quota = str('cpu-quota');
@@ -70,6 +71,7 @@ export function parseSandboxArgs(values: Values): SandboxArgs {
     if (quota !== undefined) throw new UsageError('--cpus and --cpu-quota cannot be used together');
     const n = Number(cpus);
     if (!/^\d+(\.\d+)?$/.test(cpus) || !(n > 0)) throw new UsageError(`invalid --cpus "${cpus}": expected a positive number such as 1.5`);
+    if (n > 1_000_000) throw new UsageError(`invalid --cpus "${cpus}": at most 1000000`);
     limits.cpuPeriod ??= 100000;
     limits.cpuQuota = Math.round(n * limits.cpuPeriod);
   }
@@ -98,12 +100,13 @@ function int(flag: string, v: string, min: number, max: number): number {
 }
 
 /** Docker's RAMInBytes: "64m", "1g", "512k", "1024" (bytes); units are powers of 1024. */
-export function bytes(flag: string, v: string, min: number): number {
+export function bytes(flag: string, v: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
   const m = /^(\d+(?:\.\d+)?)\s*([bkmgtp]?)i?b?$/i.exec(v.trim());
   if (!m) throw new UsageError(`invalid ${flag} "${v}": expected a size such as 64m or 1g`);
   const mult = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5 }[m[2]!.toLowerCase() as ''];
   const n = Math.floor(Number(m[1]) * mult);
   if (n < min) throw new UsageError(`invalid ${flag} "${v}": the minimum is ${min >= 1024 * 1024 ? `${min / 1024 / 1024}m` : `${min} bytes`}`);
+  if (!(n <= max)) throw new UsageError(`invalid ${flag} "${v.slice(0, 40)}": the maximum is ${max === Number.MAX_SAFE_INTEGER ? `${max} bytes` : `${Math.floor(max / 1024 / 1024)}m (the host's memory)`}`);
   return n;
 }
 

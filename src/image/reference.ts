@@ -65,6 +65,8 @@ export function parseReference(ref: string): ParsedReference {
       domain = first;
       path = rest.slice(slash + 1);
       if (!DOMAIN.test(domain)) throw bad(ref, `"${domain}" is not a valid registry host`);
+      const port = /:(\d+)$/.exec(domain)?.[1];
+      if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) throw bad(ref, `port ${port} of "${domain}" is out of range (1 to 65535)`);
     }
   }
   if (domain === 'index.docker.io') domain = DEFAULT_DOMAIN;

@@ -68,7 +68,9 @@ export async function runExec(
       let how = res.signal ? `exit code: ${res.exitCode} (killed by ${res.signal})` : `exit code: ${res.exitCode}`;
       if (res.oomKilled) how = `out of memory (limit ${exactBinarySize(res.oomKilled.limitBytes)}), ${how}`;
       else if (res.pidsLimitHit) how += ` (the pids limit of ${res.pidsLimitHit.limit} processes was reached)`;
-      throw new ExecError(`process "${op.args.join(' ')}" did not complete successfully: ${how}`, {
+      const cmd = op.args.join(' ');
+      const shown = cmd.length > 200 ? `${cmd.slice(0, 200)}…` : cmd; // a 1 MB command is not echoed whole
+      throw new ExecError(`process "${shown}" did not complete successfully: ${how}`, {
         exitCode: res.exitCode,
         signal: res.signal ?? null,
         outputTail: tail.text(),

@@ -44,6 +44,8 @@ describe('normalizeReference', () => {
     ['-a', /path component/],
     ['a_', /path component/],
     ['bad_host.com/a', /registry host/],
+    ['localhost:99999/a', /port 99999 of "localhost:99999" is out of range/],
+    ['localhost:0/a', /out of range/],
     ['foo bar', /whitespace/],
     [':tag', /repository name is missing/],
     ['x/' + 'a'.repeat(300), /longer than 255/],
