@@ -81,7 +81,12 @@ export class ExecError extends TsbuildError {
 export class VertexError extends TsbuildError {
   readonly vertex: string;
   constructor(vertex: string, cause: unknown, location?: SourceLocation) {
-    const inner = cause instanceof Error ? cause.message : String(cause);
+    const code = (cause as { code?: unknown } | undefined)?.code;
+    // A full disk is the store's, not the step's: no internal file name (the CLI names the store).
+    const inner =
+      code === 'ENOSPC' || code === 'EDQUOT'
+        ? code === 'ENOSPC' ? 'no space left on device (the store\'s disk is full)' : 'disk quota exceeded (the store\'s disk)'
+        : cause instanceof Error ? cause.message : String(cause);
     super(cause instanceof TsbuildError ? cause.code : 'STEP_FAILED', `${vertex}: ${inner}`, {
       cause,
       ...(cause instanceof TsbuildError && cause.hint !== undefined ? { hint: cause.hint } : {}),

@@ -76,7 +76,7 @@ describe('a full store disk', () => {
     mnt = join(base, 'mnt');
     mkdirSync(mnt);
     execFileSync('truncate', ['-s', '24M', img]);
-    execFileSync('mkfs.ext4', ['-q', '-F', img]);
+    execFileSync('mkfs.ext4', ['-q', '-F', '-m', '0', img]); // no blocks reserved for root: root fills it too
     loop = execFileSync('losetup', ['--find', '--show', img]).toString().trim();
     execFileSync('mount', [loop, mnt]);
   });
@@ -100,18 +100,28 @@ describe('a full store disk', () => {
     rmSync(root, { recursive: true, force: true });
   }, 120_000);
 
-  it('ENOSPC while writing the build marker (the disk already full) is the same clear error', async () => {
+  it('ENOSPC while writing the build marker (the disk filled after the store was made) is the same clear error', async () => {
     const root = join(mnt, 'store-marker');
-    const filler = join(mnt, 'filler');
-    try {
-      execFileSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=1M'], { stdio: 'ignore' });
-    } catch {
-      // dd ends with ENOSPC: the disk is full, as wanted
-    }
-    const c: BadInput = { name: 'any build on a full disk', dockerfile: 'FROM scratch\nCOPY Dockerfile /\n', message: /the disk holding the store .*store-marker is full/, where: /store-marker/ };
+    const c: BadInput = { name: 'a build on a full disk', dockerfile: 'FROM scratch\nCOPY Dockerfile /\n', message: /the disk holding the store .*store-marker is full/, where: /store-marker/ };
     const ctx = contextFor(c, 1001);
-    const out = await sb.tsbuild(['build', '--progress', 'plain', ctx], { env: { TSBUILD_ROOT: root } });
+    expect((await sb.tsbuild(['build', '--progress', 'plain', ctx], { env: { TSBUILD_ROOT: root } })).code).toBe(0);
+    // Fill every block, then every inode: the next build cannot create its marker (or anything else).
+    const fill = join(mnt, 'fill');
+    mkdirSync(fill);
+    for (const bs of ['1M', '4k']) {
+      try {
+        execFileSync('dd', ['if=/dev/zero', `of=${join(fill, bs)}`, `bs=${bs}`], { stdio: 'ignore' });
+      } catch {
+        // dd ends with ENOSPC: full, as wanted
+      }
+    }
+    try {
+      for (let i = 0; ; i++) writeFileSync(join(fill, `i${i}`), '');
+    } catch (err) {
+      expect((err as NodeJS.ErrnoException).code).toBe('ENOSPC');
+    }
+    const out = await sb.tsbuild(['build', '--progress', 'plain', '--no-cache', ctx], { env: { TSBUILD_ROOT: root } });
     expect(problems(c, out, root)).toEqual([]);
-    rmSync(filler, { force: true });
+    rmSync(fill, { recursive: true, force: true });
   }, 120_000);
 });

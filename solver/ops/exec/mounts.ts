@@ -3,7 +3,7 @@
  * (snapshot views, context copies, cache dirs, secret values, SSH agent proxies) and a cleanup that
  * undoes it all. Secret values only ever go to the executor (which keeps them off the store).
  */
-import { lstat, mkdir, mkdtemp, rm, rmdir } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, rm, rmdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { TsbuildError } from '../../../src/errors.js';
 import { copyFiles } from '../../../src/copy/copy.js';
@@ -131,7 +131,12 @@ async function inputDir(ctx: RunContext, index: number, source: string, writable
     const exclude = localMatcher(local);
     await copyFiles({ srcRoot: root, destRoot: dir, src: [source], dest: '/', allowWildcard: false, followSymlinks: false, preserveOwnership: false, ...(exclude ? { exclude } : {}) });
     const st = await lstat(join(root, source)).catch(() => undefined);
-    return st && !st.isDirectory() ? join(dir, basename(source)) : dir;
+    const path = st && !st.isDirectory() ? join(dir, basename(source)) : dir;
+    // A dangling symlink (or one whose target is not in the context): say so, never the temp copy's path.
+    if (!(await stat(path).catch(() => undefined))) {
+      throw new TsbuildError('MOUNT_SOURCE_NOT_FOUND', `RUN --mount source ${JSON.stringify(source)}: not found in build context (a symlink whose target does not exist in the context)`);
+    }
+    return path;
   }
   const mp = await mkdtemp(join(deps.stateDir, `bind-${process.pid}-`));
   undo.push(() => rmdir(mp));
