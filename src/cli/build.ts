@@ -49,20 +49,14 @@ import { Diagnostics } from '../diagnostics.js';
 import { HistoryRecorder } from './history/record.js';
 
 export async function buildCommand(argv: string[]): Promise<number> {
-  try {
-    return await runBuild(argv);
-  } catch (err) {
-    // A full disk is the store's problem, wherever it struck (marker, blob, snapshot, layer, record).
-    throw diskFullError(err, storeLayout(storeRoot(parseBuildArgs(argv).root)).root) ?? err;
-  }
-}
-
-async function runBuild(argv: string[]): Promise<number> {
   const args = parseBuildArgs(argv);
   // stdin, git and URL contexts become a temp directory for the length of the build (./remote-context.ts).
   const remote = await materializeContext(args.context, { dockerfileFromStdin: args.file === '-' });
   try {
     return await runBuild(args, remote);
+  } catch (err) {
+    // A full disk is the store's problem, wherever it struck (marker, blob, snapshot, layer, record).
+    throw diskFullError(err, storeLayout(storeRoot(args.root)).root) ?? err;
   } finally {
     await remote?.cleanup();
   }
