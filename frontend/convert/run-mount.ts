@@ -7,7 +7,7 @@ import type { ExecMount } from '../../src/llb/types.js';
 import type { RunInstruction } from '../parse/instructions.js';
 import { fail, type Converter, type StageState } from './context.js';
 import type { NodeId } from './graph.js';
-import { insideRoot, joinPath, relativeToRoot } from './paths.js';
+import { insideRoot, joinPath } from './paths.js';
 
 const KEYS: Record<string, string> = {
   type: 'type',
@@ -58,8 +58,8 @@ export async function runMounts(
   const bad = (msg: string): never => fail(loc, 'INVALID_MOUNT', `RUN --mount: ${msg}`);
   /** The path inside the mount's source filesystem, relative ("." = its root). */
   const sourcePath = (from: string | undefined, source: string | undefined): string => {
-    if (from !== undefined) return insideRoot(source ?? '/');
-    return relativeToRoot(source ?? '.') ?? bad(`source ${JSON.stringify(source)} is outside the build context`);
+    // As BuildKit: `..` stops at the root of the context, stage or image (the solver resolves symlinks there too).
+    return insideRoot(source ?? (from !== undefined ? '/' : '.'));
   };
   const inputOf = async (from: string | undefined, source: string): Promise<number> => {
     let node: NodeId;

@@ -10,6 +10,7 @@ import type { KeyFacts } from '../../types.js';
 import { checksumLocalCopy, localSourceOf } from '../local/checksum.js';
 import type { KeyInput, OpModule, StoredMap } from '../op.js';
 import { fieldsOf, inputKey, isObject, isStringArray, parentReason, same } from '../reasons.js';
+import { mountSourceError } from './mounts.js';
 import { runExec } from './run.js';
 
 export const EXEC_TAG = 'tsbuild.exec.v1';
@@ -125,11 +126,13 @@ export const execOp: OpModule<'exec', ExecCacheMap> = {
       if (input === undefined) continue;
       const local = localSourceOf(vertex.inputs[input]?.op ?? op);
       if (!local) continue;
-      const action: CopyAction = { action: 'copy', sourceInput: input, src: [(m as { source?: string }).source ?? '.'], dest: '/', allowWildcard: false, followSymlinks: false };
+      const action: CopyAction = { action: 'copy', sourceInput: input, src: [(m as { source?: string }).source ?? '.'], dest: '/', allowWildcard: false, followSymlinks: true }; // as the mount: resolved inside the context
       mountChecksums[i] = await checksumLocalCopy(action, local, {
         locals: deps.locals,
         ...(deps.statCache ? { statCache: deps.statCache } : {}),
         ...(deps.witness ? { witness: deps.witness } : {}),
+      }).catch((err) => {
+        throw mountSourceError(action.src[0]!, err);
       });
     }
     return { mountChecksums };

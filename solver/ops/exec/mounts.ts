@@ -3,12 +3,12 @@
  * (snapshot views, context copies, cache dirs, secret values, SSH agent proxies) and a cleanup that
  * undoes it all. Secret values only ever go to the executor (which keeps them off the store).
  */
-import { lstat, mkdir, mkdtemp, rm, rmdir, stat } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { lstat, mkdir, mkdtemp, readdir, rm, rmdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { TsbuildError } from '../../../src/errors.js';
 import { copyFiles } from '../../../src/copy/copy.js';
 import type { ResourceLimits, SandboxMount } from '../../../src/executor/types.js';
-import { resolveInRoot } from '../../../src/fsutil/scoped.js';
+import { resolveInRoot, resolveInRootSync } from '../../../src/fsutil/scoped.js';
 import type { ExecMount, ExecOp } from '../../../src/llb/types.js';
 import { mountAll } from '../../../src/snapshot/mount.js';
 import { unmountAll } from '../../../src/executor/mountpoint.js';
@@ -129,14 +129,13 @@ async function inputDir(ctx: RunContext, index: number, source: string, writable
     undo.push(() => rm(dir, { recursive: true, force: true }));
     const root = localRoot(deps.locals, local);
     const exclude = localMatcher(local);
-    await copyFiles({ srcRoot: root, destRoot: dir, src: [source], dest: '/', allowWildcard: false, followSymlinks: false, preserveOwnership: false, ...(exclude ? { exclude } : {}) });
-    const st = await lstat(join(root, source)).catch(() => undefined);
-    const path = st && !st.isDirectory() ? join(dir, basename(source)) : dir;
-    // A dangling symlink (or one whose target is not in the context): say so, never the temp copy's path.
-    if (!(await stat(path).catch(() => undefined))) {
-      throw new TsbuildError('MOUNT_SOURCE_NOT_FOUND', `RUN --mount source ${JSON.stringify(source)}: not found in build context (a symlink whose target does not exist in the context)`);
-    }
-    return path;
+    // As BuildKit: the source resolves inside the context (a symlink, absolute or climbing, never leaves
+    // it) and what it names is copied; runc must never get a symlink as a mount source (it follows it on
+    // the host).
+    await copyFiles({ srcRoot: root, destRoot: dir, src: [source], dest: '/', allowWildcard: false, followSymlinks: true, preserveOwnership: false, ...(exclude ? { exclude } : {}) }).catch((err) => {
+      throw mountSourceError(source, err);
+    });
+    return plainMountSource(root, dir, source);
   }
   const mp = await mkdtemp(join(deps.stateDir, `bind-${process.pid}-`));
   undo.push(() => rmdir(mp));
@@ -147,8 +146,35 @@ async function inputDir(ctx: RunContext, index: number, source: string, writable
   undo.push(() => unmountAll(mp));
   await mountAll(mounts, mp);
   const path = await resolveInRoot(mp, source);
-  if (!(await lstat(path).catch(() => undefined))) {
+  const st = await lstat(path).catch(() => undefined);
+  if (!st || st.isSymbolicLink()) {
     throw new TsbuildError('MOUNT_SOURCE_NOT_FOUND', `RUN --mount source ${JSON.stringify(source)} does not exist in ${input.vertex.metadata.stage !== undefined ? `stage ${input.vertex.metadata.stage}` : 'its image'}`);
   }
   return path;
+}
+
+/**
+ * The host path to bind for context source `source` (resolved in `root`) copied into `dir`: `dir` itself
+ * for a directory, else the one file the copy made. Never a symlink, never a path outside `dir`.
+ */
+async function plainMountSource(root: string, dir: string, source: string): Promise<string> {
+  if ((await lstat(resolveInRootSync(root, source)).catch(() => undefined))?.isDirectory()) return dir;
+  const names = await readdir(dir);
+  const file = names.length === 1 ? join(dir, names[0]!) : undefined;
+  if (!file || (await lstat(file)).isSymbolicLink()) {
+    throw new TsbuildError('MOUNT_SOURCE_NOT_FOUND', `RUN --mount source ${JSON.stringify(source)} is not a file or directory inside the build context`);
+  }
+  return file;
+}
+
+/**
+ * A context source that is missing (or a symlink whose target, resolved inside the context, is missing):
+ * said as a mount error, never with a temp copy's path.
+ */
+export function mountSourceError(source: string, err: unknown): unknown {
+  if ((err as { code?: string }).code !== 'COPY_SOURCE_NOT_FOUND') return err;
+  return new TsbuildError('MOUNT_SOURCE_NOT_FOUND', `RUN --mount source ${JSON.stringify(source)}: not found in build context`, {
+    cause: err,
+    hint: 'check the path; it is relative to the root of the build context, and a symlink there is followed inside the context',
+  });
 }
