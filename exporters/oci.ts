@@ -8,6 +8,7 @@ import { layoutBlobPath } from '../src/content/digest.js';
 import { copyFile, mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fsyncDir, tempPathFor, writeFileAtomic } from '../src/fsutil/atomic.js';
+import { withTempLease } from '../src/fsutil/temp-lease.js';
 import type { Descriptor, Index } from '../src/image/types.js';
 import type { BuildResult } from '../src/llb/result.js';
 import { exportError, withOutputFile, writeTar } from '../src/imagestore/output-file.js';
@@ -63,19 +64,21 @@ async function writeLayoutDir(dest: string, blobs: Descriptor[], index: Index, c
       await mkdir(dirname(target), { recursive: true });
       if (await stat(target).then((s) => s.size === b.size, () => false)) continue;
       const tmp = tempPathFor(target);
-      try {
-        await copyFile(ctx.content.path(b.digest), tmp);
-        const fh = await open(tmp, 'r+');
-        await fh.sync();
-        await fh.close();
-        await rename(tmp, target);
-      } catch (err) {
-        await unlink(tmp).catch(() => {});
-        throw err;
-      }
+      await withTempLease(tmp, async () => {
+        try {
+          await copyFile(ctx.content.path(b.digest), tmp);
+          const fh = await open(tmp, 'r+');
+          await fh.sync();
+          await fh.close();
+          await rename(tmp, target);
+        } catch (err) {
+          await unlink(tmp).catch(() => {});
+          throw err;
+        }
+      });
     }
     for (const d of new Set(blobs.map((b) => dirname(join(dir, layoutBlobPath(b.digest)))))) await fsyncDir(d);
-    await writeFileAtomic(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+    await writeFileAtomic(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }), { leased: true });
     let merged = index;
     const prev = await readFile(join(dir, 'index.json'), 'utf8').then((t) => JSON.parse(t) as Index, () => undefined);
     if (prev?.manifests) {
@@ -83,7 +86,7 @@ async function writeLayoutDir(dest: string, blobs: Descriptor[], index: Index, c
       const keep = prev.manifests.filter((m) => m.digest !== index.manifests[0]!.digest && (name === undefined || m.annotations?.['org.opencontainers.image.ref.name'] !== name));
       merged = { ...index, manifests: [...keep, ...index.manifests] };
     }
-    await writeFileAtomic(join(dir, 'index.json'), JSON.stringify(merged));
+    await writeFileAtomic(join(dir, 'index.json'), JSON.stringify(merged), { leased: true });
     return dir;
   } catch (err) {
     if (!existed) await rm(dir, { recursive: true, force: true }).catch(() => {});

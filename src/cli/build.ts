@@ -17,6 +17,7 @@ import { OverlaySnapshotter } from '../snapshot/overlay.js';
 import { RuncExecutor } from '../executor/runc.js';
 import { setupSandbox } from './sandbox.js';
 import { beginBuild } from './recover.js';
+import { setTempLeaseDir } from '../fsutil/temp-lease.js';
 import { resolveBaseImage } from './resolve-image.js';
 import { PulledRecords } from '../registry/pulled.js';
 import { BlobSources } from '../registry/sources.js';
@@ -73,6 +74,7 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
   const { contextDir, dockerfilePath, dockerfileText, excludePatterns, ignoreInputs } = await readInputs(args, remote);
   const store = storeLayout(storeRoot(args.root));
   await ensureStore(store);
+  setTempLeaseDir(store.leases);
   const content = new LocalContentStore(store.content);
   const images = new LocalImageStore(store.images);
   const snapshotter = new OverlaySnapshotter(store.snapshots);
@@ -157,7 +159,8 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
     stateDir: store.state,
     execStateDir: execState,
     mountsDir,
-    tempDirs: [...cacheTempDirs(store.cache), store.images, join(store.state, 'memo')],
+    tempDirs: [...cacheTempDirs(store.cache), store.images, join(store.state, 'memo'), join(store.snapshots, 'meta')],
+    leasesDir: store.leases,
     ...(runtime ? { runtime } : {}),
   });
   const controller = new AbortController();
@@ -312,7 +315,7 @@ function makeExporters(args: BuildArgs, registry: () => Promise<RegistryClient>)
         else out.push(new DockerDaemonExporter(namesOf(o), o.attrs));
         break;
       case 'local':
-        out.push(new LocalExporter(o.dest!));
+        out.push(new LocalExporter(o.dest!, { keepSetuid: o.attrs['keep-setuid'] === 'true' }));
         break;
       case 'tar':
         out.push(new RootfsTarExporter(o.dest!));

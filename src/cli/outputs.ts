@@ -107,7 +107,8 @@ function validateOptions(spec: string, a: Record<string, string>): void {
   const bool = (k: string) => {
     if (a[k] !== undefined && a[k] !== 'true' && a[k] !== 'false') throw new UsageError(`invalid --output "${spec}": ${k} must be true or false, got "${a[k]}"`);
   };
-  for (const k of ['tar', 'force-compression', 'oci-mediatypes', 'push', 'rewrite-timestamp', 'unpack', 'store']) bool(k);
+  for (const k of ['tar', 'force-compression', 'oci-mediatypes', 'push', 'rewrite-timestamp', 'unpack', 'store', 'keep-setuid']) bool(k);
+  if (a['keep-setuid'] !== undefined && a.type !== 'local') throw new UsageError(`invalid --output "${spec}": keep-setuid is only valid for type=local`);
   if (a.compression !== undefined && !['gzip', 'zstd', 'uncompressed'].includes(a.compression)) {
     throw new UsageError(`invalid --output "${spec}": compression must be gzip, zstd or uncompressed, got "${a.compression}"`);
   }

@@ -4,11 +4,12 @@
  * - always (cheap when there is nothing): partial ingest files of dead processes, runc containers and
  *   mounted bundles of dead builds;
  * - only when a dead build's marker is found: mounts under `state/mounts` whose name carries a dead pid,
- *   temp files of its atomic writes (records, step memos, tags, memos), and active snapshots of dead processes (this walks the snapshot metadata, so it is not done on
- *   every build).
+ *   temp files of its atomic writes (records, step memos, tags, memos, snapshot metadata), temp outputs
+ *   next to `-o` destinations named by dead processes' leases (src/fsutil/temp-lease.ts), and active
+ *   snapshots of dead processes (this walks the snapshot metadata, so it is not done on every build).
  * Committed blobs, snapshots, cache records and tags are never touched: they were written atomically.
  */
-import { mkdir, readdir, readFile, rmdir, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ContentStore } from '../content/types.js';
 import type { Snapshotter } from '../snapshot/types.js';
@@ -16,6 +17,7 @@ import { unmount } from '../snapshot/mount.js';
 import { cleanupStaleContainers } from '../executor/runc.js';
 import { pidAlive } from '../proc/alive.js';
 import { removeDeadTempFiles } from '../fsutil/atomic.js';
+import { recoverTempLeases } from '../fsutil/temp-lease.js';
 
 export interface RecoverDeps {
   content: ContentStore;
@@ -27,6 +29,8 @@ export interface RecoverDeps {
   runtime?: string;
   /** Dirs of small atomically written files (records, step memos, tags, memos): a dead build's temp files go. */
   tempDirs?: string[];
+  /** `state/leases`: leases on temp paths outside the store (src/fsutil/temp-lease.ts). */
+  leasesDir?: string;
 }
 
 
@@ -40,6 +44,7 @@ export async function beginBuild(deps: RecoverDeps): Promise<() => Promise<void>
     await unmountDeadTempDirs(deps.mountsDir);
     await deps.snapshotter.cleanup();
     await removeDeadTempFiles(deps.tempDirs ?? [], pidAlive);
+    if (deps.leasesDir) await recoverTempLeases(deps.leasesDir, pidAlive);
     for (const n of dead) await unlink(join(buildsDir, n)).catch(() => {});
   }
   const marker = join(buildsDir, String(process.pid));
@@ -61,6 +66,9 @@ async function unmountDeadTempDirs(dir: string): Promise<void> {
     if (!pid || pidAlive(pid)) continue;
     const path = join(dir, name);
     if (mounted.has(path)) await unmount(path).catch(() => unmount(path, { lazy: true }));
-    await rmdir(path).catch(() => {});
+    // `ctx-` dirs are copies of context files for RUN --mount (solver/ops/exec-mounts.ts), never mounted
+    // on: removed whole unless something is still mounted below. Anything else only by rmdir.
+    if (name.startsWith('ctx-') && ![...mounted].some((m) => m.startsWith(path + '/'))) await rm(path, { recursive: true, force: true }).catch(() => {});
+    else await rmdir(path).catch(() => {});
   }
 }

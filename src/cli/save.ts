@@ -6,6 +6,7 @@ import { UsageError } from '../errors.js';
 import { findImage } from '../imagestore/lookup.js';
 import { dockerArchiveEntries, ociArchiveEntries, type ArchiveImage } from '../imagestore/layout.js';
 import { withOutputFile, writeTar } from '../imagestore/output-file.js';
+import { setTempLeaseDir } from '../fsutil/temp-lease.js';
 import { normalizeReference } from '../image/reference.js';
 import { openStores } from './stores.js';
 import { parse } from './tag.js';
@@ -17,7 +18,8 @@ export async function saveCommand(argv: string[]): Promise<number> {
   if (format !== 'docker' && format !== 'oci') throw new UsageError(`invalid --format "${format}": expected docker or oci`);
   const dest = (values.output as string | undefined) ?? '-';
   if (dest === '-' && process.stdout.isTTY) throw new UsageError('refusing to write an archive to a terminal', { hint: 'use -o FILE or redirect stdout' });
-  const { images, content } = openStores(values.root);
+  const { images, content, store } = openStores(values.root);
+  setTempLeaseDir(store.leases); // a killed save's temp file is removed by the next build's recovery
   const byDigest = new Map<string, ArchiveImage>();
   for (const ref of positionals) {
     const f = await findImage(images, content, ref);

@@ -24,6 +24,8 @@ export function storeLayout(root: string) {
     images: join(root, 'images'),
     cache: join(root, 'cache'),
     state: join(root, 'state'),
+    /** Leases on temp paths next to output destinations (src/fsutil/temp-lease.ts). */
+    leases: join(root, 'state', 'leases'),
   };
 }
 export type StoreLayout = ReturnType<typeof storeLayout>;

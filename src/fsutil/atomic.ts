@@ -1,6 +1,7 @@
 import { open, readdir, rename, unlink, mkdir } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, basename } from 'node:path';
+import { withTempLease } from './temp-lease.js';
 
 /** fsync a directory so a rename inside it survives a crash. */
 export async function fsyncDir(dir: string): Promise<void> {
@@ -38,11 +39,17 @@ export function tempPathFor(path: string): string {
  * Write `data` to `path` atomically: temp file in the same dir, write, fsync, rename, fsync the dir.
  * Readers see either the old content or the new, never a partial file.
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, opts: { mode?: number; mkdir?: boolean } = {}): Promise<void> {
+export async function writeFileAtomic(path: string, data: string | Uint8Array, opts: { mode?: number; mkdir?: boolean; leased?: boolean } = {}): Promise<void> {
   const dir = dirname(path);
   if (opts.mkdir) await mkdir(dir, { recursive: true });
   const tmp = tempPathFor(path);
-  const fh = await open(tmp, 'wx', opts.mode ?? 0o644);
+  // Outside the store (an output's dir), the temp file is leased so crash recovery can find it.
+  if (opts.leased) return withTempLease(tmp, () => writeThrough(path, dir, tmp, data, opts.mode));
+  return writeThrough(path, dir, tmp, data, opts.mode);
+}
+
+async function writeThrough(path: string, dir: string, tmp: string, data: string | Uint8Array, mode: number | undefined): Promise<void> {
+  const fh = await open(tmp, 'wx', mode ?? 0o644);
   try {
     await fh.writeFile(data);
     await fh.sync();

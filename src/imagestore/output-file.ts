@@ -1,6 +1,7 @@
 /**
  * Writing an output file safely: a temp file next to dest, streamed, fsynced and renamed (a failed
- * export leaves no partial file; ENOSPC and EACCES become clear errors), or stdout for `dest=-`.
+ * export leaves no partial file; ENOSPC and EACCES become clear errors; the temp file is leased, see
+ * src/fsutil/temp-lease.ts), or stdout for `dest=-`.
  * And a deterministic tar of buffers and store blobs (sorted by the caller; fixed metadata).
  */
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -11,6 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import { pack as tarPack } from 'tar-stream';
 import { TsbuildError } from '../errors.js';
 import { fsyncDir, tempPathFor } from '../fsutil/atomic.js';
+import { withTempLease } from '../fsutil/temp-lease.js';
 
 export interface ArchiveEntry {
   /** Path in the tar; a directory ends in '/'. */
@@ -54,6 +56,10 @@ export async function withOutputFile(dest: string, what: string, fn: (out: Writa
   }
   const abs = resolve(dest);
   const tmp = tempPathFor(abs);
+  return withTempLease(tmp, () => writeThroughTemp(abs, tmp, what, fn));
+}
+
+async function writeThroughTemp(abs: string, tmp: string, what: string, fn: (out: Writable) => Promise<void>): Promise<string> {
   try {
     const fh = await open(tmp, 'wx', 0o644); // fails early and cleanly when the dir is missing or read-only
     const out = createWriteStream('', { fd: fh.fd, autoClose: false });
