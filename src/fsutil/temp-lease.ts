@@ -50,7 +50,7 @@ export async function recoverTempLeases(dir: string, alive: (pid: number) => boo
     const pid = Number(/^(\d+)-[0-9a-f]+\.json$/.exec(name)?.[1]);
     if (!pid || alive(pid)) continue;
     const file = join(dir, name);
-    const lease = await readFile(file, 'utf8').then((t) => JSON.parse(t) as { pid?: unknown; path?: unknown }, () => undefined);
+    const lease = await readFile(file, 'utf8').then(parseLease, () => undefined);
     const path = typeof lease?.path === 'string' ? lease.path : undefined;
     if (path && lease?.pid === pid && isAbsolute(path) && isTempNameOf(basename(path), pid)) {
       await rm(path, { recursive: true, force: true }).catch(() => {});
@@ -63,4 +63,12 @@ export async function recoverTempLeases(dir: string, alive: (pid: number) => boo
 function isTempNameOf(name: string, pid: number): boolean {
   const m = /^\..+\.tmp-(\d+)-[0-9A-Za-z]+$/.exec(name);
   return m !== null && Number(m[1]) === pid;
+}
+
+function parseLease(text: string): { pid?: unknown; path?: unknown } | undefined {
+  try {
+    return JSON.parse(text) as { pid?: unknown; path?: unknown };
+  } catch {
+    return undefined; // cut short by the kill: nothing to go on but the pid, so nothing is removed
+  }
 }
