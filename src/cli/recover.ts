@@ -66,7 +66,7 @@ async function unmountDeadTempDirs(dir: string): Promise<void> {
     if (!pid || pidAlive(pid)) continue;
     const path = join(dir, name);
     if (mounted.has(path)) await unmount(path).catch(() => unmount(path, { lazy: true }));
-    // `ctx-` dirs are copies of context files for RUN --mount (solver/ops/exec-mounts.ts), never mounted
+    // `ctx-` dirs are copies of context files for RUN --mount (solver/ops/exec/mounts.ts), never mounted
     // on: removed whole unless something is still mounted below. Anything else only by rmdir.
     if (name.startsWith('ctx-') && ![...mounted].some((m) => m.startsWith(path + '/'))) await rm(path, { recursive: true, force: true }).catch(() => {});
     else await rmdir(path).catch(() => {});
