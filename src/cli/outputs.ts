@@ -90,7 +90,7 @@ export const OUTPUT_ATTRIBUTES: Record<OutputType, { keys: string[]; prefixes: s
   registry: { keys: ['type', 'name', 'push', ...IMAGE_ATTRS], prefixes: IMAGE_ATTR_PREFIXES },
   oci: { keys: ['type', 'dest', 'name', 'tar', ...IMAGE_ATTRS], prefixes: [...IMAGE_ATTR_PREFIXES, 'annotation-index.'] },
   docker: { keys: ['type', 'dest', 'name', ...IMAGE_ATTRS], prefixes: IMAGE_ATTR_PREFIXES },
-  local: { keys: ['type', 'dest'], prefixes: [] },
+  local: { keys: ['type', 'dest', 'keep-setuid'], prefixes: [] },
   tar: { keys: ['type', 'dest'], prefixes: [] },
 };
 
@@ -108,7 +108,6 @@ function validateOptions(spec: string, a: Record<string, string>): void {
     if (a[k] !== undefined && a[k] !== 'true' && a[k] !== 'false') throw new UsageError(`invalid --output "${spec}": ${k} must be true or false, got "${a[k]}"`);
   };
   for (const k of ['tar', 'force-compression', 'oci-mediatypes', 'push', 'rewrite-timestamp', 'unpack', 'store', 'keep-setuid']) bool(k);
-  if (a['keep-setuid'] !== undefined && a.type !== 'local') throw new UsageError(`invalid --output "${spec}": keep-setuid is only valid for type=local`);
   if (a.compression !== undefined && !['gzip', 'zstd', 'uncompressed'].includes(a.compression)) {
     throw new UsageError(`invalid --output "${spec}": compression must be gzip, zstd or uncompressed, got "${a.compression}"`);
   }

@@ -143,7 +143,7 @@ const rows: Row[] = [
       expect(out.code).toBe(2);
       expect(out.stderr).toMatch(/type=image has no attribute "push-by-digest" \(valid: name, push, store, compression/);
       const local = await sb.tsbuild(['build', '-o', `type=local,dest=${sb.dir}/x,platform-split=false`, context('')]);
-      expect(local.stderr).toMatch(/type=local has no attribute "platform-split" \(valid: dest\)/);
+      expect(local.stderr).toMatch(/type=local has no attribute "platform-split" \(valid: dest, keep-setuid\)/);
     },
   },
   {

@@ -385,6 +385,6 @@ describe('outputs', () => {
 
     const bad = await sb.tsbuild(['build', '-o', `type=tar,dest=${join(sb.dir, 'x.tar')},keep-setuid=true`, ctx]);
     expect(bad.code).not.toBe(0);
-    expect(bad.stderr).toMatch(/keep-setuid is only valid for type=local/);
+    expect(bad.stderr).toMatch(/type=tar has no attribute "keep-setuid"/);
   });
 });
