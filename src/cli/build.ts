@@ -168,6 +168,7 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const started = Date.now();
+  let succeeded = false;
   // Diagnostics after the build (rebuild memo, --explain, history) never change its result: see src/diagnostics.ts.
   const diagnostics = new Diagnostics((message) => progress.emit({ type: 'warning', message }));
   let failure: { error: unknown } | undefined;
@@ -228,7 +229,6 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
     progress.emit({ type: 'vertex.done', id: 'export', name: 'exporting to image', at: Date.now(), durationMs: Date.now() - t0 });
     const written = `writing image ${blobs.manifest.digest}${messages.length ? `; ${messages.join('; ')}` : ''}`;
     progress.emit({ type: 'info', message: written });
-    progress.emit({ type: 'info', message: `build finished in ${((Date.now() - started) / 1000).toFixed(2)}s` });
     if (result.vertices.some((v) => !v.cached)) {
       const keep = new Set(result.vertices.flatMap((v) => (v.cacheKey ? [v.cacheKey] : [])));
       const pruned = await enforceCacheCap(store.root, keep);
@@ -263,18 +263,21 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
     }
     // -q: the image ID on stdout, as `docker build -q` (IMG=$(tsbuild build -q .)).
     if (args.quiet) process.stdout.write(blobs.config.digest + '\n');
+    succeeded = true;
     return 0;
   } catch (err) {
     failure = { error: err };
     throw err;
   } finally {
     await history.finish({ root: store.root, definition, context: contextDir, dockerfile: displayFile, ...(args.target !== undefined ? { target: args.target } : {}), tags: args.tags, ...failure, diagnostics });
-    progress.close();
     await executor.close().catch(() => {});
     await sandbox.close();
     await endBuild();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    // The closing line, when nothing is left to do but exit.
+    if (succeeded) progress.emit({ type: 'info', message: `build finished in ${((Date.now() - started) / 1000).toFixed(2)}s` });
+    progress.close(!succeeded);
   }
 }
 

@@ -27,14 +27,31 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   version: async () => versionCommand,
 };
 
+/** Set when stdout's reader went away (`tsbuild build -o - . | head`): the command ends quietly. */
+let stdoutClosed = false;
+
 export async function main(argv: string[]): Promise<void> {
+  process.stdout.on('error', onStdoutError);
   let code = 0;
   try {
     code = await dispatch(argv);
   } catch (err) {
-    code = printError(err);
+    code = stdoutClosed ? 141 : printError(err);
   }
-  process.exitCode = code;
+  process.exitCode = stdoutClosed ? 141 : code;
+}
+
+/**
+ * EPIPE on stdout is not an internal error: the reader closed early. A build stops through its interrupt
+ * handler (which cleans up: containers, mounts, temp files) and exits quietly with 141 (128 + SIGPIPE, as a
+ * shell reports a writer killed by SIGPIPE); a command with nothing to clean up exits at once.
+ */
+function onStdoutError(err: NodeJS.ErrnoException): void {
+  if (err.code !== 'EPIPE') throw err;
+  if (stdoutClosed) return;
+  stdoutClosed = true;
+  if (process.listenerCount('SIGTERM') > 0) process.emit('SIGTERM');
+  else process.exit(141);
 }
 
 const isHelp = (a: string) => a === '-h' || a === '--help';

@@ -3,6 +3,7 @@
  * RUN step wrote, the manifest, stdout, the exit code and message), not only that it parses.
  */
 import { describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { suiteSandbox, repo, type RunOutput } from './harness.js';
@@ -227,6 +228,24 @@ const rows: Row[] = [
         expect(out.stdout, cmd).toMatch(new RegExp(`^Usage: tsbuild ${cmd === 'build' ? 'build' : cmd}`));
       }
       expect((await sb.tsbuild(['help', 'logout'])).stdout).toMatch(/^Usage: tsbuild logout/);
+    },
+  },
+  {
+    flag: '-o - and save into a pipe that closes early exit quietly (EPIPE), leaving nothing behind',
+    run: async () => {
+      const ctx = context('RUN dd if=/dev/zero of=/big bs=1M count=16 2>/dev/null');
+      const sh = (cmd: string) => sb.tsbuild(['build', '--progress', 'plain', ctx]).then(() => new Promise<{ code: string; err: string }>((res) => {
+        const bin = `'${process.execPath}' '${join(repo, 'bin/tsbuild')}'`;
+        const child = spawn('bash', ['-c', `${cmd.replace('TSBUILD', bin)} 2>err.txt | head -c 100 >/dev/null; echo "\${PIPESTATUS[0]}"`], { cwd: sb.dir, env: { ...process.env, TSBUILD_ROOT: sb.root, TSBUILD_RUNTIME: sb.runtime } });
+        let out = '';
+        child.stdout.on('data', (d) => (out += d));
+        child.on('close', () => res({ code: out.trim(), err: readFileSync(join(sb.dir, 'err.txt'), 'utf8') }));
+      }));
+      const build = await sh(`TSBUILD build --progress quiet -o - ${ctx}`);
+      expect(build).toEqual({ code: '141', err: '' });
+      const save = await sh('TSBUILD save busybox:latest');
+      expect(save).toEqual({ code: '141', err: '' });
+      expect(sb.storeLeftovers()).toEqual([]);
     },
   },
   {

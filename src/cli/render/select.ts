@@ -6,8 +6,8 @@ import { TtyRenderer } from './tty.js';
 import { RawJsonRenderer } from './rawjson.js';
 
 export interface Renderer extends ProgressSink {
-  /** Flush the last frame (live renderers); a no-op for line renderers. */
-  close(): void;
+  /** Flush the last frame (live renderers; `failed`: the build failed); a no-op for line renderers. */
+  close(failed?: boolean): void;
 }
 
 /**
@@ -22,7 +22,7 @@ function bestEffort(r: Renderer): Renderer {
   const d = new Diagnostics(stderrWarn);
   return {
     emit: (e) => d.bestEffortSync('progress rendering', () => r.emit(e)),
-    close: () => d.bestEffortSync('progress rendering', () => r.close()),
+    close: (failed?: boolean) => d.bestEffortSync('progress rendering', () => r.close(failed)),
   };
 }
 
@@ -33,7 +33,7 @@ function pickRenderer(mode: ProgressMode, stream: NodeJS.WriteStream): Renderer 
   if (mode === 'quiet' || mode === 'none') return withClose(new QuietRenderer());
   if (mode === 'rawjson') return withClose(new RawJsonRenderer(write));
   const tty = mode === 'tty' || (mode === 'auto' && stream.isTTY === true);
-  if (tty) return new TtyRenderer(write, () => stream.columns || 100);
+  if (tty) return new TtyRenderer(write, () => stream.columns || 100, 100, undefined, () => stream.rows || 24);
   return withClose(new PlainRenderer(write, false));
 }
 

@@ -34,7 +34,7 @@ describe('tty progress', () => {
     expect(live[1]).toMatch(/^ => CACHED \[1\/3\] FROM busybox\s+0\.0s$/);
     expect(live[2]).toMatch(/^ => \[2\/3\] RUN make\s+\d+\.\ds$/);
     expect(live[3]).toBe(' => => # compiling');
-    expect(live.every((l) => l.length <= 80)).toBe(true);
+    expect(live.every((l) => l.length <= 79)).toBe(true);
     await new Promise((res) => setTimeout(res, 30)); // let the timer draw a live frame
     expect(out).toContain('compiling');
     r.emit({ type: 'vertex.done', id: 'b', name: '[2/3] RUN make', at: Date.now(), durationMs: 2500 });
@@ -43,7 +43,7 @@ describe('tty progress', () => {
     expect(final[0]).toMatch(/\(2\/2\) FINISHED$/);
     expect(final[2]).toMatch(/^ => \[2\/3\] RUN make\s+2\.5s$/);
     expect(final).toHaveLength(3); // logs of finished steps are folded away
-    expect(out).toContain('\x1b[J'); // redrawn in place
+    expect(out).toMatch(/\r\x1b\[\d+A/); // redrawn in place: cursor up over the previous frame
   });
 });
 
