@@ -212,6 +212,8 @@ try {
   if (!only || 'layers'.startsWith(only)) execFileSync(process.execPath, [join(repo, 'dist/test/bench/layers.js')], { stdio: 'inherit' });
   // registry push/pull against skopeo (test/bench/registry.ts), in its own process
   if (!only || 'registry'.startsWith(only)) execFileSync(process.execPath, [join(repo, 'dist/test/bench/registry.js')], { stdio: 'inherit' });
+  // the CI runner: a fresh store with --cache-from a registry cache (test/bench/ci-runner.ts), in its own process
+  if (!only || 'ci-runner'.startsWith(only)) execFileSync(process.execPath, [join(repo, 'dist/test/bench/ci-runner.js')], { stdio: 'inherit' });
 } finally {
   spawnSync('umount', ['-R', join(work, 'buildah-root', 'overlay')], { stdio: 'ignore' });
   rmSync(work, { recursive: true, force: true });
