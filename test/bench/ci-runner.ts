@@ -11,7 +11,7 @@
  * issue 13 needs a Debian mirror inside the build; this machine's builds have no network, so it is not run.)
  */
 import { median } from './stats.js';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -23,13 +23,25 @@ const bin = join(repo, 'bin/tsbuild');
 const RUNS = process.env.BENCH_QUICK === '1' ? 1 : 3;
 const work = mkdtempSync(join(tmpdir(), 'tsbuild-bench-ci-'));
 
-/** A command's wall time; one that takes over 5 minutes is killed and counts as a failure (n/a). */
-function timed(cmd: string, args: string[]): number {
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, timeout: 300_000 });
-  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}):\n${r.stderr}\n${r.stdout}`);
-  return ms;
+/**
+ * A command's wall time; one that takes over 5 minutes is killed and counts as a failure (n/a). Async: the
+ * test registry's logs are read by this process, so a blocked event loop would stall the registry.
+ */
+function timed(cmd: string, args: string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 300_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(Number(process.hrtime.bigint() - t0) / 1e6);
+      else reject(new Error(`${cmd} ${args.join(' ')} failed (${code}): ${out.split('\n').slice(-6).join(' ')}`));
+    });
+  });
 }
 
 function write(path: string, text: string): void {
@@ -67,7 +79,7 @@ interface Builder {
   name: string;
   fresh(): void;
   /** One CI job: build (with the cache flags) and push `image`. */
-  job(ctx: string, image: string, cache: { from?: string; to?: string }): number;
+  job(ctx: string, image: string, cache: { from?: string; to?: string }): Promise<number>;
 }
 
 function tsbuild(template: string): Builder {
@@ -101,14 +113,14 @@ function buildah(archive: string): Builder {
       rmSync(runroot, { recursive: true, force: true });
       execFileSync('skopeo', ['copy', '-q', `oci-archive:${archive}`, `containers-storage:[overlay@${root}+${runroot}]docker.io/library/busybox:latest`], { stdio: 'pipe' });
     },
-    job(ctx, image, cache) {
-      const t = timed('buildah', [
+    async job(ctx, image, cache) {
+      const t = await timed('buildah', [
         ...common, 'bud', '--pull=never', '--layers', '--isolation', 'chroot', '-q', '--tls-verify=false',
         ...(cache.from ? ['--cache-from', cache.from.replace(/:[^:/]+$/, '')] : []),
         ...(cache.to ? ['--cache-to', cache.to.replace(/:[^:/]+$/, '')] : []),
         '-t', image, ctx,
       ]);
-      return t + timed('buildah', [...common, 'push', '-q', '--tls-verify=false', image, `docker://${image}`]);
+      return t + await timed('buildah', [...common, 'push', '-q', '--tls-verify=false', image, `docker://${image}`]);
     },
   };
 }
@@ -142,14 +154,14 @@ try {
       try {
         for (let i = 0; i < RUNS; i++) {
           b.fresh();
-          cold.push(b.job(ctx, `${tag}:cold`, {}));
+          cold.push(await b.job(ctx, `${tag}:cold`, {}));
         }
         // The job that exports the cache (not timed), then fresh runners import it.
         b.fresh();
-        b.job(ctx, `${tag}:export`, { to: cacheRef });
+        await b.job(ctx, `${tag}:export`, { to: cacheRef });
         for (let i = 0; i < RUNS; i++) {
           b.fresh();
-          warm.push(b.job(ctx, `${tag}:warm`, { from: cacheRef }));
+          warm.push(await b.job(ctx, `${tag}:warm`, { from: cacheRef }));
         }
         const copy = `${ctx}-changed`;
         for (let i = 0; i < RUNS; i++) {
@@ -157,7 +169,7 @@ try {
           cpSync(ctx, copy, { recursive: true });
           w.change(copy, i);
           b.fresh();
-          changed.push(b.job(copy, `${tag}:changed`, { from: cacheRef }));
+          changed.push(await b.job(copy, `${tag}:changed`, { from: cacheRef }));
         }
       } catch (err) {
         console.error(`bench ci-runner: ${w.name}: ${b.name} failed: ${(err as Error).message.split('\n').slice(0, 3).join(' ')}`);
