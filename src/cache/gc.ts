@@ -246,6 +246,11 @@ export interface PruneOptions {
   now?: number;
   /** Metadata dirs (as `usage` counts them): what pruning frees in them is added to `freed`. */
   metadataDirs?: string[];
+  /**
+   * Stop between two removals when aborted (Ctrl-C during the cap at the end of a build): what is left is
+   * consistent (a dropped record's data is merely unreferenced) and the next prune takes it.
+   */
+  signal?: AbortSignal;
 }
 
 export interface PruneReport {
@@ -283,7 +288,9 @@ export async function prune(deps: GcDeps, opts: PruneOptions = {}): Promise<Prun
       size -= r.reclaimable;
     }
   }
+  const stopped = (): boolean => opts.signal?.aborted === true;
   for (const key of drop) {
+    if (stopped()) return report;
     await deps.cache.delete(key);
     report.records++;
   }
@@ -299,6 +306,7 @@ export async function prune(deps: GcDeps, opts: PruneOptions = {}): Promise<Prun
   const doomed = [...snaps.keys()].filter((k) => !needed.has(k)).sort((a, b) => depth(b) - depth(a));
   const sizes = SnapshotSizes.open(deps.cache.dir);
   for (const key of doomed) {
+    if (stopped()) break;
     const size = await sizes.get(deps.snapshotter, key);
     try {
       await deps.snapshotter.remove(key);
@@ -314,6 +322,7 @@ export async function prune(deps: GcDeps, opts: PruneOptions = {}): Promise<Prun
   const neededBlobs = await imageBlobs(deps.content, deps.images);
   for (const r of remaining) if (r.record.layer) neededBlobs.add(r.record.layer.descriptor.digest);
   for await (const b of deps.content.list()) {
+    if (stopped()) return report;
     if (neededBlobs.has(b.digest)) continue;
     await deps.content.delete(b.digest);
     report.blobs++;

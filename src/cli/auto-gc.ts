@@ -31,11 +31,11 @@ export function cacheCap(root: string): number | undefined {
 }
 
 /** Enforce the cap; returns what was pruned, or undefined when nothing had to be. */
-export async function enforceCacheCap(root: string, keep: Set<string>): Promise<PruneReport | undefined> {
+export async function enforceCacheCap(root: string, keep: Set<string>, signal?: AbortSignal): Promise<PruneReport | undefined> {
   const cap = cacheCap(root);
   if (cap === undefined) return undefined;
   const stores = openStores(root);
   if (otherLiveBuilds(stores.layout.state).length > 0) return undefined;
   if ((await cacheSize(stores)) <= cap) return undefined;
-  return prune(stores, { keepStorage: cap, keep, metadataDirs: metadataDirs(stores.layout) });
+  return prune(stores, { keepStorage: cap, keep, metadataDirs: metadataDirs(stores.layout), ...(signal ? { signal } : {}) });
 }

@@ -231,8 +231,10 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
     progress.emit({ type: 'info', message: written });
     if (result.vertices.some((v) => !v.cached)) {
       const keep = new Set(result.vertices.flatMap((v) => (v.cacheKey ? [v.cacheKey] : [])));
-      const pruned = await enforceCacheCap(store.root, keep);
+      // SIGINT/SIGTERM stop the cap between two removals (the image is already written).
+      const pruned = await enforceCacheCap(store.root, keep, controller.signal);
       if (pruned) progress.emit({ type: 'info', message: `cache over its cap: removed ${pruned.records} least recently used records (${binarySize(pruned.freed)})` });
+      controller.signal.throwIfAborted();
     }
     if (memoFile !== undefined && witness) await diagnostics.bestEffort('writing the rebuild memo', async () => {
       const memo = await composeMemo({

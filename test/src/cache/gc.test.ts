@@ -67,4 +67,26 @@ describe('prune', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('stops between removals when its signal is aborted (Ctrl-C during the cap): nothing more is removed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsbuild-prune-'));
+    try {
+      const content = new LocalContentStore(join(dir, 'content'));
+      const deps = {
+        content,
+        snapshotter: new OverlaySnapshotter(join(dir, 'snapshots')),
+        images: new LocalImageStore(join(dir, 'images')),
+        cache: new CacheStore({ dir: join(dir, 'cache'), snapshotExists: async () => false }),
+      };
+      const blob = await content.put(Buffer.from('unreferenced, but the user pressed Ctrl-C'));
+      const ctrl = new AbortController();
+      ctrl.abort();
+      const r = await prune(deps, { signal: ctrl.signal });
+      expect(r.blobs).toBe(0);
+      expect(await content.has(blob.digest)).toBe(true);
+      expect((await prune(deps)).blobs).toBe(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
