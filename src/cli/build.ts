@@ -159,7 +159,7 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
     stateDir: store.state,
     execStateDir: execState,
     mountsDir,
-    tempDirs: [...cacheTempDirs(store.cache), store.images, join(store.state, 'memo'), join(store.snapshots, 'meta')],
+    tempDirs: [...cacheTempDirs(store.cache), store.images, join(store.state, 'memo'), join(store.snapshots, 'meta'), join(store.root, 'history')],
     leasesDir: store.leases,
     ...(runtime ? { runtime } : {}),
   });

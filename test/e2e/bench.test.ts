@@ -37,13 +37,15 @@ describe('tsbuild bench', () => {
     const before = storeListing(sb.root);
     const first = join(sb.dir, 'first.json');
     const html = join(sb.dir, 'first.html');
-    const out = await sb.tsbuild(['bench', '--runs', '1', '--scenario', 'cold,noop,change=src,arg=FLAVOR=spicy', '--json', first, '--html', html, ctx]);
+    const out = await sb.tsbuild(['bench', '--runs', '1', '--scenario', 'cold,noop,change=src,arg=FLAVOR=spicy,base', '--json', first, '--html', html, ctx]);
     expect(out.code, out.stderr).toBe(0);
     const r = JSON.parse(readFileSync(first, 'utf8')) as BenchReport;
     expect(validate(schema, r)).toEqual([]);
     expect(storeListing(sb.root)).toEqual(before);
 
-    expect(r.scenarios.map((s) => s.name)).toEqual(['noop', 'cold', 'change=src', 'arg=FLAVOR=spicy']);
+    expect(r.scenarios.map((s) => s.name)).toEqual(['noop', 'cold', 'change=src', 'arg=FLAVOR=spicy', 'base']);
+    // An updated base image (new digest, same layers) reruns every step.
+    expect(byName(r, 'base').ran).toBe(r.steps.length);
     const cold = byName(r, 'cold');
     expect(cold.ran).toBe(r.steps.length);
     expect(cold.cached).toBe(0);
