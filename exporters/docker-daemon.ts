@@ -39,7 +39,8 @@ export class DockerDaemonExporter implements Exporter {
     const { status, text } = await reply;
     const err = /"error(?:Detail)?"\s*:\s*(?:\{"message":)?\s*"([^"]*)"/.exec(text)?.[1];
     if (status !== 200 || err) throw new TsbuildError('DOCKER_LOAD_FAILED', `the Docker daemon at ${addr.shown} refused the image: ${err ?? `HTTP ${status} ${text.slice(0, 200)}`}`);
-    return { message: `loaded into the Docker daemon at ${addr.shown}` };
+    const variant = image.manifest.digest !== base.manifest.digest ? { manifest: image.manifest, config: image.config } : {};
+    return { message: `loaded into the Docker daemon at ${addr.shown}`, ...variant };
   }
 }
 

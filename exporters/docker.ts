@@ -26,7 +26,7 @@ export class DockerTarExporter implements Exporter {
     const image = await imageFor(result, base, this.opts, false, ctx);
     const entries = await dockerArchiveEntries([{ manifest: image.manifest, names: this.names }], ctx.content, this.opts.indexAnnotations);
     const where = await withOutputFile(this.dest, 'Docker archive', (out) => writeTar(out, entries, ctx.signal), ctx.stdout);
-    return { message: `exporting to docker image format ${where}`, ...(image.manifest.digest !== base.manifest.digest ? { manifest: image.manifest } : {}) };
+    return { message: `exporting to docker image format ${where}`, ...(image.manifest.digest !== base.manifest.digest ? { manifest: image.manifest, config: image.config } : {}) };
   }
 }
 

@@ -21,6 +21,6 @@ export class ImageStoreExporter implements Exporter {
       if (cur && cur.target.digest === image.manifest.digest) continue; // unchanged: nothing to write
       await ctx.images.put(name, image.manifest);
     }
-    return { message: `naming to ${this.names.join(', ')}`, ...(image.manifest.digest !== base.manifest.digest ? { manifest: image.manifest } : {}) };
+    return { message: `naming to ${this.names.join(', ')}`, ...(image.manifest.digest !== base.manifest.digest ? { manifest: image.manifest, config: image.config } : {}) };
   }
 }

@@ -39,7 +39,7 @@ export class OciTarExporter implements Exporter {
     const image = await imageFor(result, base, this.opts, true, ctx);
     const index = indexFor(image.manifest, this.name ? [this.name] : [], this.opts.indexAnnotations);
     const blobs = await imageBlobs(image.manifest, ctx.content);
-    const extra = image.manifest.digest !== base.manifest.digest ? { manifest: image.manifest } : {};
+    const extra = image.manifest.digest !== base.manifest.digest ? { manifest: image.manifest, config: image.config } : {};
     if (this.options.directory) {
       const dir = await writeLayoutDir(this.dest, blobs, index, ctx);
       return { message: `exporting to oci layout ${dir}`, ...extra };

@@ -70,7 +70,7 @@ export function withImageOptions(inner: Exporter, attrs: Record<string, string>)
     async export(result: BuildResult, base: ImageBlobs, ctx: ExportContext): Promise<ExportResponse> {
       const image = await imageFor(result, base, opts, true, ctx);
       const r = await inner.export(result, image, ctx);
-      return image.manifest.digest !== base.manifest.digest ? { ...r, manifest: image.manifest } : r;
+      return image.manifest.digest !== base.manifest.digest ? { ...r, manifest: image.manifest, config: image.config } : r;
     },
   };
 }

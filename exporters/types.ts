@@ -38,6 +38,8 @@ export interface ExportResponse {
   message: string;
   /** The manifest this output wrote, when it differs from the build's default image (other options). */
   manifest?: Descriptor;
+  /** That variant's config (its diff_ids differ when the layers were rewritten, so its image ID differs too). */
+  config?: Descriptor;
 }
 
 export interface Exporter {

@@ -16,12 +16,22 @@ export interface BuildMetadataInput {
   result: Pick<BuildResult, 'vertices'>;
   blobs: { manifest: Descriptor; config: Descriptor };
   /** What each exporter returned; a `manifest` there is an output's own variant of the image. */
-  responses: { message: string; manifest?: Descriptor }[];
+  responses: { message: string; manifest?: Descriptor; config?: Descriptor }[];
   names: string[];
 }
 
+/**
+ * The image the build names: the first output's (its own variant when its options rewrote the layers, e.g.
+ * rewrite-timestamp=true), as buildx reports its exporter's image; the build's default image without outputs.
+ */
+export function namedImage(input: Pick<BuildMetadataInput, 'blobs' | 'responses'>): { manifest: Descriptor; config: Descriptor } {
+  const first = input.responses[0];
+  return first?.manifest && first.config ? { manifest: first.manifest, config: first.config } : input.blobs;
+}
+
 export function buildMetadata(input: BuildMetadataInput): Record<string, unknown> {
-  const { blobs, result, names } = input;
+  const { result, names } = input;
+  const blobs = namedImage(input);
   const md: Record<string, unknown> = {
     'containerimage.digest': blobs.manifest.digest,
     'containerimage.config.digest': blobs.config.digest,
@@ -45,6 +55,6 @@ export async function writeBuildMetadata(input: BuildMetadataInput): Promise<voi
       throw new TsbuildError('EXPORT_FAILED', `cannot write ${what} ${file}: ${(err as Error).message}`, { cause: err });
     }
   };
-  if (input.args.iidfile) await write(input.args.iidfile, input.blobs.config.digest, '--iidfile');
+  if (input.args.iidfile) await write(input.args.iidfile, namedImage(input).config.digest, '--iidfile');
   if (input.args.metadataFile) await write(input.args.metadataFile, JSON.stringify(buildMetadata(input), null, 2) + '\n', '--metadata-file');
 }

@@ -149,12 +149,18 @@ describe('reproducible builds', () => {
     };
     const rw = (i: number, how: 'arg' | 'env') =>
       sb
-        .build(['--no-cache', ...(how === 'arg' ? ['--build-arg', 'SOURCE_DATE_EPOCH=1700000000'] : []), '-o', `type=oci,dest=${d}/${i}.tar,rewrite-timestamp=true`, ctx], { env: how === 'env' ? { SOURCE_DATE_EPOCH: '1700000000' } : {} })
+        .build(['--no-cache', ...(how === 'arg' ? ['--build-arg', 'SOURCE_DATE_EPOCH=1700000000'] : []), '-o', `type=oci,dest=${d}/${i}.tar,rewrite-timestamp=true`, '--iidfile', `${d}/${i}.iid`, '--metadata-file', `${d}/${i}.md.json`, ctx], { env: how === 'env' ? { SOURCE_DATE_EPOCH: '1700000000' } : {} })
         .then(() => skopeoInspect(`${d}/${i}.tar`).Digest);
     const a = await rw(1, 'arg');
     await new Promise((r) => setTimeout(r, 1100));
     const b = await rw(2, 'env');
     expect(b).toBe(a);
+    // --iidfile and --metadata-file name the image the output stored (the rewritten one), not the build's default.
+    const raw = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', `oci-archive:${d}/1.tar`]).toString());
+    expect(readFileSync(`${d}/1.iid`, 'utf8')).toBe(raw.config.digest);
+    const md = JSON.parse(readFileSync(`${d}/1.md.json`, 'utf8'));
+    expect(md['containerimage.digest']).toBe(a);
+    expect(md['containerimage.config.digest']).toBe(raw.config.digest);
     const cfg = JSON.parse(execFileSync('skopeo', ['inspect', '--config', `oci-archive:${d}/1.tar`]).toString());
     expect(cfg.created).toBe('2023-11-14T22:13:20Z');
     // the mtimes in the layers are clamped
