@@ -95,12 +95,14 @@ export async function dispatchCopy(c: Converter, s: StageState, inst: CopyInstru
     followSymlinks: true,
   };
   if (inst.chown !== undefined) {
+    // As BuildKit: `--chown=` is no chown at all, `--chown=:grp` is root's uid with that group.
     const chown = x(inst.chown);
-    if (chown === '' || chown.startsWith(':')) fail(loc, 'INVALID_FLAG', `${kw} --chown: invalid user ${JSON.stringify(chown)}`, undefined, '--chown');
-    base.chown = parseChown(chown);
-    // A numeric id must fit a Linux uid/gid (as BuildKit's 32-bit parse; 2^31-1 like USER): say so, not chown(2)'s range error.
-    for (const id of [base.chown.user, base.chown.group ?? '']) {
-      if (/^\d+$/.test(id) && Number(id) > 2 ** 31 - 1) fail(loc, 'INVALID_FLAG', `${kw} --chown: id ${id.length > 20 ? id.slice(0, 20) + '…' : id} is out of range (0 to ${2 ** 31 - 1})`, undefined, '--chown');
+    if (chown !== '') {
+      base.chown = parseChown(chown);
+      // A numeric id must fit a Linux uid/gid (as BuildKit's 32-bit parse; 2^31-1 like USER): say so, not chown(2)'s range error.
+      for (const id of [base.chown.user, base.chown.group ?? '']) {
+        if (/^\d+$/.test(id) && Number(id) > 2 ** 31 - 1) fail(loc, 'INVALID_FLAG', `${kw} --chown: id ${id.length > 20 ? id.slice(0, 20) + '…' : id} is out of range (0 to ${2 ** 31 - 1})`, undefined, '--chown');
+      }
     }
   }
   if (inst.chmod !== undefined) {
@@ -167,6 +169,8 @@ export async function dispatchCopy(c: Converter, s: StageState, inst: CopyInstru
       const def = c.findStage(from);
       if (def) {
         if (def.index === s.def.index) fail(loc, 'CIRCULAR_DEPENDENCY', `${kw} --from=${from} refers to its own stage`, undefined, '--from');
+        // As BuildKit: a stage copies only from stages defined before it.
+        if (def.index > s.def.index) fail(loc, 'STAGE_ORDER', `cannot copy from stage "${def.name ?? def.index}", it needs to be defined before current stage "${s.def.name ?? s.def.index}"`, undefined, '--from');
         sourceNode = (await c.stage(def.index, loc)).node;
       } else if (/^\d+$/.test(from)) {
         fail(loc, 'STAGE_NOT_FOUND', `${kw} --from=${from}: there is no stage with index ${from}`, undefined, '--from');

@@ -76,7 +76,7 @@ function safeHeredoc(word: string): boolean {
 async function dispatchRun(c: Converter, s: StageState, inst: RunInstruction, x: (w: string) => string): Promise<void> {
   const script = shebangScript(c, inst); // RUN <<EOF with a #! line: run the heredoc as a file
   const args = script ? script.args : runArgs(s, inst);
-  const cwd = s.image.config.WorkingDir || '/';
+  const cwd = cleanSlashPath(s.image.config.WorkingDir || '/');
   let mounts = inst.mounts && inst.mounts.length > 0 ? await runMounts(c, s, inst, x, cwd) : undefined;
   if (script) {
     const inputs = [...(mounts?.inputs ?? []), script.node];
@@ -86,7 +86,7 @@ async function dispatchRun(c: Converter, s: StageState, inst: RunInstruction, x:
     type: 'exec',
     args,
     env: [...s.env.toArray(), ...c.proxyEnv.filter((kv) => s.env.get(kv.slice(0, kv.indexOf('='))) === undefined)],
-    cwd: s.image.config.WorkingDir || '/',
+    cwd,
     user: s.image.config.User ?? '',
     network: (inst.network as ExecOp['network'] | undefined) ?? 'default',
     ...(inst.security === 'insecure' ? { security: 'insecure' as const } : {}),
@@ -97,14 +97,19 @@ async function dispatchRun(c: Converter, s: StageState, inst: RunInstruction, x:
   commitHistory(s.image, `RUN ${runHistory(s, args)} # buildkit`, true);
 }
 
+/**
+ * As BuildKit: an absolute WORKDIR is kept in the config as written (`/app/`, `/srv//x/../y`); only a relative
+ * one is joined to the current dir (and so cleaned). The directory made, and the dir a RUN starts in, are the
+ * clean path.
+ */
 function dispatchWorkdir(c: Converter, s: StageState, path: string, loc: InstructionLocation, original: string): void {
-  const wd = path.startsWith('/') ? cleanSlashPath(path) : joinPath('/', s.image.config.WorkingDir || '/', path);
+  const wd = path.startsWith('/') ? path : joinPath('/', s.image.config.WorkingDir || '/', path);
   s.image.config.WorkingDir = wd;
   if (wd === '/') {
     commitHistory(s.image, `WORKDIR ${wd}`, false);
     return;
   }
-  const mkdir: MkdirAction = { action: 'mkdir', path: wd, mode: 0o755, makeParents: true };
+  const mkdir: MkdirAction = { action: 'mkdir', path: cleanSlashPath(wd), mode: 0o755, makeParents: true };
   if (s.image.config.User) mkdir.chown = parseChown(s.image.config.User);
   s.node = c.graph.add({ type: 'file', actions: [mkdir] }, [s.node], { description: '', stage: stageTag(s), location: location(loc) });
   s.steps.push({ text: original, meta: c.graph.node(s.node).meta });
@@ -248,8 +253,8 @@ export async function dispatch(
       return;
     }
     case 'ONBUILD':
+      // BuildKit appends the trigger to the config and records no history entry for it.
       cfg.OnBuild = [...(cfg.OnBuild ?? []), inst.expression];
-      commitHistory(s.image, `ONBUILD ${inst.expression}`, false);
       return;
   }
 }
