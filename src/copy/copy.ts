@@ -3,7 +3,8 @@
  *
  * - A directory source copies its contents; `dest` ending in "/" (or an existing directory) means "into it".
  * - Several matches (several sources, or a wildcard matching several) need a directory destination.
- * - Missing parents of dest are created 0755, owned by `chown` if given, else 0:0.
+ * - Missing parents of dest, and a missing dest a directory is copied into, are created 0755, owned by
+ *   `chown` if given, else 0:0 (the source directory's own mode and owner are not copied; nor is --chmod applied).
  * - Files keep their mode and mtime; symlinks below a copied directory are copied as symlinks; a matched
  *   symlink is followed (within srcRoot) when followSymlinks.
  * - Ownership: `chown` if given, else the source's when preserveOwnership (stage → stage), else 0:0.
@@ -121,13 +122,16 @@ export async function copyFiles(opts: CopyFilesOptions): Promise<void> {
       const destHost = resolveInRootSync(destRoot, dest);
       const destSt = tryLstat(destHost);
       if (top.type === 'dir') {
+        // As BuildKit: the directory's contents are copied; a missing destination is made like any missing
+        // parent (0755, the --chown owner or root), never with the source dir's mode/owner or --chmod.
         if (!destSt) {
           mkdirMissing(destRoot, destHost, dirOwner);
-          w.applyMeta(destHost, top);
         } else if (!destSt.isDirectory()) {
           throw new ContextError('COPY_DEST_NOT_DIR', `cannot copy directory "${source.src}" to "${opts.dest}": it exists and is not a directory`);
         } else if (opts.reuse && !opts.reuse.existedBefore(destHost)) {
-          w.applyMeta(destHost, top); // created by the earlier copy, as this one would have
+          // created by the earlier copy, as this one would have
+          lchownSync(destHost, dirOwner.uid, dirOwner.gid);
+          chmodSync(destHost, 0o755);
         }
         await w.copyTree(destHost, match.entries, match.path);
       } else if (opts.unpack && top.type === 'file' && (await unpackInto(opts, destRoot, dest, top, dirOwner))) {

@@ -86,7 +86,8 @@ describe('copyFiles', () => {
     expect(readdirSync(join(dst, 'app')).sort()).toEqual(['index.ts', 'lib', 'u.ts']);
     expect(read('app/lib/util.ts')).toBe('util');
     expect(readlinkSync(join(dst, 'app/u.ts'))).toBe('lib/util.ts');
-    expect(lstatSync(join(dst, 'app')).mode & 0o7777).toBe(0o750); // created from the source dir
+    // As BuildKit: a missing dest is made like any missing parent (0755, root), not with the source dir's 0750.
+    expect(lstatSync(join(dst, 'app')).mode & 0o7777).toBe(0o755);
     await copy({ src: ['src'], dest: '/existing/' });
     expect(lstatSync(join(dst, 'existing')).mode & 0o7777).toBe(0o755); // dest made first: not the source's
     expect(read('existing/index.ts')).toBe('index');
@@ -191,6 +192,13 @@ describe('copyFiles', () => {
     expect(lstatSync(join(dst, 'm/index.ts')).mode & 0o7777).toBe(0o700);
     expect(lstatSync(join(dst, 'm/lib')).mode & 0o7777).toBe(0o700);
     expect(lstatSync(join(dst, 'm/u.ts')).isSymbolicLink()).toBe(true);
+  });
+
+  it('applies --chmod to what a directory source holds, not to the destination dir it creates (BuildKit: 0755)', async () => {
+    await copy({ src: ['src'], dest: '/conf', chmod: parseChmod('750') });
+    expect(lstatSync(join(dst, 'conf')).mode & 0o7777).toBe(0o755);
+    expect(lstatSync(join(dst, 'conf/lib')).mode & 0o7777).toBe(0o750);
+    expect(lstatSync(join(dst, 'conf/index.ts')).mode & 0o7777).toBe(0o750);
   });
 
   it('keeps directory mtimes after writing their contents', async () => {
