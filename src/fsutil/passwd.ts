@@ -32,8 +32,9 @@ interface GroupEntry {
  * - "name" or "uid": looked up in <rootfs>/etc/passwd by name or by uid. A numeric uid without an
  *   entry is allowed (gid 0, home "/"); an unknown name is an error.
  * - "user:group": the group (name or gid) replaces the passwd gid; a numeric gid without an entry
- *   is allowed; an unknown group name is an error. With an explicit group there are no
- *   supplementary groups; without one, they are the groups of /etc/group that list the user.
+ *   is allowed; an unknown group name is an error. The supplementary groups start with the primary gid; without an
+ *   explicit group they add the groups of /etc/group that list the user (BuildKit v0.13's `id`:
+ *   groups=1600(svcgrp),1700(extra)).
  * `group` may be given separately; when it is undefined, `user` may hold "user:group".
  * The files are read inside the rootfs only: symlinks are resolved as if rootfs were "/".
  */
@@ -96,7 +97,9 @@ export async function resolveUser(rootfs: string, user: string, group?: string):
       }
     }
   }
-  return { uid, gid, additionalGids, home };
+  // As BuildKit (measured with v0.13: `id` prints groups=<gid>[,<listed groups>]): the primary gid is always the
+  // first supplementary group, also for root and for a numeric user without an entry.
+  return { uid, gid, additionalGids: [gid, ...additionalGids.filter((g) => g !== gid)], home };
 }
 
 function parseId(s: string): number | undefined {

@@ -41,39 +41,39 @@ async function writeEtc(passwd: string, group: string): Promise<void> {
 describe('resolveUser', () => {
   it('"" is root with its passwd home', async () => {
     await writeEtc(PASSWD, GROUP);
-    expect(await resolveUser(rootfs, '')).toEqual({ uid: 0, gid: 0, additionalGids: [10], home: '/root' });
+    expect(await resolveUser(rootfs, '')).toEqual({ uid: 0, gid: 0, additionalGids: [0, 10], home: '/root' });
   });
 
   it('"" is root 0:0 /root without any passwd file', async () => {
-    expect(await resolveUser(rootfs, '')).toEqual({ uid: 0, gid: 0, additionalGids: [], home: '/root' });
-    expect(await resolveUser(rootfs, 'root')).toEqual({ uid: 0, gid: 0, additionalGids: [], home: '/root' });
+    expect(await resolveUser(rootfs, '')).toEqual({ uid: 0, gid: 0, additionalGids: [0], home: '/root' });
+    expect(await resolveUser(rootfs, 'root')).toEqual({ uid: 0, gid: 0, additionalGids: [0], home: '/root' });
   });
 
   it('looks a name up, with its primary gid, home and supplementary groups', async () => {
     await writeEtc(PASSWD, GROUP);
-    expect(await resolveUser(rootfs, 'app')).toEqual({ uid: 1000, gid: 1001, additionalGids: [10, 999], home: '/home/app' });
+    expect(await resolveUser(rootfs, 'app')).toEqual({ uid: 1000, gid: 1001, additionalGids: [1001, 10, 999], home: '/home/app' });
   });
 
   it('looks a numeric uid up in passwd', async () => {
     await writeEtc(PASSWD, GROUP);
-    expect(await resolveUser(rootfs, '1000')).toEqual({ uid: 1000, gid: 1001, additionalGids: [10, 999], home: '/home/app' });
+    expect(await resolveUser(rootfs, '1000')).toEqual({ uid: 1000, gid: 1001, additionalGids: [1001, 10, 999], home: '/home/app' });
   });
 
   it('allows a numeric uid without a passwd entry (gid 0, home /)', async () => {
     await writeEtc(PASSWD, GROUP);
-    expect(await resolveUser(rootfs, '4242')).toEqual({ uid: 4242, gid: 0, additionalGids: [], home: '/' });
+    expect(await resolveUser(rootfs, '4242')).toEqual({ uid: 4242, gid: 0, additionalGids: [0], home: '/' });
   });
 
   it('uid:gid without entries', async () => {
-    expect(await resolveUser(rootfs, '4242:77')).toEqual({ uid: 4242, gid: 77, additionalGids: [], home: '/' });
-    expect(await resolveUser(rootfs, '4242', '78')).toEqual({ uid: 4242, gid: 78, additionalGids: [], home: '/' });
+    expect(await resolveUser(rootfs, '4242:77')).toEqual({ uid: 4242, gid: 77, additionalGids: [77], home: '/' });
+    expect(await resolveUser(rootfs, '4242', '78')).toEqual({ uid: 4242, gid: 78, additionalGids: [78], home: '/' });
   });
 
   it('name:group replaces the gid and drops supplementary groups', async () => {
     await writeEtc(PASSWD, GROUP);
-    expect(await resolveUser(rootfs, 'app:docker')).toEqual({ uid: 1000, gid: 999, additionalGids: [], home: '/home/app' });
-    expect(await resolveUser(rootfs, 'app', 'staff')).toEqual({ uid: 1000, gid: 50, additionalGids: [], home: '/home/app' });
-    expect(await resolveUser(rootfs, 'app:12345')).toEqual({ uid: 1000, gid: 12345, additionalGids: [], home: '/home/app' });
+    expect(await resolveUser(rootfs, 'app:docker')).toEqual({ uid: 1000, gid: 999, additionalGids: [999], home: '/home/app' });
+    expect(await resolveUser(rootfs, 'app', 'staff')).toEqual({ uid: 1000, gid: 50, additionalGids: [50], home: '/home/app' });
+    expect(await resolveUser(rootfs, 'app:12345')).toEqual({ uid: 1000, gid: 12345, additionalGids: [12345], home: '/home/app' });
   });
 
   it('an empty home field becomes /', async () => {
