@@ -9,8 +9,16 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund --loglevel=error
 fi
 npm run build --silent
+# The reference BuildKit for test/e2e/differential-buildkit.test.ts (fetched from Debian's mirror the first time).
+# When it cannot be fetched or started, that suite fails (it never skips); the other tests still run.
+ref=../shared/reference/buildkit.sh
+ref_started=
+if ! DOCKER_HOST=unix://${REF_RUN:-/tmp/tsbuild-reference}/docker.sock DOCKER_CONFIG=${REF_DIR:-/var/cache/tsbuild-reference}/root/cli-config \
+     "${REF_DIR:-/var/cache/tsbuild-reference}/root/usr/bin/docker" info >/dev/null 2>&1; then
+  if bash "$ref" start; then ref_started=1; else echo "reference BuildKit did not start: the differential suite will fail" >&2; fi
+fi
 report=$(mktemp)
-trap 'rm -f "$report"' EXIT
+trap 'rm -f "$report"; if [ -n "$ref_started" ]; then bash "$ref" stop; fi' EXIT
 status=0
 npx vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@" || status=$?
 # A plain closing line that any CI reader understands. A test file that fails to load (or fails in a hook outside
