@@ -5,7 +5,7 @@
  */
 import { chmod, lchown, lstat, mkdir, mkdtemp, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { ContextError, TsbuildError } from '../../../src/errors.js';
+import { ContextError, NotFoundError, TsbuildError } from '../../../src/errors.js';
 import { copyFiles, mkdirAllInRoot, type CopyReuse } from '../../../src/copy/copy.js';
 import type { SourceSelection } from '../../../src/context/select.js';
 import { parseModeSpec } from '../../../src/copy/chmod.js';
@@ -135,7 +135,8 @@ async function mkfileAction(action: MkfileAction, rootfs: string): Promise<void>
 }
 
 async function mkdirAction(action: MkdirAction, rootfs: string): Promise<void> {
-  const owner = action.chown ? await resolveChown(rootfs, action.chown) : { uid: 0, gid: 0 };
+  // As BuildKit v0.13: WORKDIR under a USER the image's passwd/group files do not know makes a root-owned dir.
+  const owner = action.chown ? await resolveChown(rootfs, action.chown).catch((err: unknown) => (err instanceof NotFoundError ? { uid: 0, gid: 0 } : Promise.reject(err))) : { uid: 0, gid: 0 };
   const path = posix.normalize(`/${action.path}`);
   const parentPath = posix.dirname(path);
   if (action.makeParents) mkdirAllInRoot(rootfs, parentPath, owner);
