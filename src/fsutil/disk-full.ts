@@ -3,7 +3,7 @@
  * the store's disk being full, not a failure of the step that happened to be running: one clear error
  * that names the store, never the internal file that could not be written.
  */
-import { StoreError, VertexError } from '../errors.js';
+import { StoreError, TsbuildError, VertexError } from '../errors.js';
 
 const FULL = new Set(['ENOSPC', 'EDQUOT']);
 
@@ -12,6 +12,9 @@ export function diskFullError(err: unknown, storeRoot: string): StoreError | und
   let step: string | undefined;
   let cur: unknown = err;
   for (let i = 0; i < 10 && cur; i++) {
+    // An output destination that filled (`-o dest=…`, --iidfile, --metadata-file) is not the store's disk:
+    // its own error already names the file the user chose.
+    if (cur instanceof TsbuildError && cur.code === 'EXPORT_FAILED') return undefined;
     if (cur instanceof VertexError) step ??= cur.vertex;
     const code = (cur as { code?: unknown }).code;
     if (typeof code === 'string' && FULL.has(code)) {
