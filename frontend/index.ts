@@ -27,7 +27,7 @@
 import { convertDockerfile } from './convert/converter.js';
 import type { FrontendInput, FrontendOutput } from './convert/input.js';
 
-export type { FrontendInput, FrontendOutput, Warning } from './convert/input.js';
+export type { FrontendInput, FrontendOutput, NamedContext, Warning } from './convert/input.js';
 
 export async function dockerfileToDefinition(input: FrontendInput): Promise<FrontendOutput> {
   return convertDockerfile(input);

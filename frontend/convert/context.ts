@@ -8,7 +8,7 @@ import { errorColumn } from '../parse/text.js';
 import type { CheckSink } from '../checks/rules.js';
 import type { EnvList } from './env-list.js';
 import type { GraphBuilder, NodeId } from './graph.js';
-import type { FrontendInput, Warning } from './input.js';
+import type { FrontendInput, NamedContext, Warning } from './input.js';
 
 export interface StageDef {
   index: number;
@@ -67,8 +67,10 @@ export interface Converter {
   stageNames(): string[];
   /** Resolve an image into an image source node (cached). */
   image(ref: string, loc: InstructionLocation, stageLabel: string): Promise<ResolvedImage>;
-  /** The build context's local source node (one per build); records the paths used. */
-  context(paths: string[]): NodeId;
+  /** A local source node (one per name; the build context when no name is given); records the paths used. */
+  context(paths: string[], named?: { name: string; source: string; excludePatterns: string[] }): NodeId;
+  /** The `--build-context` that FROM/COPY --from/RUN --mount from= NAME refers to, if any (see FrontendInput.namedContexts). */
+  namedContext(name: string): { name: string; context: NamedContext } | undefined;
   /** Proxy build args passed to RUN without an ARG. */
   proxyEnv: string[];
 }

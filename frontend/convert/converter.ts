@@ -14,7 +14,9 @@ import { EnvList } from './env-list.js';
 import { GraphBuilder, type NodeId } from './graph.js';
 import { baseImage, cloneImage, emptyImage } from './image-config.js';
 import { formatPlatform, parsePlatform, platformMatches } from '../../src/image/platform.js';
-import type { FrontendInput, FrontendOutput, Warning } from './input.js';
+import type { FrontendInput, FrontendOutput, NamedContext, Warning } from './input.js';
+import type { CopyAction } from '../../src/llb/types.js';
+import { familiarName, normalizeReference } from '../../src/image/reference.js';
 import { parseCheckDirective, staticChecks, type CheckSink } from '../checks/rules.js';
 import { Diagnostics } from '../../src/diagnostics.js';
 
@@ -122,8 +124,8 @@ export async function convertDockerfile(input: FrontendInput): Promise<FrontendO
   const images = new Map<string, Promise<{ ref: string; digest: string; config: import('../../src/image/types.js').ImageConfig }>>();
   const converted = new Map<number, Promise<StageState>>();
   const inProgress = new Set<number>();
-  let contextNode: NodeId | undefined;
-  const contextPaths = new Set<string>();
+  /** Local source nodes by local name ('context': the build context) and the paths each COPY/mount reads. */
+  const locals = new Map<string, { node: NodeId; paths: Set<string> }>();
 
   const c: Converter = {
     input,
@@ -183,18 +185,56 @@ export async function convertDockerfile(input: FrontendInput): Promise<FrontendO
       );
       return { node, ref: resolved.ref, config: resolved.config };
     },
-    context(paths) {
-      for (const p of paths) contextPaths.add(p);
-      if (contextNode === undefined) {
-        contextNode = graph.add(
-          { type: 'source', source: { kind: 'local', name: 'context', excludePatterns: [...input.excludePatterns] } },
-          [],
-          { description: '[internal] load build context' },
-        );
+    context(paths, named) {
+      const name = named?.source ?? 'context';
+      let l = locals.get(name);
+      if (l === undefined) {
+        const excludePatterns = [...(named?.excludePatterns ?? input.excludePatterns)];
+        const node = graph.add({ type: 'source', source: { kind: 'local', name, excludePatterns } }, [], {
+          description: named ? `[context ${named.name}] load from client` : '[internal] load build context',
+        });
+        l = { node, paths: new Set() };
+        locals.set(name, l);
       }
-      return contextNode;
+      for (const p of paths) l.paths.add(p);
+      return l.node;
+    },
+    namedContext(name) {
+      const all = input.namedContexts;
+      if (all === undefined) return undefined;
+      const key = namedContextKey(name);
+      const context = key === undefined ? undefined : all[key];
+      return context === undefined ? undefined : { name: key!, context };
     },
   };
+
+  /** A stage made of a named context: its image, or a local directory copied onto scratch. */
+  async function namedStage(
+    nc: { name: string; context: NamedContext },
+    def: StageDef,
+    label: string,
+    stageTag: string,
+    platform: Platform,
+    loc: InstructionLocation,
+  ): Promise<StageState> {
+    if (nc.context.kind === 'image') {
+      const r = await c.image(nc.context.ref, loc, label);
+      const image = baseImage(r.config);
+      const m = graph.node(r.node).meta;
+      m.stage = stageTag;
+      return { def, label, node: r.node, image, env: new EnvList(image.config.Env ?? []), args: [], cmdSet: false, steps: [{ text: `FROM ${r.ref}`, meta: m }] };
+    }
+    const local = c.context(['.'], { name: nc.name, ...nc.context });
+    const scratch = graph.add({ type: 'source', source: { kind: 'scratch' } }, [], { description: '' });
+    const copy: CopyAction = { action: 'copy', sourceInput: 1, src: ['.'], dest: '/', allowWildcard: false, followSymlinks: false } as CopyAction;
+    const node = graph.add({ type: 'file', actions: [copy] }, [scratch, local], {
+      description: '',
+      stage: stageTag,
+      location: { file, line: loc.startLine, endLine: loc.endLine },
+    });
+    const image = emptyImage(platform);
+    return { def, label, node, image, env: new EnvList(image.config.Env ?? []), args: [], cmdSet: false, steps: [{ text: `FROM ${nc.name}`, meta: graph.node(node).meta }] };
+  }
 
   // Global ARGs (before the first FROM): usable in FROM, inherited by `ARG name` in stages.
   const meta = new EnvList(platformArgs(input.platform));
@@ -234,8 +274,13 @@ export async function convertDockerfile(input: FrontendInput): Promise<FrontendO
       platform = p!;
     }
     const parent = c.findStage(base);
+    // --build-context NAME replaces the stage NAME (none of its instructions run), or the image NAME.
+    const replaced = def.name !== undefined ? c.namedContext(def.name) : undefined;
+    const named = replaced ?? (parent && parent.index < def.index ? undefined : c.namedContext(base));
     let s: StageState;
-    if (parent && parent.index < def.index) {
+    if (named) {
+      s = await namedStage(named, def, label, stageTag, platform, loc);
+    } else if (parent && parent.index < def.index) {
       const ps = await c.stage(parent.index, loc);
       s = { def, label, node: ps.node, image: cloneImage(ps.image), env: ps.env.clone(), args: [], cmdSet: false, steps: [{ text: `FROM ${base}`, meta: null }] };
     } else if (base.toLowerCase() === 'scratch') {
@@ -254,8 +299,10 @@ export async function convertDockerfile(input: FrontendInput): Promise<FrontendO
       s = { def, label, node: r.node, image, env: new EnvList(image.config.Env ?? []), args: [], cmdSet: false, steps: [{ text: `FROM ${r.ref}`, meta: m }] };
     }
     const globalsLookup = (key: string): string | undefined => meta.get(key);
-    for (const inst of onbuildTriggers(s, loc)) await dispatch(c, s, inst, globalsLookup);
-    for (const inst of def.instructions) await dispatch(c, s, inst, globalsLookup);
+    if (!replaced) {
+      for (const inst of onbuildTriggers(s, loc)) await dispatch(c, s, inst, globalsLookup);
+      for (const inst of def.instructions) await dispatch(c, s, inst, globalsLookup);
+    }
 
     const total = s.steps.length;
     const width = String(total).length;
@@ -293,10 +340,10 @@ export async function convertDockerfile(input: FrontendInput): Promise<FrontendO
   const states = new Map<number, StageState>();
   for (const [i, p] of converted) states.set(i, await p);
 
-  if (contextNode !== undefined) {
-    const body = graph.node(contextNode).body;
-    if (body.type === 'source' && body.source.kind === 'local' && !contextPaths.has('.')) {
-      body.source.includePaths = [...contextPaths].sort();
+  for (const { node, paths } of locals.values()) {
+    const body = graph.node(node).body;
+    if (body.type === 'source' && body.source.kind === 'local' && !paths.has('.')) {
+      body.source.includePaths = [...paths].sort();
     }
   }
 
@@ -322,4 +369,17 @@ export async function convertDockerfile(input: FrontendInput): Promise<FrontendO
     warnings,
     stages: stages.map((d) => ({ name: d.name ?? '', index: d.index, reachable: states.has(d.index) })),
   };
+}
+
+/**
+ * The key a FROM/--from name is looked up under among the named contexts, as BuildKit's dockerui does: the
+ * familiar form of the normalised reference without `:latest` (`docker.io/library/busybox:latest` → `busybox`).
+ * A name that is not a valid reference (a stage index, upper case) matches nothing.
+ */
+function namedContextKey(name: string): string | undefined {
+  try {
+    return familiarName(normalizeReference(name)).replace(/:latest$/, '');
+  } catch {
+    return undefined;
+  }
 }

@@ -167,6 +167,7 @@ export async function dispatchCopy(c: Converter, s: StageState, inst: CopyInstru
       if (from === '') fail(loc, 'INVALID_FLAG', `${kw} --from requires a value`, undefined, '--from');
       src = inst.parents ? paths.map((p) => p.replace(/^\/+/, '')) : paths.map(insideRoot);
       const def = c.findStage(from);
+      let named: ReturnType<Converter['namedContext']>;
       if (def) {
         if (def.index === s.def.index) fail(loc, 'CIRCULAR_DEPENDENCY', `${kw} --from=${from} refers to its own stage`, undefined, '--from');
         // As BuildKit: a stage copies only from stages defined before it.
@@ -174,6 +175,10 @@ export async function dispatchCopy(c: Converter, s: StageState, inst: CopyInstru
         sourceNode = (await c.stage(def.index, loc)).node;
       } else if (/^\d+$/.test(from)) {
         fail(loc, 'STAGE_NOT_FOUND', `${kw} --from=${from}: there is no stage with index ${from}`, undefined, '--from');
+      } else if ((named = c.namedContext(from)) !== undefined) {
+        // --build-context: a directory is read like the build context (its own .dockerignore), an image like --from=IMAGE.
+        if (named.context.kind === 'local') sourceNode = c.context(src, { name: named.name, ...named.context });
+        else sourceNode = (await c.image(named.context.ref, loc, s.label)).node;
       } else {
         try {
           sourceNode = (await c.image(from, loc, s.label)).node;

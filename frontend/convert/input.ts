@@ -21,7 +21,20 @@ export interface FrontendInput {
    * stage name) do not stop the conversion; the caller does not build.
    */
   checkOnly?: boolean;
+  /**
+   * `--build-context NAME=…`, by NAME as given (lowercased). A named context replaces the stage called NAME
+   * (its instructions are not run), and the image NAME in FROM, `COPY --from` and `RUN --mount from=`
+   * (looked up as BuildKit does: the familiar name without `:latest`, so `FROM busybox:latest` finds `busybox`).
+   */
+  namedContexts?: Record<string, NamedContext>;
 }
+
+/**
+ * A named context: a local directory (bound by the solver's `locals[source]`, filtered by its own
+ * .dockerignore) or an image ref given to `resolveImage` (docker-image://REF; the CLI resolves
+ * oci-layout:// into one).
+ */
+export type NamedContext = { kind: 'local'; source: string; excludePatterns: string[] } | { kind: 'image'; ref: string };
 
 export interface Warning {
   message: string;

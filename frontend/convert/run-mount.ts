@@ -66,11 +66,14 @@ export async function runMounts(
     if (from === undefined) node = c.context([source]);
     else {
       const def = c.findStage(from);
+      let named: ReturnType<Converter['namedContext']>;
       if (def) {
         if (def.index === s.def.index) fail(loc, 'CIRCULAR_DEPENDENCY', `RUN --mount from=${from} refers to its own stage`);
         node = (await c.stage(def.index, loc)).node;
       } else if (/^\d+$/.test(from)) {
         return fail(loc, 'STAGE_NOT_FOUND', `RUN --mount from=${from}: there is no stage with index ${from}`);
+      } else if ((named = c.namedContext(from)) !== undefined) {
+        node = named.context.kind === 'local' ? c.context([source], { name: named.name, ...named.context }) : (await c.image(named.context.ref, loc, s.def.name ?? String(s.def.index))).node;
       } else {
         node = (await c.image(from, loc, s.def.name ?? String(s.def.index))).node;
       }

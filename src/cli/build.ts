@@ -6,6 +6,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { resolve, relative, dirname, basename, join } from 'node:path';
 import { parseBuildArgs, type BuildArgs } from './args.js';
 import { materializeContext, type MaterializedContext } from './remote-context.js';
+import { prepareNamedContexts } from './named-contexts.js';
 import { storeRoot, storeLayout, ensureStore } from './store-root.js';
 import { selectRenderer } from './render/select.js';
 import { ContextError, TsbuildError, UsageError } from '../errors.js';
@@ -67,7 +68,6 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
   // -D/--debug: every module (and every error printed) sees it.
   if (args.debug) process.env.TSBUILD_DEBUG = '1';
   for (const n of args.notes) process.stderr.write(`WARNING: ${n}\n`);
-  if (args.buildContexts.length > 0) throw new UsageError('--build-context is not supported yet');
   if (args.call === 'outline' || args.call === 'targets') throw new UsageError(`--call ${args.call} is not supported yet`);
   const history = new HistoryRecorder();
   const progress = history.tee(selectRenderer(args.progress));
@@ -95,6 +95,7 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
   const registry = (): Promise<RegistryClient> =>
     (client ??= import('./registry-client.js').then((m) => m.makeRegistryClient(store.root, { insecure: args.insecureRegistries, progress })));
   const baseImages = new Map<string, ReturnType<typeof resolveBaseImage>>();
+  const named = args.buildContexts.length ? await prepareNamedContexts(args.buildContexts, { content, platform: args.platform }) : undefined;
 
   const { definition, warnings, stages: stageList } = await dockerfileToDefinition({
     ...(args.call !== 'build' ? { checkOnly: true } : {}),
@@ -104,7 +105,10 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
     buildArgs: args.buildArgs,
     ...(args.target !== undefined ? { target: args.target } : {}),
     platform: args.platform,
+    ...(named ? { namedContexts: named.named } : {}),
     resolveImage: (ref) => {
+      const layout = named?.resolved.get(ref);
+      if (layout) return Promise.resolve(layout);
       // Each base image is resolved once per build (one HEAD at most); see resolve-image.ts.
       let p = baseImages.get(ref);
       if (!p) {
@@ -189,7 +193,7 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
       stateDir: mountsDir,
       locksDir: join(store.state, 'locks'),
       blobs: new BlobRefetcher({ content, sources: new BlobSources(join(store.root, 'registry', 'sources')), client: registry, progress }),
-      locals: { context: contextDir },
+      locals: { ...named?.locals, context: contextDir },
       progress,
       signal: controller.signal,
       noCache: args.noCache,

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { suiteSandbox, repo, type RunOutput } from './harness.js';
 
@@ -194,6 +194,71 @@ const rows: Row[] = [
     },
   },
   {
+    flag: '--build-context NAME=DIR: COPY --from and RUN --mount from= read it through its own .dockerignore; FROM NAME starts from it',
+    run: async () => {
+      const extra = join(sb.dir, `named-${++n}`);
+      mkdirSync(join(extra, 'sub'), { recursive: true });
+      writeFileSync(join(extra, 'a.txt'), 'A');
+      writeFileSync(join(extra, 'b.txt'), 'B');
+      writeFileSync(join(extra, 'sub', 's'), 'S');
+      writeFileSync(join(extra, '.dockerignore'), 'b.txt\n');
+      const { file } = await buildFiles('COPY --from=extra / /ex/\nRUN --mount=from=extra,target=/mnt ls -A /mnt > /mnt.txt\nRUN ls -A /ex > /ex.txt', ['--build-context', `extra=${extra}`]);
+      // b.txt is left out by extra/.dockerignore, as BuildKit does (the main context's is not used).
+      expect(file('ex.txt')).toBe('.dockerignore\na.txt\nsub\n');
+      expect(file('mnt.txt')).toBe('.dockerignore\na.txt\nsub\n');
+      // FROM a directory context: its files are the root filesystem (an empty config).
+      const ctx = context('');
+      writeFileSync(join(ctx, 'Dockerfile'), 'FROM extra\n');
+      const dest = join(sb.dir, `out-from-${n}`);
+      const out = await sb.tsbuild(['build', '--progress', 'plain', '--build-context', `extra=${extra}`, '-o', `type=local,dest=${dest}`, ctx]);
+      expect(out.code, out.stderr).toBe(0);
+      expect(readFileSync(join(dest, 'sub', 's'), 'utf8')).toBe('S');
+      expect(() => readFileSync(join(dest, 'b.txt'))).toThrow();
+      // Nothing escapes it: `..` stops at its root, a symlink resolves inside it.
+      symlinkSync('/etc', join(extra, 'evil'));
+      const esc = await sb.tsbuild(['build', '--progress', 'plain', '--build-context', `extra=${extra}`, context('COPY --from=extra evil/hostname ../../etc/passwd /x/')]);
+      expect(esc.code).toBe(1);
+      expect(esc.stderr).toMatch(/not found/);
+      const missing = await sb.tsbuild(['build', '--build-context', `extra=${join(sb.dir, 'nope')}`, context('COPY --from=extra a /a')]);
+      expect(missing.stderr).toMatch(/--build-context extra=.*: no such directory/);
+    },
+  },
+  {
+    flag: '--build-context: keyed by content (another directory with the same files hits), a changed file reruns',
+    run: async () => {
+      const dirs = [1, 2, 3].map((k) => join(sb.dir, `keyed-${n}-${k}`));
+      dirs.forEach((d, k) => {
+        mkdirSync(d);
+        writeFileSync(join(d, 'f'), k === 2 ? 'changed' : 'same');
+      });
+      const ctx = context('COPY --from=lib f /f\nRUN cat /f > /seen');
+      const run = (d: string) => sb.tsbuild(['build', '--progress', 'plain', '--build-context', `lib=${d}`, ctx]);
+      expect((await run(dirs[0]!)).stderr).not.toMatch(/COPY --from=lib f \/f\n#\d+ CACHED/);
+      expect((await run(dirs[1]!)).stderr).toMatch(/COPY --from=lib f \/f\n#\d+ CACHED/);
+      expect((await run(dirs[2]!)).stderr).toMatch(/COPY --from=lib f \/f\n#\d+ cache miss: .*f/);
+    },
+  },
+  {
+    flag: '--build-context NAME=oci-layout://DIR:TAG replaces the stage NAME (its steps do not run); NAME=docker-image://REF an image',
+    run: async () => {
+      const layout = join(sb.dir, `layout-${++n}`);
+      const made = await sb.tsbuild(['build', '-q', '-o', `type=oci,dest=${layout},tar=false,name=lay:v1`, context('RUN echo from-layout > /marker')]);
+      expect(made.code, made.stderr).toBe(0);
+      const df = 'FROM busybox:latest AS base\nRUN echo not-replaced > /marker\nFROM base\nCOPY --from=other /etc/group /group\nRUN cat /marker > /seen';
+      const ctx = context('');
+      writeFileSync(join(ctx, 'Dockerfile'), df);
+      const dest = join(sb.dir, `out-${n}`);
+      const out = await sb.tsbuild(['build', '--progress', 'plain', '--build-context', `base=oci-layout://${layout}:v1`, '--build-context', 'other=docker-image://busybox:latest', '-o', `type=local,dest=${dest}`, ctx]);
+      expect(out.code, out.stderr).toBe(0);
+      expect(readFileSync(join(dest, 'seen'), 'utf8')).toBe('from-layout\n');
+      expect(readFileSync(join(dest, 'group'), 'utf8')).toMatch(/^root:x:0:/);
+      expect(out.stderr).not.toMatch(/not-replaced/);
+      const badTag = await sb.tsbuild(['build', '--build-context', `base=oci-layout://${layout}:v2`, ctx]);
+      expect(badTag.code).toBe(1);
+      expect(badTag.stderr).toMatch(/no image tagged "v2"; its tags: v1/);
+    },
+  },
+  {
     flag: '--call check and its alias --check',
     run: async () => {
       const ctx = context('', {});
@@ -222,7 +287,7 @@ const rows: Row[] = [
   {
     flag: 'every command has --help',
     run: async () => {
-      for (const cmd of ['build', 'images', 'tag', 'rmi', 'inspect', 'save', 'load', 'push', 'login', 'logout', 'du', 'prune', 'doctor', 'version']) {
+      for (const cmd of ['build', 'images', 'tag', 'rmi', 'inspect', 'save', 'load', 'push', 'login', 'logout', 'du', 'prune', 'doctor', 'history', 'bench', 'version']) {
         const out = await sb.tsbuild([cmd, '--help']);
         expect(out.code, `${cmd}: ${out.stderr}`).toBe(0);
         expect(out.stdout, cmd).toMatch(new RegExp(`^Usage: tsbuild ${cmd === 'build' ? 'build' : cmd}`));
