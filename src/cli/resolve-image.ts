@@ -82,7 +82,8 @@ export async function resolveBaseImage(ref: string, deps: BaseImageDeps): Promis
       return found;
     }
     if (err instanceof TsbuildError) throw err;
-    throw new NotFoundError('IMAGE_PULL_FAILED', `${name}: pull failed: ${(err as Error).message}`, { cause: err });
+    // Not a TsbuildError: nothing says the image does not exist, so this is not a NotFoundError.
+    throw new TsbuildError('IMAGE_PULL_FAILED', `${name}: pull failed: ${(err as Error).message}`, { cause: err });
   }
 }
 

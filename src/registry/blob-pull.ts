@@ -10,7 +10,7 @@ import { DigestMismatchError, TsbuildError } from '../errors.js';
 import type { Descriptor } from '../image/types.js';
 import { repoScope } from './auth.js';
 import { RegistryError } from './errors.js';
-import { errorFromResponse, isTransientError, type RegistryResponse, type RegistryTransport } from './transport.js';
+import { connectionDropped, errorFromResponse, isDroppedConnection, isTransientError, type RegistryResponse, type RegistryTransport } from './transport.js';
 
 export interface BlobPullOptions {
   signal?: AbortSignal;
@@ -47,7 +47,8 @@ export async function pullBlob(t: RegistryTransport, path: string, desc: Descrip
       } catch (err) {
         if (err instanceof TsbuildError) throw err; // the transport already retried what it could
         if (opts.signal?.aborted) throw opts.signal.reason;
-        if (!isTransientError(err) || failures >= t.retries) throw err;
+        if (!isTransientError(err)) throw err;
+        if (failures >= t.retries) throw isDroppedConnection(err) ? connectionDropped(t.domain, `blob ${desc.digest} of ${t.domain}/${path}`, failures + 1, err) : err;
         failures++;
         await t.backoff(failures, opts.signal);
       }

@@ -6,6 +6,9 @@ import { RegistryError } from './errors.js';
 import { repoScope } from './auth.js';
 import type { RegistryTransport } from './transport.js';
 
+/** The largest manifest read (as containerd's limit); a registry sending more is refused while reading. */
+const MANIFEST_MAX = 4 << 20;
+
 export const MANIFEST_ACCEPT = [MediaType.OciIndex, MediaType.DockerManifestList, MediaType.OciManifest, MediaType.DockerManifest].join(', ');
 
 export interface ManifestRef {
@@ -67,20 +70,24 @@ export async function headManifest(t: RegistryTransport, ref: ManifestRef, signa
  * Docker-Content-Digest header. Throws DigestMismatchError when the bytes do not match.
  */
 export async function fetchManifest(t: RegistryTransport, ref: ManifestRef, signal?: AbortSignal): Promise<FetchedManifest> {
-  const res = await t.send({
-    method: 'GET',
-    path: `/v2/${ref.path}/manifests/${ref.reference}`,
-    headers: { accept: MANIFEST_ACCEPT },
-    scopes: [repoScope(ref.path, ['pull'])],
-    accept: (s) => (s >= 200 && s < 300) || s === 404,
-    ...(signal ? { signal } : {}),
-  });
+  const name = `${t.domain}/${ref.path}${ref.reference.includes(':') ? '@' : ':'}${ref.reference}`;
+  const res = await t.sendForBytes(
+    {
+      method: 'GET',
+      path: `/v2/${ref.path}/manifests/${ref.reference}`,
+      headers: { accept: MANIFEST_ACCEPT },
+      scopes: [repoScope(ref.path, ['pull'])],
+      accept: (s) => (s >= 200 && s < 300) || s === 404,
+      what: `the manifest of ${name}`,
+      ...(signal ? { signal } : {}),
+    },
+    MANIFEST_MAX,
+    () => new RegistryError('MANIFEST_TOO_BIG', `${t.domain}/${ref.path}: manifest is larger than 4 MiB`),
+  );
   if (res.statusCode === 404) {
-    await res.body.dump();
-    throw new RegistryError('IMAGE_NOT_FOUND', `${t.domain}/${ref.path}:${ref.reference.replace(/^sha256:/, '@sha256:')}: manifest not found in the registry`, { status: 404 });
+    throw new RegistryError('IMAGE_NOT_FOUND', `${name}: manifest not found in the registry`, { status: 404 });
   }
-  const bytes = Buffer.from(await res.body.arrayBuffer());
-  if (bytes.length > 4 << 20) throw new RegistryError('MANIFEST_TOO_BIG', `${t.domain}/${ref.path}: manifest is larger than 4 MiB`);
+  const bytes = res.bytes;
   const actual = digestOf(bytes);
   // A pin (a digest reference) is always verified, in its own algorithm (sha256 or sha512; any other was
   // refused before the request). Without a pin, the registry's Docker-Content-Digest is checked when tsbuild

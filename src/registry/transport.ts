@@ -32,9 +32,14 @@ export interface RegistryRequest {
   accept?: (status: number) => boolean;
   /** Do not retry (the caller resumes itself). */
   noRetry?: boolean;
+  /** What is asked for, for errors ("the manifest of host/repo:tag"); default the method and path. */
+  what?: string;
 }
 
 export type RegistryResponse = Dispatcher.ResponseData;
+
+/** Codes of a connection that was open and then closed or reset by the other side (or a proxy). */
+const DROPPED_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
 
 const TRANSIENT_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED']);
 
@@ -47,6 +52,27 @@ export function isTransientError(err: unknown): boolean {
     cur = (cur as { cause?: unknown }).cause;
   }
   return false;
+}
+
+/** Whether `err` is a connection that dropped (reset, or closed before the response was complete). */
+export function isDroppedConnection(err: unknown): boolean {
+  let cur: unknown = err;
+  for (let i = 0; i < 4 && cur; i++) {
+    const code = (cur as { code?: string }).code;
+    if (code && DROPPED_CODES.has(code)) return true;
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/** The error once every attempt of a request ended with the connection dropping: it says so (never "not found"). */
+export function connectionDropped(domain: string, what: string, attempts: number, err: unknown): RegistryUnreachableError {
+  const e = err as { code?: string; message?: string } | undefined;
+  const why = e?.message ?? String(err);
+  return new RegistryUnreachableError('REGISTRY_CONNECTION_DROPPED', `the connection to registry ${domain} dropped while reading ${what} (${attempts} attempt${attempts === 1 ? '' : 's'}): ${why}${e?.code && !why.includes(e.code) ? ` (${e.code})` : ''}`, {
+    cause: err,
+    hint: 'the registry, or a proxy between, closed the connection before the response was complete; try again (TSBUILD_REGISTRY_RETRIES sets the number of retries)',
+  });
 }
 
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -130,13 +156,51 @@ export class RegistryTransport {
   }
 
   /** Send a request with auth and retries. Throws RegistryError for statuses `accept` refuses. */
-  async send(req: RegistryRequest): Promise<RegistryResponse> {
+  send(req: RegistryRequest): Promise<RegistryResponse> {
+    return this.exchange(req, async (res) => res);
+  }
+
+  /**
+   * Send an idempotent request and read its whole body (at most `maxBytes`, else `tooBig()` is thrown): a
+   * connection that drops while the body is read is retried like one that drops before the response, with
+   * the same backoff and the same bound. Statuses `accept` lets through but that are not 2xx come back with
+   * an empty body.
+   */
+  sendForBytes(req: RegistryRequest, maxBytes: number, tooBig: () => Error): Promise<{ statusCode: number; headers: RegistryResponse['headers']; bytes: Buffer }> {
+    return this.exchange(req, async (res) => {
+      if (res.statusCode < 200 || res.statusCode >= 300) {
+        await res.body.dump();
+        return { statusCode: res.statusCode, headers: res.headers, bytes: Buffer.alloc(0) };
+      }
+      const declared = Number(res.headers['content-length']);
+      if (Number.isFinite(declared) && declared > maxBytes) {
+        res.body.destroy();
+        throw tooBig();
+      }
+      const chunks: Buffer[] = [];
+      let got = 0;
+      for await (const chunk of res.body) {
+        got += (chunk as Buffer).length;
+        if (got > maxBytes) {
+          res.body.destroy();
+          throw tooBig();
+        }
+        chunks.push(chunk as Buffer);
+      }
+      return { statusCode: res.statusCode, headers: res.headers, bytes: Buffer.concat(chunks) };
+    });
+  }
+
+  /** One request, attempted up to `retries + 1` times; `consume` reads the accepted response (a drop there is retried too). */
+  private async exchange<T>(req: RegistryRequest, consume: (res: RegistryResponse) => Promise<T>): Promise<T> {
     const base = await this.baseUrl(req.signal);
     const ep = await this.ep();
     const url = /^https?:\/\//.test(req.path) ? req.path : base + req.path;
     const accept = req.accept ?? ((s: number) => s >= 200 && s < 300);
+    const what = req.what ?? `${req.method} ${req.path.replace(/^https?:\/\/[^/]+/, '').replace(/\?.*$/, '')}`;
     let authRetried = false;
     let lastErr: unknown;
+    let attempts = 0;
     const retries = req.noRetry ? 0 : this.retries;
     for (let attempt = 0; attempt <= retries; attempt++) {
       if (attempt > 0) await this.backoff(attempt, req.signal);
@@ -144,6 +208,7 @@ export class RegistryTransport {
       const authz = await this.auth!.header(req.scopes, req.signal);
       if (authz) headers.authorization = authz;
       let res: RegistryResponse;
+      attempts++;
       try {
         const body = typeof req.body === 'function' ? req.body() : req.body;
         res = await request(url, { method: req.method as Dispatcher.HttpMethod, headers, ...(body !== undefined ? { body } : {}), dispatcher: ep.dispatcher, highWaterMark: 1 << 20, ...(req.signal ? { signal: req.signal } : {}) });
@@ -155,6 +220,7 @@ export class RegistryTransport {
       }
       if (res.statusCode === 401 && !authRetried) {
         authRetried = true;
+        attempts--;
         await res.body.dump();
         const ch = parseChallenges(res.headers['www-authenticate']);
         if (this.auth!.setChallenge(ch)) {
@@ -164,7 +230,17 @@ export class RegistryTransport {
         }
         throw await this.authError(req, 401);
       }
-      if (accept(res.statusCode)) return res;
+      if (accept(res.statusCode)) {
+        try {
+          return await consume(res);
+        } catch (err) {
+          if (req.signal?.aborted) throw req.signal.reason;
+          if (!isTransientError(err)) throw err;
+          res.body.destroy();
+          lastErr = err;
+          continue;
+        }
+      }
       if ((res.statusCode >= 500 || res.statusCode === 429) && attempt < retries) {
         const ra = res.headers['retry-after'];
         await res.body.dump();
@@ -181,6 +257,7 @@ export class RegistryTransport {
       throw await errorFromResponse(this.domain, req, res);
     }
     if (lastErr instanceof RegistryError) throw lastErr;
+    if (isDroppedConnection(lastErr)) throw connectionDropped(this.domain, what, attempts, lastErr);
     throw unreachable(this.domain, lastErr);
   }
 
