@@ -14,6 +14,13 @@
  *   with `\_` d-ast ends the instruction there too;
  * - if d-ast's escape character differs from BuildKit's directive block, the block is rewritten
  *   (see directiveLinesForAst).
+ * - a physical line longer than LONG_LINE keeps only its head and its tail (`shortenForAst`): d-ast walks
+ *   an instruction's text character by character, several times per instruction (a 1 MB line cost ~2 s
+ *   of CPU), and tsbuild needs from it only where instructions start and end (decided by a line's end: its
+ *   continuation escape) and where flags are written (at the start). Line numbers and the columns of the
+ *   head stay valid; whatever the cut hides from d-ast (a heredoc word in the middle of a long line) makes
+ *   its instruction end elsewhere than scan.ts's own (full-text) reading, which re-synchronises it as below.
+ *   Our own scanner (scan.ts, node.ts) always reads the whole text, in linear time.
  * When scan.ts finds that an instruction really ends on another line than d-ast says (see there),
  * it calls `resyncAfter(line)`: d-ast parses again with every line from the end of the directive
  * block through `line` replaced by blanks, so its next instruction starts where BuildKit's does.
@@ -41,19 +48,47 @@ interface FlagSource {
   getFlags?: () => Flag[];
 }
 
+/** Lines longer than this (UTF-16 units, newline included) reach d-ast shortened (see above). */
+export const LONG_LINE = 8192;
+const HEAD = 4096;
+const TAIL = 1024;
+
+/**
+ * `line` as d-ast gets it: unchanged up to LONG_LINE, else its first HEAD units, a space (so that the
+ * two parts never join into a new word such as `<<`), and its last TAIL units (newline included).
+ */
+export function shortenForAst(line: string): string {
+  if (line.length <= LONG_LINE) return line;
+  let head = line.slice(0, HEAD);
+  let tail = line.slice(line.length - TAIL);
+  // Never split a surrogate pair.
+  if (/[\uD800-\uDBFF]$/.test(head)) head = head.slice(0, -1);
+  if (/^[\uDC00-\uDFFF]/.test(tail)) tail = tail.slice(1);
+  return `${head} ${tail}`;
+}
+
 export class AstView {
   /** The text d-ast parses: the original with the substitutions described above. */
   private base: string;
-  /** Offset of the start of each line in the text. */
+  /** The physical lines of `base`. */
+  private readonly astLines: string[];
+  /** Offset of the start of each line in `base`. */
   private readonly lineStart: number[] = [0];
 
   /** `lines` are the physical lines of `text`, each with its newline. */
   constructor(text: string, private readonly lines: readonly string[], private readonly directives: DirectiveBlock) {
-    for (const l of lines) this.lineStart.push(this.lineStart[this.lineStart.length - 1]! + l.length);
     let base = /\r(?!\n)/.test(text) ? text.replace(/\r(?!\n)/g, ' ') : text;
     const e = directives.escapeToken === '\\' ? '\\\\' : directives.escapeToken;
     const escapedEscape = new RegExp(`(${e})${e}([ \\t]*)$`, 'gm');
     if (escapedEscape.test(base)) base = base.replace(escapedEscape, '$1_$2');
+    // The substitutions keep every line's length, so `base` splits into lines as `text` does.
+    if (lines.some((l) => l.length > LONG_LINE)) {
+      this.astLines = splitKeepingNewlines(base).map(shortenForAst);
+      base = this.astLines.join('');
+    } else {
+      this.astLines = [...lines];
+    }
+    for (const l of this.astLines) this.lineStart.push(this.lineStart[this.lineStart.length - 1]! + l.length);
     this.base = base;
   }
 
@@ -66,7 +101,7 @@ export class AstView {
   instructions(): AstInstruction[] {
     let df = DockerfileParser.parse(this.base);
     if (df.getEscapeCharacter() !== this.directives.escapeToken) {
-      const bodies = this.lines.map((l) => l.replace(/\r?\n$/, ''));
+      const bodies = this.astLines.map((l) => l.replace(/\r?\n$/, ''));
       directiveLinesForAst(bodies, this.directives).forEach((line, i) => this.replaceLine(i, line));
       df = DockerfileParser.parse(this.base);
     }
@@ -83,8 +118,9 @@ export class AstView {
 
   private replaceLine(index: number, text: string): void {
     const start = this.lineStart[index]!;
-    const old = this.lines[index]!.replace(/\r?\n$/, '');
+    const old = this.astLines[index]!.replace(/\r?\n$/, '');
     this.base = this.base.slice(0, start) + text + this.base.slice(start + old.length);
+    this.astLines[index] = text + this.astLines[index]!.slice(old.length);
   }
 
   private convert(list: Instruction[]): AstInstruction[] {
@@ -96,6 +132,10 @@ export class AstView {
       return { startLine: r.start.line + 1, endLine, ast };
     });
   }
+}
+
+function splitKeepingNewlines(text: string): string[] {
+  return text.match(/[^\n]*\n|[^\n]+$/g) ?? [];
 }
 
 /** The instruction d-ast reads builder flags from (ONBUILD's trigger for ONBUILD). */

@@ -16,23 +16,21 @@ type ArgParser = (rest: string, escapeToken: string) => { args: string[]; json: 
 
 /** Leading `--` words of `line`; returns the remainder and the flags. A bare `--` ends them. */
 export function extractBuilderFlags(line: string): { rest: string; flags: string[] } {
-  const chars = Array.from(line);
+  // Walked by UTF-16 unit: every character with a meaning here is ASCII, and the parts of a surrogate pair
+  // are appended one after the other (the same word as walking by code point). Stops at the first word
+  // that is not a flag, so a long instruction costs nothing here.
   const flags: string[] = [];
   let phase: 'spaces' | 'word' | 'quote' = 'spaces';
   let word = '';
   let quote = '';
   let blankOK = false;
-  let offset = 0; // UTF-16 offset of chars[pos]
-  for (let pos = 0; pos <= chars.length; pos++) {
-    const atEnd = pos === chars.length;
-    const ch = atEnd ? '' : chars[pos]!;
+  for (let pos = 0; pos <= line.length; pos++) {
+    const atEnd = pos === line.length;
+    const ch = atEnd ? '' : line[pos]!;
     if (phase === 'spaces') {
       if (atEnd) break;
-      if (isSpace(ch)) {
-        offset += ch.length;
-        continue;
-      }
-      if (ch !== '-' || chars[pos + 1] !== '-') return { rest: line.slice(offset), flags };
+      if (isSpace(ch)) continue;
+      if (ch !== '-' || line[pos + 1] !== '-') return { rest: line.slice(pos), flags };
       phase = 'word';
     }
     if (atEnd) {
@@ -42,47 +40,42 @@ export function extractBuilderFlags(line: string): { rest: string; flags: string
     if (phase === 'word') {
       if (isSpace(ch)) {
         phase = 'spaces';
-        if (word === '--') return { rest: line.slice(offset), flags };
+        if (word === '--') return { rest: line.slice(pos), flags };
         if (blankOK || word.length > 0) flags.push(word);
         word = '';
         blankOK = false;
-        offset += ch.length;
         continue;
       }
       if (ch === "'" || ch === '"') {
         quote = ch;
         blankOK = true;
         phase = 'quote';
-        offset += ch.length;
         continue;
       }
     } else if (ch === quote) {
       // in quote: the closing quote
       phase = 'word';
-      offset += ch.length;
       continue;
     }
     // A character of the flag (in a word or in quotes); a backslash takes the next one literally.
     let c = ch;
     if (c === '\\') {
-      if (pos + 1 === chars.length) {
+      if (pos + 1 === line.length) {
         phase = 'word'; // a trailing backslash also ends an open quote
-        offset += 1;
         continue;
       }
-      offset += 1;
       pos++;
-      c = chars[pos]!;
+      c = line[pos]!;
     }
     word += c;
-    offset += c.length;
   }
   return { rest: '', flags };
 }
 
 /** Words separated by white space, keeping quotes and escapes raw (ENV, LABEL, ARG). */
 export function parseWords(rest: string, escapeToken: string): string[] {
-  const chars = Array.from(rest);
+  // By UTF-16 unit, as extractBuilderFlags (the escape and quotes are ASCII).
+  const chars = rest;
   const words: string[] = [];
   let phase: 'spaces' | 'word' | 'quote' = 'spaces';
   let word = '';

@@ -3,7 +3,10 @@
 const SPACE = /\p{White_Space}/u;
 
 export function isSpace(ch: string): boolean {
-  return ch.length > 0 && SPACE.test(ch);
+  if (ch.length === 0) return false;
+  const c = ch.charCodeAt(0);
+  if (c < 0x80) return c === 0x20 || (c >= 0x09 && c <= 0x0d); // ASCII's White_Space, without a regex test
+  return SPACE.test(ch);
 }
 
 export function trimLeftSpace(s: string): string {
