@@ -19,6 +19,8 @@ export interface ImageOptions {
   annotations?: Record<string, string>;
   /** The layers to use instead of result.layers (recompressed or re-tarred variants; same order and count). */
   layers?: Layer[];
+  /** `--cache-to type=inline`: extra top-level config fields (src/cache/remote/format.ts INLINE_CACHE_FIELD). */
+  inlineCache?: Record<string, unknown>;
 }
 
 /** SOURCE_DATE_EPOCH from build args first, then the environment; undefined when unset or invalid. */
@@ -45,6 +47,7 @@ export function finalConfig(result: BuildResult, created: string, opts: ImageOpt
   cfg.created = created;
   cfg.rootfs = { type: 'layers', diff_ids: layers.map((l) => l.diffID) };
   if (opts.labels && Object.keys(opts.labels).length) cfg.config = { ...cfg.config, Labels: { ...cfg.config.Labels, ...opts.labels } };
+  if (opts.inlineCache) Object.assign(cfg, opts.inlineCache);
   const clamp = opts.sourceDateEpoch !== undefined ? created : undefined;
   if (cfg.history) {
     cfg.history = cfg.history.map((h) => {

@@ -207,7 +207,9 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
     const t0 = Date.now();
     progress.emit({ type: 'vertex.started', id: 'export', name: 'exporting to image', at: t0 });
     const sde = sourceDateEpoch(args.buildArgs);
-    const imageOptions = { ...(sde !== undefined ? { sourceDateEpoch: sde } : {}), labels: args.labels };
+    // --cache-to type=inline: the image config carries its chain's cache records (./cache-travel.ts).
+    const inline = args.cacheTo.some((c) => c.type === 'inline') ? (await import('./cache-travel.js')).inlineCacheOf(result) : undefined;
+    const imageOptions = { ...(sde !== undefined ? { sourceDateEpoch: sde } : {}), labels: args.labels, ...(inline ? { inlineCache: inline.field } : {}) };
     const blobs = await writeImageWith(result, content, imageOptions);
     const ensureBlob = imported ? (d: { digest: string; size: number; mediaType: string }) => imported.ensureBlob(d, controller.signal) : undefined;
     const ctx = { content, images, progress, signal: controller.signal, snapshotter, mountsDir, imageOptions, ...(ensureBlob ? { ensureBlob } : {}) };
@@ -223,6 +225,7 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
       responses.push(r);
       messages.push(r.message);
     }
+    if (inline) messages.push(`exported ${inline.records} cache records inline`);
     if (args.cacheTo.length) {
       const { exportCaches } = await import('./cache-travel.js');
       const sources = () => import('./registry-client.js').then((m) => m.registryDirs(store.root).sources);

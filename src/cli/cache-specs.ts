@@ -1,13 +1,14 @@
 /**
  * buildx's `--cache-to` / `--cache-from` syntax: CSV `key=value` fields (`type=registry,ref=R,mode=max`);
- * a bare `--cache-from REF` is `type=registry,ref=REF`. Types: `local` (dest= / src=) and `registry` (ref=).
+ * a bare `--cache-from REF` is `type=registry,ref=REF`. Types: `local` (dest= / src=), `registry` (ref=) and,
+ * for --cache-to only, `inline` (mode=min carried in the image config; read back as a registry source).
  */
 import { UsageError } from '../errors.js';
 import { splitCsv } from './outputs.js';
 
 export interface CacheSpec {
-  type: 'local' | 'registry';
-  /** local: the directory; registry: the reference. */
+  type: 'local' | 'registry' | 'inline';
+  /** local: the directory; registry: the reference; inline: empty. */
   target: string;
   /** --cache-to: min (default) or max. */
   mode: 'min' | 'max';
@@ -36,8 +37,10 @@ function fields(flag: string, spec: string): Record<string, string> {
 export function parseCacheSpec(flag: '--cache-to' | '--cache-from', spec: string): CacheSpec {
   const attrs = spec.includes('=') ? fields(flag, spec) : { type: 'registry', ref: spec };
   const type = attrs.type ?? (attrs.ref ? 'registry' : undefined);
+  const hint = 'tsbuild supports type=registry,ref=REF and type=local,' + (flag === '--cache-to' ? 'dest=DIR and type=inline' : 'src=DIR (an image pushed with an inline cache is a registry source)');
+  if (type === 'inline' && flag === '--cache-to') return inlineSpec(spec, attrs);
   if (type !== 'local' && type !== 'registry') {
-    throw new UsageError(`invalid ${flag} "${spec}": ${type === undefined ? 'missing type=' : `unsupported type "${type}"`}`, { hint: 'tsbuild supports type=registry,ref=REF and type=local,' + (flag === '--cache-to' ? 'dest=DIR' : 'src=DIR') });
+    throw new UsageError(`invalid ${flag} "${spec}": ${type === undefined ? 'missing type=' : `unsupported type "${type}"`}`, { hint });
   }
   for (const k of Object.keys(attrs)) if (!KNOWN.has(k)) throw new UsageError(`invalid ${flag} "${spec}": unknown field "${k}"`);
   const target = type === 'registry' ? attrs.ref : flag === '--cache-to' ? attrs.dest : attrs.src;
@@ -49,4 +52,15 @@ export function parseCacheSpec(flag: '--cache-to' | '--cache-from', spec: string
   const cm = attrs['cache-mounts'] ?? 'false';
   if (cm !== 'true' && cm !== 'false') throw new UsageError(`invalid ${flag} "${spec}": cache-mounts must be true or false`);
   return { type, target, mode, ignoreError: ie === 'true', cacheMounts: cm === 'true', attrs };
+}
+
+/** `--cache-to type=inline`: mode=min only (the image carries its own chain's records); no other field. */
+function inlineSpec(spec: string, attrs: Record<string, string>): CacheSpec {
+  for (const k of Object.keys(attrs)) {
+    if (k === 'type') continue;
+    if (k === 'mode' && attrs.mode === 'min') continue;
+    if (k === 'mode') throw new UsageError(`invalid --cache-to "${spec}": type=inline carries mode=min only`, { hint: 'use type=registry,ref=REF,mode=max to export every stage' });
+    throw new UsageError(`invalid --cache-to "${spec}": type=inline takes no field "${k}"`);
+  }
+  return { type: 'inline', target: '', mode: 'min', ignoreError: false, cacheMounts: false, attrs };
 }

@@ -14,7 +14,7 @@ import type { RegistryClient } from '../registry/client.js';
 import type { BlobSources } from '../registry/sources.js';
 import type { Snapshotter } from '../snapshot/types.js';
 import type { CacheStore } from '../cache/store.js';
-import { collectCache } from '../cache/remote/export.js';
+import { collectCache, inlineCache } from '../cache/remote/export.js';
 import { ImportedCache, type CacheSource } from '../cache/remote/imported.js';
 import { loadLocalSource, writeLocalCache } from '../cache/remote/local-dir.js';
 import { loadRegistrySource, pushRegistryCache } from '../cache/remote/registry.js';
@@ -30,7 +30,7 @@ export interface CacheTravelDeps {
 }
 
 function label(spec: CacheSpec): string {
-  return spec.type === 'local' ? spec.target : normalizeReference(spec.target);
+  return spec.type === 'registry' ? normalizeReference(spec.target) : spec.target;
 }
 
 async function step<T>(progress: ProgressSink, id: string, name: string, fn: () => Promise<T>): Promise<T> {
@@ -91,6 +91,11 @@ export async function noteLazySources(imported: ImportedCache | undefined, layer
   }
 }
 
+/** `--cache-to type=inline`: the image config field carrying the records of the image's chain (mode=min). */
+export function inlineCacheOf(result: BuildResult): { field: Record<string, unknown>; records: number } {
+  return inlineCache(result.cacheSteps ?? [], result.layers);
+}
+
 /** Run every `--cache-to`; returns their messages. Throws after all ran when one failed without ignore-error. */
 export async function exportCaches(
   specs: CacheSpec[],
@@ -104,6 +109,7 @@ export async function exportCaches(
     await deps.imported?.ensureBlob(d, deps.signal);
   };
   for (const [i, spec] of specs.entries()) {
+    if (spec.type === 'inline') continue; // written with the image config (build.ts)
     const name = label(spec);
     try {
       const msg = await step(deps.progress, `cache-to:${i}`, `exporting cache to ${name} (mode=${spec.mode})`, async () => {

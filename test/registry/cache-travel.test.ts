@@ -168,6 +168,33 @@ describe('cache export/import through a registry', () => {
     expect(ok.text).toMatch(/WARNING: cache export to .* failed: .*ignore-error=true/);
   }, 120_000);
 
+  it('inline: A pushes an image carrying its chain\'s cache; B (empty store) builds with --cache-from that image: those steps CACHED, the same digest', async () => {
+    const ref = `${proxy.domain}/inline/app:1`;
+    const out = await build(a, ['--cache-to', 'type=inline', '-o', `type=registry,name=${ref}`, checkout(a)]);
+    expect(out.code, out.text).toBe(0);
+    expect(out.text).toMatch(/exported 3 cache records inline/);
+    const m = await skopeoRaw(ref);
+    expect(m.config.mediaType).toBe('application/vnd.oci.image.config.v1+json');
+    const cfg = JSON.parse((await execFileP('skopeo', ['inspect', '--raw', '--config', '--tls-verify=false', `docker://${ref}`])).stdout);
+    expect(cfg['tsbuild.cache.v1'].version).toBe(1);
+    expect(cfg['tsbuild.cache.v1'].records.map((r: { layer: number }) => cfg.rootfs.diff_ids[r.layer])).toEqual(cfg['tsbuild.cache.v1'].records.map((r: { diffID: string }) => r.diffID));
+    const b = await machine();
+    proxy.reset();
+    const got = await build(b, ['--explain', '--cache-from', ref, '--cache-to', 'type=inline', '-o', `type=registry,name=${proxy.domain}/inline/b:1`, checkout(b)]);
+    expect(got.code, got.text).toBe(0);
+    const finalStage = steps(got.text).filter(([name]) => /COPY --from|all\.txt/.test(name));
+    expect(finalStage.length).toBe(3);
+    expect(finalStage.every(([, s]) => s.cached), got.text).toBe(true);
+    expect(got.text).toContain(`from cache source ${ref}`);
+    expect(b.runcRuns()).toBe(0);
+    expect(await skopeoDigest(`${open.domain}/inline/b:1`)).toBe(await skopeoDigest(`${open.domain}/inline/app:1`));
+    // An image pushed without an inline cache is not a cache source: a warning, a normal build.
+    const c = await machine();
+    const plain = await build(c, ['--cache-from', `${proxy.domain}/app/img:a`, '-t', 'x:plain', checkout(c)]);
+    expect(plain.code, plain.text).toBe(0);
+    expect(plain.text).toMatch(/WARNING: --cache-from .*app\/img:a: .*image without an inline tsbuild cache .*building without this cache source/);
+  }, 180_000);
+
   it('Basic auth over TLS with the credentials pushes use', async () => {
     const ref = `${basic.domain}/team/cache:1`;
     const out = await build(a, ['--cache-to', `type=registry,ref=${ref},mode=max`, checkout(a)]);

@@ -12,7 +12,7 @@ import { MediaType, type Descriptor, type Layer } from '../../image/types.js';
 import type { CacheStep } from '../../llb/result.js';
 import type { Snapshotter } from '../../snapshot/types.js';
 import type { CacheStore } from '../store.js';
-import { CACHE_CONFIG_MEDIA_TYPE, encodeCache, type CacheConfigMount, type CacheConfigRecord } from './format.js';
+import { CACHE_CONFIG_MEDIA_TYPE, INLINE_CACHE_FIELD, encodeCache, encodeInlineCache, type CacheConfigMount, type CacheConfigRecord } from './format.js';
 import type { PackedMount } from './mounts.js';
 
 export type CacheMode = 'min' | 'max';
@@ -72,6 +72,24 @@ export async function collectCache(steps: CacheStep[], mode: CacheMode, deps: Co
   const config = descriptor(enc.config, CACHE_CONFIG_MEDIA_TYPE);
   const manifestBytes = enc.manifest(config);
   return { records, mounts: mounts.length, layers, config, configBytes: enc.config, manifest: descriptor(manifestBytes, MediaType.OciManifest), manifestBytes };
+}
+
+/**
+ * `--cache-to type=inline`: the image config field carrying the records of the image's own chain (mode=min),
+ * each naming its layer by its index in the image's layers (`layers`, in order). Returns the field and count.
+ */
+export function inlineCache(steps: CacheStep[], layers: Layer[]): { field: Record<string, unknown>; records: number } {
+  const at = new Map<string, number>();
+  layers.forEach((l, i) => {
+    if (!at.has(l.diffID)) at.set(l.diffID, i);
+  });
+  const records: CacheConfigRecord[] = [];
+  for (const s of [...steps].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))) {
+    const i = s.chain && s.layer ? at.get(s.layer.diffID) : undefined;
+    if (i === undefined) continue;
+    records.push({ key: s.key, ...(s.parent ? { parent: s.parent } : {}), layer: i, diffID: s.layer!.diffID, created: s.created ?? new Date().toISOString(), name: s.name });
+  }
+  return { field: { [INLINE_CACHE_FIELD]: encodeInlineCache(records) }, records: records.length };
 }
 
 async function layerOf(s: CacheStep, deps: CollectDeps): Promise<Layer | undefined> {

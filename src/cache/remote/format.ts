@@ -87,6 +87,27 @@ function isDescriptor(d: unknown): d is Descriptor {
   return !!x && typeof x === 'object' && typeof x.mediaType === 'string' && typeof x.digest === 'string' && DIGEST_RE.test(x.digest) && Number.isSafeInteger(x.size) && x.size >= 0;
 }
 
+/** Parse an image/cache manifest from a source and check its shape (size, JSON, config and layer descriptors). */
+export function parseManifestShape(bytes: Buffer, what = 'cache manifest'): Manifest & { artifactType?: string } {
+  if (bytes.length > MAX_MANIFEST_BYTES) throw new CacheFormatError(`the ${what} is too large (${bytes.length} bytes)`);
+  let m: Manifest & { artifactType?: string };
+  try {
+    m = JSON.parse(bytes.toString('utf8')) as Manifest & { artifactType?: string };
+  } catch {
+    throw new CacheFormatError(`the ${what} is not JSON`);
+  }
+  if (!m || typeof m !== 'object' || m.schemaVersion !== 2) throw new CacheFormatError(`the ${what} is not an OCI image manifest`);
+  if (!isDescriptor(m.config)) throw new CacheFormatError(`the ${what} has no valid config descriptor`);
+  if (!Array.isArray(m.layers) || !m.layers.every(isDescriptor)) throw new CacheFormatError(`the ${what} has invalid layer descriptors`);
+  for (const l of m.layers) if (!LAYER_TYPES.has(l.mediaType)) throw new CacheFormatError(`the ${what} names a blob of media type ${l.mediaType}, not a layer`);
+  return m;
+}
+
+/** True for an image config media type (a manifest that may carry an inline cache). */
+export function isImageConfigType(mediaType: string): boolean {
+  return mediaType === MediaType.OciConfig || mediaType === MediaType.DockerConfig;
+}
+
 /** Parse and check a cache manifest. */
 export function parseCacheManifest(bytes: Buffer): Manifest & { artifactType?: string } {
   if (bytes.length > MAX_MANIFEST_BYTES) throw new CacheFormatError(`the cache manifest is too large (${bytes.length} bytes)`);
@@ -106,9 +127,7 @@ export function parseCacheManifest(bytes: Buffer): Manifest & { artifactType?: s
     );
   }
   if (m.config.size > MAX_CONFIG_BYTES) throw new CacheFormatError(`the cache config is too large (${m.config.size} bytes)`);
-  if (!Array.isArray(m.layers) || !m.layers.every(isDescriptor)) throw new CacheFormatError('the cache manifest has invalid layer descriptors');
-  for (const l of m.layers) if (!LAYER_TYPES.has(l.mediaType)) throw new CacheFormatError(`the cache manifest names a blob of media type ${l.mediaType}, not a layer`);
-  return m;
+  return parseManifestShape(bytes);
 }
 
 /** Parse the config blob of `manifest`, checked against it: key → record. */
@@ -124,7 +143,12 @@ export function parseCacheConfigFull(bytes: Buffer, manifest: Manifest, source: 
   } catch {
     throw new CacheFormatError('the cache config is not JSON');
   }
-  if (!c || typeof c !== 'object') throw new CacheFormatError('the cache config is not an object');
+  return checkCacheConfig(c, manifest, source);
+}
+
+/** A parsed cache config (a config blob's, or an image config's inline field) checked against `manifest`. */
+function checkCacheConfig(c: CacheConfig, manifest: Manifest, source: string): { records: Map<string, ImportedRecord>; mounts: Map<string, ImportedMount> } {
+  if (!c || typeof c !== 'object' || Array.isArray(c)) throw new CacheFormatError('the cache config is not an object');
   if (c.version !== CACHE_FORMAT_VERSION) throw new CacheFormatError(`unknown cache format version ${JSON.stringify(c.version)} (this tsbuild reads version ${CACHE_FORMAT_VERSION})`);
   if (!Array.isArray(c.records)) throw new CacheFormatError('the cache config has no records');
   const out = new Map<string, ImportedRecord>();
@@ -157,6 +181,41 @@ export function parseCacheConfigFull(bytes: Buffer, manifest: Manifest, source: 
     mounts.set(m.id, { id: m.id, layer: { descriptor: { mediaType: d.mediaType, digest: d.digest, size: d.size }, diffID: m.diffID }, mode: m.mode, uid: m.uid, gid: m.gid, source });
   }
   return { records: out, mounts };
+}
+
+/**
+ * `--cache-to type=inline`: the image config's top-level field `tsbuild.cache.v1` carries the cache config of
+ * the image's own chain (mode=min) as a JSON object `{"version":1,"records":[…]}` (records as above; `layer`
+ * is an index into the image manifest's `layers`, whose diffID must be the config's `rootfs.diff_ids` at
+ * that index; no mounts). BuildKit's `moby.buildkit.cache.v0` (base64 in the same place) is not read.
+ */
+export const INLINE_CACHE_FIELD = 'tsbuild.cache.v1';
+export const MAX_IMAGE_CONFIG_BYTES = MAX_CONFIG_BYTES;
+
+export function encodeInlineCache(records: CacheConfigRecord[]): CacheConfig {
+  return { version: CACHE_FORMAT_VERSION, records };
+}
+
+/** The inline cache records of an image (its config bytes, checked against its manifest). */
+export function parseInlineCache(configBytes: Buffer, manifest: Manifest, source: string): Map<string, ImportedRecord> {
+  if (configBytes.length > MAX_IMAGE_CONFIG_BYTES) throw new CacheFormatError(`the image config is too large (${configBytes.length} bytes)`);
+  let cfg: { [INLINE_CACHE_FIELD]?: CacheConfig; rootfs?: { diff_ids?: unknown } };
+  try {
+    cfg = JSON.parse(configBytes.toString('utf8')) as typeof cfg;
+  } catch {
+    throw new CacheFormatError('the image config is not JSON');
+  }
+  const inline = cfg?.[INLINE_CACHE_FIELD];
+  if (inline === undefined) throw new CacheFormatError(`${source} is an image without an inline tsbuild cache (build it with --cache-to type=inline)`);
+  const { records, mounts } = checkCacheConfig(inline, manifest, source);
+  if (mounts.size) throw new CacheFormatError('an inline cache cannot carry cache mounts');
+  const diffIDs = Array.isArray(cfg.rootfs?.diff_ids) ? (cfg.rootfs.diff_ids as unknown[]) : [];
+  if (diffIDs.length !== manifest.layers.length) throw new CacheFormatError('the image config\'s rootfs does not match its manifest');
+  for (const r of records.values()) {
+    const i = inline.records.find((x) => x.key === r.key)!.layer;
+    if (diffIDs[i] !== r.layer.diffID) throw new CacheFormatError(`cache record ${r.key}: its diffID is not the image's layer ${i}`);
+  }
+  return records;
 }
 
 /** A step name from a source, safe to print: no control characters, at most 200 characters. */

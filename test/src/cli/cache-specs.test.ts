@@ -7,6 +7,8 @@ describe('cache specs', () => {
   it('reads buildx syntax: registry and local, mode, ignore-error, bare refs, repeatable --cache-from', () => {
     expect(parseCacheSpec('--cache-to', 'type=registry,ref=reg:5000/a/b:cache,mode=max')).toMatchObject({ type: 'registry', target: 'reg:5000/a/b:cache', mode: 'max', ignoreError: false });
     expect(parseCacheSpec('--cache-to', 'type=local,dest=/tmp/c,ignore-error=true')).toMatchObject({ type: 'local', target: '/tmp/c', mode: 'min', ignoreError: true });
+    expect(parseCacheSpec('--cache-to', 'type=inline')).toMatchObject({ type: 'inline', mode: 'min' });
+    expect(parseCacheSpec('--cache-to', 'type=inline,mode=min')).toMatchObject({ type: 'inline' });
     expect(parseCacheSpec('--cache-from', 'type=local,src=dir')).toMatchObject({ type: 'local', target: 'dir' });
     expect(parseCacheSpec('--cache-from', 'reg:5000/a/b:cache')).toMatchObject({ type: 'registry', target: 'reg:5000/a/b:cache' });
     expect(parseCacheSpec('--cache-from', 'ref=reg/a:c')).toMatchObject({ type: 'registry', target: 'reg/a:c' });
@@ -18,7 +20,9 @@ describe('cache specs', () => {
   it('refuses what it cannot do with a usage error naming the flag', () => {
     for (const [flag, spec, msg] of [
       ['--cache-to', 'type=gha', /unsupported type "gha"/],
-      ['--cache-to', 'type=inline', /unsupported type "inline"/],
+      ['--cache-from', 'type=inline', /unsupported type "inline"/],
+      ['--cache-to', 'type=inline,mode=max', /type=inline carries mode=min only/],
+      ['--cache-to', 'type=inline,ref=x', /type=inline takes no field "ref"/],
       ['--cache-to', 'type=local', /needs dest=DIR/],
       ['--cache-from', 'type=local,dest=x', /needs src=DIR/],
       ['--cache-to', 'type=registry', /needs ref=REF/],

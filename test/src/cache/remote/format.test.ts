@@ -3,7 +3,7 @@
  * way a forged or damaged manifest/config is refused (each a CacheFormatError the build turns into a warning).
  */
 import { describe, expect, it } from 'vitest';
-import { CACHE_CONFIG_MEDIA_TYPE, CacheFormatError, MAX_MANIFEST_BYTES, encodeCache, parseCacheConfig, parseCacheConfigFull, parseCacheManifest } from '../../../../src/cache/remote/format.js';
+import { CACHE_CONFIG_MEDIA_TYPE, CacheFormatError, INLINE_CACHE_FIELD, MAX_MANIFEST_BYTES, encodeCache, encodeInlineCache, isImageConfigType, parseCacheConfig, parseCacheConfigFull, parseCacheManifest, parseInlineCache, parseManifestShape } from '../../../../src/cache/remote/format.js';
 import type { Manifest } from '../../../../src/image/types.js';
 
 const d = (c: string) => `sha256:${c.repeat(64)}`;
@@ -79,5 +79,25 @@ describe('cache format v1', () => {
     const name = recs.get(record.key)!.name!;
     expect(name).not.toMatch(/[\u0000-\u001f]/);
     expect(name.length).toBeLessThanOrEqual(200);
+  });
+
+  it('inline (--cache-to type=inline): records in the image config, each naming one of the image\'s layers whose diffID matches rootfs', () => {
+    const image = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: d('c'), size: 100 }, layers: [{ ...layer, digest: d('e') }, layer] };
+    const m = parseManifestShape(Buffer.from(JSON.stringify(image)), 'image manifest');
+    expect(isImageConfigType(m.config.mediaType)).toBe(true);
+    const rec = { ...record, layer: 1 };
+    const config = (inline: unknown, diffIDs = [d('f'), d('b')]) => Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: diffIDs }, ...(inline === undefined ? {} : { [INLINE_CACHE_FIELD]: inline }) }));
+    expect(parseInlineCache(config(encodeInlineCache([rec])), m, 'img').get(rec.key)).toEqual({ key: rec.key, parent: rec.parent, layer: { descriptor: layer, diffID: rec.diffID }, created: rec.created, name: 'RUN x', source: 'img' });
+    const bad: [Buffer, RegExp][] = [
+      [config(undefined), /image without an inline tsbuild cache/],
+      [config(encodeInlineCache([{ ...rec, layer: 2 }])), /outside its manifest/],
+      [config(encodeInlineCache([{ ...rec, layer: 0 }])), /diffID is not the image's layer 0/],
+      [config(encodeInlineCache([rec]), [d('b')]), /rootfs does not match/],
+      [config({ version: 2, records: [] }), /unknown cache format version 2/],
+      [config('bm90IGpzb24='), /not an object/],
+      [config({ version: 1, records: [], mounts: [{ id: 'x', layer: 0, diffID: d('f'), mode: 0, uid: 0, gid: 0 }] }), /cannot carry cache mounts/],
+      [Buffer.from('{'), /not JSON/],
+    ];
+    for (const [bytes, msg] of bad) expect(() => parseInlineCache(bytes, m, 'img')).toThrow(msg);
   });
 });
