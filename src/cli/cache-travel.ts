@@ -125,7 +125,7 @@ export async function exportCaches(
           await writeLocalCache(resolve(spec.target), payload, async (d) => {
             await ensureBlob(d);
             return deps.content.path(d.digest);
-          });
+          }, deps.signal);
           return `exported ${payload.records.length} cache records${spec.cacheMounts ? ` and ${payload.mounts} cache mounts` : ''} to ${name}`;
         }
         await noteLazySources(deps.imported, payload.layers, deps.content, await deps.sources());

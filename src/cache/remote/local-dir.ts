@@ -1,7 +1,10 @@
 /**
  * `--cache-to type=local,dest=DIR` / `--cache-from type=local,src=DIR`: the cache as an OCI image layout
  * directory (`oci-layout`, `index.json` naming the cache manifest, `blobs/sha256/<hex>`), updated in place:
- * blobs first (each atomically), `index.json` last (atomically), then blobs no longer referenced are removed.
+ * blobs first (each atomically), `index.json` last (atomically), then blobs no longer referenced are removed,
+ * all under an exclusive lock on `DIR/.tsbuild-lock` (flock: a killed writer leaves no lock), so two exports
+ * into one directory (two CI jobs) leave the last writer's cache whole: without it, the first writer's
+ * clean-up could remove blobs the second writer's index.json names.
  * Reading treats the directory as untrusted: names are digests only, sizes are capped, every blob is verified.
  */
 import { createReadStream } from 'node:fs';
@@ -10,6 +13,7 @@ import { join } from 'node:path';
 import type { ContentStore } from '../../content/types.js';
 import { verifyDigest } from '../../content/digest.js';
 import { fsyncDir, tempPathFor, writeFileAtomic } from '../../fsutil/atomic.js';
+import { lockFile } from '../../fsutil/flock.js';
 import { MediaType, type Descriptor, type Index } from '../../image/types.js';
 import { CACHE_ARTIFACT_TYPE, CacheFormatError, MAX_MANIFEST_BYTES, parseCacheConfigFull, parseCacheManifest } from './format.js';
 import type { CacheSource } from './imported.js';
@@ -64,9 +68,21 @@ export async function loadLocalSource(dir: string, label = dir): Promise<CacheSo
  * Write `payload` into the layout at `dir` (created when missing); `blobFile(d)` is where a layer's bytes
  * are (the content store; a lazy blob is fetched by the caller first).
  */
-export async function writeLocalCache(dir: string, payload: CachePayload, blobFile: (d: Descriptor) => Promise<string>): Promise<void> {
+export async function writeLocalCache(dir: string, payload: CachePayload, blobFile: (d: Descriptor) => Promise<string>, signal?: AbortSignal): Promise<void> {
   const blobsDir = join(dir, 'blobs', 'sha256');
   await mkdir(blobsDir, { recursive: true });
+  const lock = await lockFile(join(dir, LOCK_FILE), signal);
+  try {
+    await writeLocked(dir, blobsDir, payload, blobFile);
+  } finally {
+    await lock.release();
+  }
+}
+
+/** The lock file of a cache directory (not part of the OCI layout; readers ignore it). */
+export const LOCK_FILE = '.tsbuild-lock';
+
+async function writeLocked(dir: string, blobsDir: string, payload: CachePayload, blobFile: (d: Descriptor) => Promise<string>): Promise<void> {
   for (const d of payload.layers) {
     const dest = blobPath(dir, d.digest);
     const have = await stat(dest).catch(() => undefined);
