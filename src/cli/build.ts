@@ -95,6 +95,13 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
   const registry = (): Promise<RegistryClient> =>
     (client ??= import('./registry-client.js').then((m) => m.makeRegistryClient(store.root, { insecure: args.insecureRegistries, progress })));
   const baseImages = new Map<string, ReturnType<typeof resolveBaseImage>>();
+  // --cache-from (./cache-travel.ts) is read while the Dockerfile is converted and the store recovered (a
+  // network round trip or two that nothing before the solve needs); awaited just before the solve.
+  const importAbort = new AbortController();
+  const importing = args.cacheFrom.length
+    ? import('./cache-travel.js').then((m) => m.loadCacheSources(args.cacheFrom, { content, snapshotter, registry, progress, signal: importAbort.signal }))
+    : undefined;
+  importing?.catch(() => {}); // a build that fails before the solve never awaits it
   const named = args.buildContexts.length ? await prepareNamedContexts(args.buildContexts, { content, platform: args.platform }) : undefined;
 
   const { definition, warnings, stages: stageList } = await dockerfileToDefinition({
@@ -168,7 +175,11 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
     ...(runtime ? { runtime } : {}),
   });
   const controller = new AbortController();
-  const onSignal = () => controller.abort(new TsbuildError('INTERRUPTED', 'build interrupted'));
+  const onSignal = () => {
+    const why = new TsbuildError('INTERRUPTED', 'build interrupted');
+    importAbort.abort(why);
+    controller.abort(why);
+  };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const started = Date.now();
@@ -179,7 +190,7 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
   try {
     // --cache-from (./cache-travel.ts): a layer blob stays in its source until an output needs its bytes.
     const travel = { content, snapshotter, registry, progress, signal: controller.signal };
-    const imported = args.cacheFrom.length ? await import('./cache-travel.js').then((m) => m.loadCacheSources(args.cacheFrom, travel)) : undefined;
+    const imported = await importing;
     if (imported) imported.lazyOutput = pushOnly(args);
     const cacheMountsDir = join(dirname(store.cache), 'cachemounts');
     const mountIds = args.cacheFrom.length || args.cacheTo.some((c) => c.cacheMounts) ? (await import('../cache/remote/mounts.js')).cacheMountIds(definition) : [];
