@@ -19,6 +19,7 @@ import { withTempLease } from '../src/fsutil/temp-lease.js';
 import { exportError } from '../src/imagestore/output-file.js';
 import { withRootfs } from './rootfs.js';
 import type { Exporter, ExportContext, ExportResponse, ImageBlobs } from './types.js';
+import { platformDirName, type PlatformImage } from './platforms.js';
 
 const run = promisify(execFile);
 
@@ -33,6 +34,13 @@ export class LocalExporter implements Exporter {
     private readonly dest: string,
     private readonly opts: LocalExportOptions = {},
   ) {}
+
+  /** Several platforms: one subdirectory per platform (`DIR/linux_amd64`, `DIR/linux_arm64`), as buildx; each written as a one-platform DIR is. */
+  async exportPlatforms(images: PlatformImage[], ctx: ExportContext): Promise<ExportResponse> {
+    const messages: string[] = [];
+    for (const img of images) messages.push((await new LocalExporter(join(this.dest, platformDirName(img.platform)), this.opts).export(img.result, img.blobs, ctx)).message);
+    return { message: messages.join('; ') };
+  }
 
   async export(result: BuildResult, _image: ImageBlobs, ctx: ExportContext): Promise<ExportResponse> {
     const dest = resolve(this.dest);

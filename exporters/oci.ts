@@ -15,6 +15,7 @@ import { exportError, withOutputFile, writeTar } from '../src/imagestore/output-
 import { imageBlobs, indexFor, layoutEntries } from '../src/imagestore/layout.js';
 import { imageFor, parseImageOptions, type ImageExportOptions } from './options.js';
 import type { Exporter, ExportContext, ExportResponse, ImageBlobs } from './types.js';
+import { writePlatformIndex, type PlatformImage } from './platforms.js';
 
 export interface OciExportOptions {
   /** Write a layout directory instead of a tarball. */
@@ -33,6 +34,19 @@ export class OciTarExporter implements Exporter {
     private readonly options: OciExportOptions = {},
   ) {
     this.opts = parseImageOptions(options.attrs ?? {});
+  }
+
+  /** Several platforms: index.json names the image index (annotation-index.* go on it); every platform's blobs are in the layout. */
+  async exportPlatforms(images: PlatformImage[], ctx: ExportContext): Promise<ExportResponse> {
+    const { index: top, images: made } = await writePlatformIndex(images, this.opts, true, ctx);
+    const index = indexFor(top, this.name ? [this.name] : []);
+    const seen = new Map<string, Descriptor>([[top.digest, top]]);
+    for (const m of made) for (const b of await imageBlobs(m.manifest, ctx.content)) seen.set(b.digest, b);
+    const blobs = [...seen.values()].sort((a, c) => (a.digest < c.digest ? -1 : a.digest > c.digest ? 1 : 0));
+    const extra = { manifest: top, config: top };
+    if (this.options.directory) return { message: `exporting to oci layout ${await writeLayoutDir(this.dest, blobs, index, ctx)}`, ...extra };
+    const where = await withOutputFile(this.dest, 'OCI archive', (out) => writeTar(out, layoutEntries(blobs, ctx.content, index), ctx.signal), ctx.stdout);
+    return { message: `exporting to oci image format ${where}`, ...extra };
   }
 
   async export(result: BuildResult, base: ImageBlobs, ctx: ExportContext): Promise<ExportResponse> {

@@ -9,6 +9,7 @@ import type { BuildResult } from '../src/llb/result.js';
 import { prepareLayers, type LayerOptions } from './layers.js';
 import { writeImageWith } from './manifest.js';
 import type { Exporter, ExportContext, ExportResponse, ImageBlobs } from './types.js';
+import type { PlatformImage } from './platforms.js';
 
 export interface ImageExportOptions {
   layers: LayerOptions;
@@ -67,6 +68,7 @@ export function withImageOptions(inner: Exporter, attrs: Record<string, string>)
   const opts = parseImageOptions(attrs);
   return {
     type: inner.type,
+    ...(inner.exportPlatforms ? { exportPlatforms: (images: PlatformImage[], ctx: ExportContext) => inner.exportPlatforms!(images, ctx, opts) } : {}),
     async export(result: BuildResult, base: ImageBlobs, ctx: ExportContext): Promise<ExportResponse> {
       const image = await imageFor(result, base, opts, true, ctx);
       const r = await inner.export(result, image, ctx);

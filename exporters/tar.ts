@@ -6,7 +6,8 @@ import type { Writable } from 'node:stream';
 import { tarTree } from '../src/diff/compare.js';
 import type { BuildResult } from '../src/llb/result.js';
 import { withOutputFile } from '../src/imagestore/output-file.js';
-import { withRootfs } from './rootfs.js';
+import { withRootfs, withRootfsTree } from './rootfs.js';
+import { platformDirName, type PlatformImage } from './platforms.js';
 import type { Exporter, ExportContext, ExportResponse, ImageBlobs } from './types.js';
 
 export class RootfsTarExporter implements Exporter {
@@ -17,6 +18,13 @@ export class RootfsTarExporter implements Exporter {
     const where = await withRootfs(result, ctx, (root) =>
       withOutputFile(this.dest, 'tar archive', (out) => writeTree(root, out, ctx.signal), ctx.stdout),
     );
+    return { message: `exporting rootfs to tar ${where}` };
+  }
+
+  /** Several platforms: one tar whose top-level dirs are the platforms (`linux_amd64/`, `linux_arm64/`), as buildx. */
+  async exportPlatforms(images: PlatformImage[], ctx: ExportContext): Promise<ExportResponse> {
+    const items = images.map((i) => ({ name: platformDirName(i.platform), result: i.result }));
+    const where = await withRootfsTree(items, ctx, (root) => withOutputFile(this.dest, 'tar archive', (out) => writeTree(root, out, ctx.signal), ctx.stdout));
     return { message: `exporting rootfs to tar ${where}` };
   }
 }

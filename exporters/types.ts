@@ -4,6 +4,8 @@ import type { ImageStore } from '../src/imagestore/types.js';
 import type { BuildResult } from '../src/llb/result.js';
 import type { ProgressSink } from '../src/progress/types.js';
 import type { Snapshotter } from '../src/snapshot/types.js';
+import type { ImageExportOptions } from './options.js';
+import type { PlatformImage } from './platforms.js';
 
 /**
  * An Exporter writes a BuildResult somewhere a user can use it. It sees the result (layer chain and
@@ -45,4 +47,10 @@ export interface ExportResponse {
 export interface Exporter {
   readonly type: string;
   export(result: BuildResult, image: ImageBlobs, ctx: ExportContext): Promise<ExportResponse>;
+  /**
+   * A multi-platform build (./platforms.ts): one image per platform, written as one index (or one
+   * subdirectory per platform). Absent: this output cannot hold several platforms (type=docker, --load).
+   * `opts`: the output's image options, when a wrapper (withImageOptions) carries them.
+   */
+  exportPlatforms?(images: PlatformImage[], ctx: ExportContext, opts?: ImageExportOptions): Promise<ExportResponse>;
 }

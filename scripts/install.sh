@@ -4,8 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # runc runs RUN steps; busybox-static makes the local base image; mount and attr (getfattr/setfattr) for overlayfs;
-# zstd for zstd layers (compression=zstd), pigz for fast parallel gzip of layers.
-bash scripts/ensure-packages.sh runc busybox-static util-linux mount attr slirp4netns uidmap bzip2 xz-utils zstd pigz
+# zstd for zstd layers (compression=zstd), pigz for fast parallel gzip of layers; qemu-user-static runs RUN steps of
+# other platforms (--platform linux/arm64 on amd64): tsbuild registers its emulators with binfmt_misc (F flag) when a
+# build needs one.
+bash scripts/ensure-packages.sh runc busybox-static util-linux mount attr slirp4netns uidmap bzip2 xz-utils zstd pigz qemu-user-static
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi

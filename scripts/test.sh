@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # What the tests use: the runtime, the base image, independent checkers (skopeo, umoci), a registry,
 # a browser for the report page (chromium, driven by playwright-core).
-bash scripts/ensure-packages.sh chromium runc busybox-static skopeo umoci docker-registry apache2-utils util-linux mount tar attr slirp4netns uidmap openssh-client bzip2 xz-utils zstd pigz e2fsprogs buildah git openssl tmux
+bash scripts/ensure-packages.sh chromium runc busybox-static skopeo umoci docker-registry apache2-utils util-linux mount tar attr slirp4netns uidmap openssh-client bzip2 xz-utils zstd pigz e2fsprogs buildah git openssl tmux qemu-user-static
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi

@@ -3,20 +3,31 @@ import type { Definition, Digest } from '../src/llb/types.js';
 import type { Vertex } from './types.js';
 
 export interface Graph {
+  /** The first output (`outputs[0]`). */
   output: Vertex;
-  /** Every vertex reachable from the output, each once, inputs before dependents. */
+  /** One vertex per definition solved together (a multi-platform build: one per platform), in order. */
+  outputs: Vertex[];
+  /** Every vertex reachable from an output, each once, inputs before dependents. */
   vertices: Vertex[];
 }
 
 /**
- * Vertices of the ops reachable from `def.output`; ops that are not reachable are ignored.
+ * Vertices of the ops reachable from `def.output` (and from each of `more`'s outputs: definitions solved in
+ * the same run share every vertex with the same digest, e.g. the context and a `FROM --platform=$BUILDPLATFORM`
+ * stage of a multi-platform build); ops that are not reachable are ignored.
  * Throws INVALID_DEFINITION for a missing op or a cycle.
  */
-export function buildGraph(def: Definition): Graph {
+export function buildGraph(def: Definition, more: Definition[] = []): Graph {
   const byDigest = new Map<Digest, Vertex>();
   const order: Vertex[] = [];
-  const visiting = new Set<Digest>();
+  for (const d of [def, ...more]) walk(d, byDigest, order);
+  const outputs = [def, ...more].map((d) => byDigest.get(d.output)!);
+  return { output: outputs[0]!, outputs, vertices: order };
+}
 
+function walk(def: Definition, byDigest: Map<Digest, Vertex>, order: Vertex[]): void {
+  if (byDigest.has(def.output)) return;
+  const visiting = new Set<Digest>();
   // Iterative post-order walk (a chain of thousands of steps must not overflow the stack): a frame is
   // an op and how many of its inputs have been visited; an op becomes a vertex once all its inputs are.
   const root = def.ops[def.output];
@@ -42,7 +53,6 @@ export function buildGraph(def: Definition): Graph {
     byDigest.set(frame.digest, v);
     order.push(v);
   }
-  return { output: byDigest.get(def.output)!, vertices: order };
 }
 
 function invalid(msg: string): TsbuildError {

@@ -70,7 +70,17 @@ export interface SolveOptions {
 }
 
 export async function solve(def: Definition, opts: SolveOptions): Promise<BuildResult> {
-  const graph = buildGraph(def);
+  return (await solveAll([def], opts))[0]!;
+}
+
+/**
+ * Solve several definitions in one run (a multi-platform build: one per platform): vertices with the same
+ * digest (the context, a `FROM --platform=$BUILDPLATFORM` stage, …) are keyed, run and shown once. One
+ * BuildResult per definition, in order; each carries every vertex's summary.
+ */
+export async function solveAll(defs: Definition[], opts: SolveOptions): Promise<BuildResult[]> {
+  if (defs.length === 0) throw new TypeError('solveAll needs a definition');
+  const graph = buildGraph(defs[0]!, defs.slice(1));
   const { snapshotter, content } = opts;
   const statCache = await StatCache.open(join(opts.cacheDir, 'statcache'));
   const ops =
@@ -121,9 +131,11 @@ export async function solve(def: Definition, opts: SolveOptions): Promise<BuildR
         restore: (name, parent, layer, signal) => restoreSnapshot({ snapshotter, content }, name, parent, layer, signal),
       },
     });
-    const image = structuredClone(def.image);
-    image.rootfs = { type: 'layers', diff_ids: solved.layers.map((l) => l.diffID) };
-    return { layers: solved.layers, image, snapshot: solved.snapshot, vertices: solved.vertices, ...(solved.created ? { created: solved.created } : {}), cacheSteps: solved.steps };
+    return [solved, ...solved.others].map((out, i) => {
+      const image = structuredClone(defs[i]!.image);
+      image.rootfs = { type: 'layers', diff_ids: out.layers.map((l) => l.diffID) };
+      return { layers: out.layers, image, snapshot: out.snapshot, vertices: solved.vertices, ...(out.created ? { created: out.created } : {}), cacheSteps: out.steps };
+    });
   } finally {
     await statCache.flush().catch(() => {});
   }

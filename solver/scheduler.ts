@@ -69,16 +69,23 @@ export interface ImportedCacheLookup {
 /** The reason given for a step whose cache record was found but whose result is gone. */
 export const RESULT_MISSING = 'cached result missing: rebuilt';
 
-export interface SolvedGraph {
+/** What one output of the graph became. */
+export interface SolvedOutput {
   /** Committed snapshot of the output (null for an empty rootfs). */
   snapshot: string | null;
   /** The output's layer chain: base image layers, then one per exec/file op. */
   layers: Layer[];
-  vertices: VertexSummary[];
   /** When the newest op of the output's chain was first built (from its cache record). */
   created?: string;
-  /** Every exec/file step's cache facts (for --cache-to). */
+  /** Every exec/file step's cache facts (for --cache-to); `chain` marks this output's chain. */
   steps: CacheStep[];
+}
+
+/** The first output's result, every vertex's summary, and the results of the graph's other outputs. */
+export interface SolvedGraph extends SolvedOutput {
+  vertices: VertexSummary[];
+  /** `graph.outputs[1..]`, in order (a multi-platform build's other platforms). */
+  others: SolvedOutput[];
 }
 
 export async function solveGraph(graph: Graph, opts: SchedulerOptions): Promise<SolvedGraph> {
@@ -134,24 +141,29 @@ class Solve {
     outer?.addEventListener('abort', onAbort, { once: true });
     try {
       await Promise.all(this.graph.vertices.map((v) => this.key(v)));
-      const chain = this.chain();
-      const lazyOutput = this.opts.imported?.lazyOutput === true && this.importedHits.has(this.graph.output);
-      await this.decideNeeds(chain, lazyOutput);
+      const outputs = this.graph.outputs;
+      const chains = outputs.map((o) => this.chain(o));
+      const lazy = outputs.map((o) => this.opts.imported?.lazyOutput === true && this.importedHits.has(o));
+      await this.decideNeeds(outputs, chains, lazy);
       // Start every step that runs (or is restored) in dependency order, so that mat() never descends a
       // long chain on one stack.
       for (const v of this.graph.vertices) if (this.mustRun.has(v) || this.restoring.has(v)) void this.mat(v);
-      const [snapshot, ...layers] = await Promise.all([
-        lazyOutput ? Promise.resolve(null) : this.track(this.mat(this.graph.output)),
-        ...chain.map((v) => this.track(this.layer(v))),
-      ]);
+      const made = await Promise.all(
+        outputs.map((o, i) =>
+          Promise.all([lazy[i] ? Promise.resolve(null) : this.track(this.mat(o)), ...chains[i]!.map((v) => this.track(this.layer(v)))]),
+        ),
+      );
       await Promise.all(this.writes.values());
-      return {
-        snapshot: snapshot as string | null,
-        layers: [...this.baseLayers(), ...(layers as Layer[]).reverse()],
-        vertices: this.summaries(),
-        ...this.newestCreated(chain),
-        steps: this.cacheSteps(chain),
-      };
+      const results = outputs.map((o, i): SolvedOutput => {
+        const [snapshot, ...layers] = made[i]!;
+        return {
+          snapshot: snapshot as string | null,
+          layers: [...this.baseLayers(o), ...(layers as Layer[]).reverse()],
+          ...this.newestCreated(chains[i]!),
+          steps: this.cacheSteps(chains[i]!),
+        };
+      });
+      return { ...results[0]!, vertices: this.summaries(), others: results.slice(1) };
     } catch (err) {
       if (this.firstError === undefined && !this.ctrl.signal.aborted) this.firstError = err;
       this.ctrl.abort(this.firstError);
@@ -281,7 +293,7 @@ class Solve {
   }
 
   // Phase 2: which vertices must run.
-  private async decideNeeds(chain: Vertex[], lazyOutput: boolean): Promise<void> {
+  private async decideNeeds(outputs: Vertex[], chains: Vertex[][], lazy: boolean[]): Promise<void> {
     // v's snapshot is needed: run it ('visit'), or restore an imported hit (which needs its parent's
     // snapshot). A worklist, not recursion: a chain of thousands of steps must not overflow the stack.
     const work: { v: Vertex; how: 'need' | 'visit' }[] = [];
@@ -307,8 +319,11 @@ class Solve {
       work.push({ v, how: 'visit' });
       drain();
     };
-    if (!lazyOutput) need(this.graph.output);
+    outputs.forEach((o, i) => {
+      if (!lazy[i]) need(o);
+    });
     // A chain step whose layer is not memoized needs its snapshot to make one.
+    const chain = [...new Set(chains.flat())];
     const memo = await Promise.all(chain.map((v) => this.memoizedLayer(v)));
     chain.forEach((v, i) => {
       if (!memo[i]) visit(v);
@@ -487,9 +502,9 @@ class Solve {
   }
 
   /** The output's chain (output → inputs[0] → …) down to, not including, the op that starts it: layered ops (exec, file) only. */
-  private chain(): Vertex[] {
+  private chain(output: Vertex): Vertex[] {
     const out: Vertex[] = [];
-    let v = this.graph.output;
+    let v = output;
     while (isLayered(v.op, this.modules)) {
       out.push(v);
       const parent = v.inputs[0];
@@ -499,13 +514,25 @@ class Solve {
     return out;
   }
 
-  private baseLayers(): Layer[] {
-    let v = this.graph.output;
+  private baseLayers(output: Vertex): Layer[] {
+    let v = output;
     while (isLayered(v.op, this.modules)) v = v.inputs[0]!;
     return baseLayersOf(v.op, this.facts.get(v) ?? {}, this.modules);
   }
 
-  private async layer(v: Vertex): Promise<Layer> {
+  /** The layer of a chain step, made once even when several outputs' chains share the step. */
+  private layer(v: Vertex): Promise<Layer> {
+    let p = this.layers.get(v);
+    if (!p) {
+      p = this.makeLayer(v);
+      this.layers.set(v, p);
+    }
+    return p;
+  }
+
+  private readonly layers = new Map<Vertex, Promise<Layer>>();
+
+  private async makeLayer(v: Vertex): Promise<Layer> {
     // A restore that fails runs the step instead, whose layer is then made below.
     if (this.importedHits.has(v) && this.restoring.has(v)) await this.mat(v);
     const memo = this.mustRun.has(v) ? undefined : this.memoLayers.get(v);

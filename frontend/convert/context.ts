@@ -1,6 +1,6 @@
 /** Shared state of one conversion (Dockerfile → Definition) and of each stage being converted. */
 import { DockerfileError, TsbuildError } from '../../src/errors.js';
-import type { ImageConfig } from '../../src/image/types.js';
+import type { ImageConfig, Platform } from '../../src/image/types.js';
 import type { OpMetadata } from '../../src/llb/types.js';
 import type { FromInstruction, Instruction, InstructionLocation } from '../parse/instructions.js';
 import { ShellExpansionError, type ShellLex } from '../shell/lex.js';
@@ -29,6 +29,8 @@ export interface StageState {
   /** Label in descriptions: the name, `stage-N`, or "" for an unnamed target. */
   label: string;
   node: NodeId;
+  /** The stage's platform (normalised): its `FROM --platform`, its parent stage's, or the target's. */
+  platform: Platform;
   image: ImageConfig;
   /** The environment of RUN and of expansion: image Env plus ARG values. */
   env: EnvList;
@@ -65,8 +67,8 @@ export interface Converter {
   findStage(ref: string): StageDef | undefined;
   /** Every stage's name (unnamed stages left out), for messages. */
   stageNames(): string[];
-  /** Resolve an image into an image source node (cached). */
-  image(ref: string, loc: InstructionLocation, stageLabel: string): Promise<ResolvedImage>;
+  /** Resolve an image for a platform into an image source node (cached). */
+  image(ref: string, loc: InstructionLocation, stageLabel: string, platform?: Platform): Promise<ResolvedImage>;
   /** A local source node (one per name; the build context when no name is given); records the paths used. */
   context(paths: string[], named?: { name: string; source: string; excludePatterns: string[] }): NodeId;
   /** The `--build-context` that FROM/COPY --from/RUN --mount from= NAME refers to, if any (see FrontendInput.namedContexts). */

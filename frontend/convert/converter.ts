@@ -13,7 +13,7 @@ import { dispatch } from './dispatch.js';
 import { EnvList } from './env-list.js';
 import { GraphBuilder, type NodeId } from './graph.js';
 import { baseImage, cloneImage, emptyImage } from './image-config.js';
-import { formatPlatform, parsePlatform, platformMatches } from '../../src/image/platform.js';
+import { formatPlatform, normalizePlatform, parsePlatform, specPlatform } from '../../src/image/platform.js';
 import type { FrontendInput, FrontendOutput, NamedContext, Warning } from './input.js';
 import type { CopyAction } from '../../src/llb/types.js';
 import { familiarName, normalizeReference } from '../../src/image/reference.js';
@@ -22,9 +22,11 @@ import { Diagnostics } from '../../src/diagnostics.js';
 
 const PROXY_ARGS = ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy'];
 
-function platformArgs(p: Platform): string[] {
+/** BUILDPLATFORM… and TARGETPLATFORM…, written as BuildKit writes them (linux/arm64 has no variant, linux/arm/v7 has). */
+function platformArgs(target: Platform, build: Platform): string[] {
   const out: string[] = [];
-  for (const prefix of ['BUILD', 'TARGET']) {
+  for (const [prefix, raw] of [['BUILD', build], ['TARGET', target]] as const) {
+    const p = specPlatform(raw);
     out.push(`${prefix}PLATFORM=${formatPlatform(p)}`, `${prefix}OS=${p.os}`, `${prefix}ARCH=${p.architecture}`, `${prefix}VARIANT=${p.variant ?? ''}`);
   }
   return out;
@@ -105,7 +107,8 @@ export async function convertDockerfile(input: FrontendInput): Promise<FrontendO
     const all = inst.keyword === 'ONBUILD' ? [inst, inst.trigger] : [inst];
     for (const i of all) if (i.keyword === 'ARG') for (const a of i.args) declaredArgs.add(a.key);
   }
-  const globalArgs = new Set<string>(platformArgs(input.platform).map((kv) => kv.slice(0, kv.indexOf('='))));
+  const buildPlatform = input.buildPlatform ?? input.platform;
+  const globalArgs = new Set<string>(platformArgs(input.platform, buildPlatform).map((kv) => kv.slice(0, kv.indexOf('='))));
   for (const inst of globals) if (inst.keyword === 'ARG') for (const a of inst.args) globalArgs.add(a.key);
   const graph = new GraphBuilder();
   const lex = new ShellLex({ escapeToken: parsed.escapeToken });
@@ -163,11 +166,12 @@ export async function convertDockerfile(input: FrontendInput): Promise<FrontendO
       }
       return p;
     },
-    async image(ref, loc, _label): Promise<ResolvedImage> {
-      let p = images.get(ref);
+    async image(ref, loc, _label, platform = input.platform): Promise<ResolvedImage> {
+      const id = `${formatPlatform(normalizePlatform(platform))} ${ref}`;
+      let p = images.get(id);
       if (!p) {
-        p = input.resolveImage(ref);
-        images.set(ref, p);
+        p = input.resolveImage(ref, platform);
+        images.set(id, p);
       }
       let resolved;
       try {
@@ -179,7 +183,7 @@ export async function convertDockerfile(input: FrontendInput): Promise<FrontendO
         throw err;
       }
       const node = graph.add(
-        { type: 'source', source: { kind: 'image', ref: resolved.ref, digest: resolved.digest, platform: { ...input.platform } } },
+        { type: 'source', source: { kind: 'image', ref: resolved.ref, digest: resolved.digest, platform: { ...platform } } },
         [],
         { description: `FROM ${resolved.ref}`, location: { file: loc.file, line: loc.startLine, endLine: loc.endLine } },
       );
@@ -218,11 +222,11 @@ export async function convertDockerfile(input: FrontendInput): Promise<FrontendO
     loc: InstructionLocation,
   ): Promise<StageState> {
     if (nc.context.kind === 'image') {
-      const r = await c.image(nc.context.ref, loc, label);
+      const r = await c.image(nc.context.ref, loc, label, platform);
       const image = baseImage(r.config);
       const m = graph.node(r.node).meta;
       m.stage = stageTag;
-      return { def, label, node: r.node, image, env: new EnvList(image.config.Env ?? []), args: [], cmdSet: false, steps: [{ text: `FROM ${r.ref}`, meta: m }] };
+      return { def, label, node: r.node, platform, image, env: new EnvList(image.config.Env ?? []), args: [], cmdSet: false, steps: [{ text: `FROM ${r.ref}`, meta: m }] };
     }
     const local = c.context(['.'], { name: nc.name, ...nc.context });
     const scratch = graph.add({ type: 'source', source: { kind: 'scratch' } }, [], { description: '' });
@@ -232,12 +236,12 @@ export async function convertDockerfile(input: FrontendInput): Promise<FrontendO
       stage: stageTag,
       location: { file, line: loc.startLine, endLine: loc.endLine },
     });
-    const image = emptyImage(platform);
-    return { def, label, node, image, env: new EnvList(image.config.Env ?? []), args: [], cmdSet: false, steps: [{ text: `FROM ${nc.name}`, meta: graph.node(node).meta }] };
+    const image = emptyImage(specPlatform(platform));
+    return { def, label, node, platform, image, env: new EnvList(image.config.Env ?? []), args: [], cmdSet: false, steps: [{ text: `FROM ${nc.name}`, meta: graph.node(node).meta }] };
   }
 
   // Global ARGs (before the first FROM): usable in FROM, inherited by `ARG name` in stages.
-  const meta = new EnvList(platformArgs(input.platform));
+  const meta = new EnvList(platformArgs(input.platform, buildPlatform));
   for (const inst of globals) {
     if (inst.keyword !== 'ARG') continue;
     for (const a of inst.args) {
@@ -262,16 +266,7 @@ export async function convertDockerfile(input: FrontendInput): Promise<FrontendO
       const text = expandWord(c, meta.lookup(), from.platform, loc, 'UndefinedArgInFrom');
       const p = parsePlatform(text);
       if (!p) fail(loc, 'INVALID_FLAG', `FROM --platform: invalid platform ${JSON.stringify(text)} (os/arch[/variant])`, undefined, '--platform');
-      if (!platformMatches(p!, input.platform) && input.checkOnly !== true) {
-        fail(
-          loc,
-          'PLATFORM_NOT_SUPPORTED',
-          `FROM --platform=${formatPlatform(p!)}: tsbuild can only build for this host's platform (${formatPlatform(input.platform)}); it has no emulation for other platforms`,
-          undefined,
-          '--platform',
-        );
-      }
-      platform = p!;
+      platform = normalizePlatform(p!);
     }
     const parent = c.findStage(base);
     // --build-context NAME replaces the stage NAME (none of its instructions run), or the image NAME.
@@ -282,21 +277,21 @@ export async function convertDockerfile(input: FrontendInput): Promise<FrontendO
       s = await namedStage(named, def, label, stageTag, platform, loc);
     } else if (parent && parent.index < def.index) {
       const ps = await c.stage(parent.index, loc);
-      s = { def, label, node: ps.node, image: cloneImage(ps.image), env: ps.env.clone(), args: [], cmdSet: false, steps: [{ text: `FROM ${base}`, meta: null }] };
+      s = { def, label, node: ps.node, platform: ps.platform, image: cloneImage(ps.image), env: ps.env.clone(), args: [], cmdSet: false, steps: [{ text: `FROM ${base}`, meta: null }] };
     } else if (base.toLowerCase() === 'scratch') {
-      const image = emptyImage(platform);
+      const image = emptyImage(specPlatform(platform));
       const node = graph.add({ type: 'source', source: { kind: 'scratch' } }, [], {
         description: '',
         stage: stageTag,
         location: { file, line: loc.startLine, endLine: loc.endLine },
       });
-      s = { def, label, node, image, env: new EnvList(image.config.Env ?? []), args: [], cmdSet: false, steps: [{ text: 'FROM scratch', meta: graph.node(node).meta }] };
+      s = { def, label, node, platform, image, env: new EnvList(image.config.Env ?? []), args: [], cmdSet: false, steps: [{ text: 'FROM scratch', meta: graph.node(node).meta }] };
     } else {
-      const r = await c.image(base, loc, label);
+      const r = await c.image(base, loc, label, platform);
       const image = baseImage(r.config);
       const m = graph.node(r.node).meta;
       m.stage = stageTag;
-      s = { def, label, node: r.node, image, env: new EnvList(image.config.Env ?? []), args: [], cmdSet: false, steps: [{ text: `FROM ${r.ref}`, meta: m }] };
+      s = { def, label, node: r.node, platform, image, env: new EnvList(image.config.Env ?? []), args: [], cmdSet: false, steps: [{ text: `FROM ${r.ref}`, meta: m }] };
     }
     const globalsLookup = (key: string): string | undefined => meta.get(key);
     if (!replaced) {
@@ -306,8 +301,10 @@ export async function convertDockerfile(input: FrontendInput): Promise<FrontendO
 
     const total = s.steps.length;
     const width = String(total).length;
+    // Several platforms: each step names its stage's platform, as BuildKit ([linux/arm64 build 3/5]).
+    const prefix = [input.platformInNames ? formatPlatform(specPlatform(s.platform)) : '', label].filter((x) => x !== '').join(' ');
     s.steps.forEach((step, i) => {
-      if (step.meta) step.meta.description = `[${label ? label + ' ' : ''}${String(i + 1).padStart(width)}/${total}] ${stepText(step.text)}`;
+      if (step.meta) step.meta.description = `[${prefix ? prefix + ' ' : ''}${String(i + 1).padStart(width)}/${total}] ${stepText(step.text)}`;
     });
     return s;
   }

@@ -3,7 +3,8 @@
  * environment and history, and adds ExecOps/FileOps to the graph.
  */
 import type { ExecOp, MkdirAction } from '../../src/llb/types.js';
-import type { HealthConfig } from '../../src/image/types.js';
+import type { HealthConfig, Platform } from '../../src/image/types.js';
+import { platformMatches, specPlatform } from '../../src/image/platform.js';
 import { chompHeredocContent } from '../parse/heredoc.js';
 import { parseHeredocWord } from '../parse/heredoc.js';
 import type { Instruction, InstructionLocation, RunInstruction } from '../parse/instructions.js';
@@ -91,10 +92,17 @@ async function dispatchRun(c: Converter, s: StageState, inst: RunInstruction, x:
     network: (inst.network as ExecOp['network'] | undefined) ?? 'default',
     ...(inst.security === 'insecure' ? { security: 'insecure' as const } : {}),
     ...(mounts ? { mounts: mounts.mounts } : {}),
+    ...foreignPlatform(c, s),
   };
   s.node = c.graph.add(op, [s.node, ...(mounts?.inputs ?? [])], { description: '', stage: stageTag(s), location: location(inst.loc) });
   s.steps.push({ text: inst.original, meta: c.graph.node(s.node).meta });
   commitHistory(s.image, `RUN ${runHistory(s, args)} # buildkit`, true);
+}
+
+/** A RUN of a stage whose platform the build host does not run natively names it (its key and emulation depend on it). */
+function foreignPlatform(c: Converter, s: StageState): { platform?: Platform } {
+  const build = c.input.buildPlatform ?? c.input.platform;
+  return platformMatches(s.platform, build) ? {} : { platform: specPlatform(s.platform) };
 }
 
 /**

@@ -14,8 +14,18 @@ export interface FrontendInput {
   target?: string;
   /** The target platform, e.g. the host's {os:'linux', architecture:'amd64'}. */
   platform: Platform;
-  /** Resolves an image ref (as written after expansion) → normalized ref, manifest digest, config. Throws NotFoundError if absent. */
-  resolveImage(ref: string): Promise<{ ref: string; digest: string; config: ImageConfig }>;
+  /**
+   * The platform the build runs on (BUILDPLATFORM, `FROM --platform=$BUILDPLATFORM`); default: `platform`.
+   * A RUN step of a stage whose platform is not this one is marked with `ExecOp.platform` (it runs under emulation).
+   */
+  buildPlatform?: Platform;
+  /** Step names start with the stage's platform, `[linux/arm64 build 3/5]` (a build of several platforms, as BuildKit). */
+  platformInNames?: boolean;
+  /**
+   * Resolves an image ref (as written after expansion) for a platform (the stage's: the target's, or its
+   * `FROM --platform`) → normalized ref, manifest digest, config. Throws NotFoundError if absent.
+   */
+  resolveImage(ref: string, platform: Platform): Promise<{ ref: string; digest: string; config: ImageConfig }>;
   /**
    * `tsbuild build --check`: evaluate the build checks only. Problems the checks report (a duplicate
    * stage name) do not stop the conversion; the caller does not build.

@@ -30,7 +30,10 @@ import { enforceCacheCap } from './auto-gc.js';
 import { cacheTempDirs } from '../cache/gc.js';
 import { binarySize } from '../units/bytes.js';
 import { dockerfileToDefinition } from '../../frontend/index.js';
-import { solve } from '../../solver/index.js';
+import { solveAll } from '../../solver/index.js';
+import { writePlatformIndex, type PlatformImage } from '../../exporters/platforms.js';
+import { parseImageOptions } from '../../exporters/options.js';
+import { formatPlatform, hostPlatform } from '../image/platform.js';
 import { ImageStoreExporter } from '../../exporters/image.js';
 import { OciTarExporter } from '../../exporters/oci.js';
 import { DockerTarExporter } from '../../exporters/docker.js';
@@ -40,7 +43,7 @@ import { RootfsTarExporter } from '../../exporters/tar.js';
 import { sourceDateEpoch, writeImageWith } from '../../exporters/manifest.js';
 import { withImageOptions } from '../../exporters/options.js';
 import { writeBuildMetadata } from './metadata.js';
-import type { Exporter } from '../../exporters/types.js';
+import type { Exporter, ExportContext, ImageBlobs } from '../../exporters/types.js';
 import type { ProgressEvent, ProgressSink } from '../progress/types.js';
 import { PathWitness } from '../context/witness.js';
 import { CacheStore } from '../cache/store.js';
@@ -85,7 +88,7 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
   // The registry client (and undici) loads only when an image comes from or goes to a registry.
   let client: Promise<RegistryClient> | undefined;
   // A rebuild memo (./rebuild-memo.ts) is kept for plain builds whose every input it can check again.
-  const memoFile = memoEligible(args) ? memoPath(store.root, args) : undefined;
+  const memoFile = memoEligible(args) && (args.platforms ?? []).length <= 1 ? memoPath(store.root, args) : undefined;
   const witness = memoFile !== undefined ? new PathWitness() : undefined;
   const shown: ProgressEvent[] = [];
   const show = (e: ProgressEvent): void => {
@@ -104,27 +107,42 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
   importing?.catch(() => {}); // a build that fails before the solve never awaits it
   const named = args.buildContexts.length ? await prepareNamedContexts(args.buildContexts, { content, platform: args.platform }) : undefined;
 
-  const { definition, warnings, stages: stageList } = await dockerfileToDefinition({
-    ...(args.call !== 'build' ? { checkOnly: true } : {}),
-    dockerfile: dockerfileText,
-    dockerfilePath: displayFile,
-    excludePatterns,
-    buildArgs: args.buildArgs,
-    ...(args.target !== undefined ? { target: args.target } : {}),
-    platform: args.platform,
-    ...(named ? { namedContexts: named.named } : {}),
-    resolveImage: (ref) => {
-      const layout = named?.resolved.get(ref);
-      if (layout) return Promise.resolve(layout);
-      // Each base image is resolved once per build (one HEAD at most); see resolve-image.ts.
-      let p = baseImages.get(ref);
-      if (!p) {
-        p = resolveBaseImage(ref, { content, images, client: registry, pulled: new PulledRecords(join(store.root, 'registry', 'pulled')), platform: args.platform, progress, pull: args.pull });
-        baseImages.set(ref, p);
-      }
-      return p;
-    },
-  });
+  // --platform a,b: the Dockerfile is converted once per target platform; the solver solves them together.
+  const platforms = args.platforms ?? [args.platform];
+  const multi = platforms.length > 1;
+  const converted = [];
+  for (const platform of platforms) {
+    converted.push(
+      await dockerfileToDefinition({
+        ...(args.call !== 'build' ? { checkOnly: true } : {}),
+        dockerfile: dockerfileText,
+        dockerfilePath: displayFile,
+        excludePatterns,
+        buildArgs: args.buildArgs,
+        ...(args.target !== undefined ? { target: args.target } : {}),
+        platform,
+        buildPlatform: hostPlatform(),
+        ...(multi ? { platformInNames: true } : {}),
+        ...(named ? { namedContexts: named.named } : {}),
+        resolveImage: (ref, p) => {
+          const layout = named?.resolved.get(ref);
+          if (layout) return Promise.resolve(layout);
+          // Each base image is resolved once per build and platform (one HEAD at most); see resolve-image.ts.
+          const id = `${formatPlatform(p)} ${ref}`;
+          let r = baseImages.get(id);
+          if (!r) {
+            r = resolveBaseImage(ref, { content, images, client: registry, pulled: new PulledRecords(join(store.root, 'registry', 'pulled')), platform: p, progress, pull: args.pull });
+            baseImages.set(id, r);
+          }
+          return r;
+        },
+      }),
+    );
+  }
+  const definitions = converted.map((c) => c.definition);
+  const { definition, stages: stageList } = converted[0]!;
+  // Each platform's conversion reports the same Dockerfile problems: each is shown once.
+  const warnings = [...new Map(converted.flatMap((c) => c.warnings).map((w) => [`${w.rule ?? ''}\0${w.line ?? ''}\0${w.message}`, w])).values()];
   for (const w of warnings) show({ type: 'warning', message: w.rule ? `${w.rule}: ${w.message}` : w.message, file: w.file, ...(w.line !== undefined ? { line: w.line } : {}) });
   if (args.check) {
     const found = warnings.filter((w) => w.rule !== undefined).length;
@@ -139,17 +157,18 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
   }
   if (args.printDefinition) {
     progress.close();
-    process.stdout.write(JSON.stringify(definition, null, 2) + '\n');
+    process.stdout.write(JSON.stringify(multi ? definitions : definition, null, 2) + '\n');
     return 0;
   }
 
   // RUN --network=host / --security=insecure need the runner's consent (--allow), before anything runs.
   try {
-    checkEntitlements(definition, new Set(args.sandbox.allow));
+    for (const d of definitions) checkEntitlements(d, new Set(args.sandbox.allow));
   } catch (err) {
     throw withLineText(err, dockerfileText);
   }
   const exporters = makeExporters(args, registry);
+  if (multi) checkMultiPlatform(exporters);
   for (const e of exporters) if (e instanceof DockerDaemonExporter) await e.check(); // no daemon: say so before building
   if (args.push) {
     if (args.tags.length === 0) throw new TsbuildError('USAGE', '--push needs a name: use -t REGISTRY/REPO:TAG');
@@ -195,7 +214,7 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
     const cacheMountsDir = join(dirname(store.cache), 'cachemounts');
     const mountIds = args.cacheFrom.length || args.cacheTo.some((c) => c.cacheMounts) ? (await import('../cache/remote/mounts.js')).cacheMountIds(definition) : [];
     if (imported && mountIds.length) await (await import('./cache-travel.js')).restoreCacheMounts(imported, mountIds, cacheMountsDir, travel);
-    const result = await solve(definition, {
+    const results = await solveAll(definitions, {
       content,
       snapshotter,
       executor,
@@ -217,13 +236,22 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
     });
     const t0 = Date.now();
     progress.emit({ type: 'vertex.started', id: 'export', name: 'exporting to image', at: t0 });
+    const result = results[0]!;
     const sde = sourceDateEpoch(args.buildArgs);
-    // --cache-to type=inline: the image config carries its chain's cache records (./cache-travel.ts).
-    const inline = args.cacheTo.some((c) => c.type === 'inline') ? (await import('./cache-travel.js')).inlineCacheOf(result) : undefined;
-    const imageOptions = { ...(sde !== undefined ? { sourceDateEpoch: sde } : {}), labels: args.labels, ...(inline ? { inlineCache: inline.field } : {}) };
-    const blobs = await writeImageWith(result, content, imageOptions);
+    // --cache-to type=inline: each image config carries its chain's cache records (./cache-travel.ts).
+    const inlineOf = args.cacheTo.some((c) => c.type === 'inline') ? (await import('./cache-travel.js')).inlineCacheOf : undefined;
+    const optionsFor = (r: typeof result) => {
+      const inline = inlineOf?.(r);
+      return { ...(sde !== undefined ? { sourceDateEpoch: sde } : {}), labels: args.labels, ...(inline ? { inlineCache: inline.field } : {}) };
+    };
+    const inline = inlineOf?.(result);
+    const imageOptions = optionsFor(result);
+    const perPlatform: PlatformImage[] = [];
+    for (const [i, r] of results.entries()) perPlatform.push({ platform: platforms[i]!, result: r, blobs: await writeImageWith(r, content, i === 0 ? imageOptions : optionsFor(r)) });
     const ensureBlob = imported ? (d: { digest: string; size: number; mediaType: string }) => imported.ensureBlob(d, controller.signal) : undefined;
     const ctx = { content, images, progress, signal: controller.signal, snapshotter, mountsDir, imageOptions, ...(ensureBlob ? { ensureBlob } : {}) };
+    // Several platforms: the build's image is the index of its platforms' images (its digest is the build's ID).
+    const blobs = multi ? await defaultIndex(perPlatform, ctx) : perPlatform[0]!.blobs;
     if (imported && exporters.length) {
       const { noteLazySources } = await import('./cache-travel.js');
       const { registryDirs } = await import('./registry-client.js');
@@ -232,7 +260,7 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
     const messages: string[] = [];
     const responses = [];
     for (const e of exporters) {
-      const r = await e.export(result, blobs, ctx);
+      const r = multi ? await e.exportPlatforms!(perPlatform, ctx) : await e.export(result, blobs, ctx);
       responses.push(r);
       messages.push(r.message);
     }
@@ -245,7 +273,7 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
     }
     await writeBuildMetadata({ args, result, blobs, responses, names: args.tags.map((t) => normalizeReference(t)) });
     progress.emit({ type: 'vertex.done', id: 'export', name: 'exporting to image', at: Date.now(), durationMs: Date.now() - t0 });
-    const written = `writing image ${blobs.manifest.digest}${messages.length ? `; ${messages.join('; ')}` : ''}`;
+    const written = `writing image ${multi ? 'index ' : ''}${blobs.manifest.digest}${messages.length ? `; ${messages.join('; ')}` : ''}`;
     progress.emit({ type: 'info', message: written });
     if (result.vertices.some((v) => !v.cached)) {
       const keep = new Set(result.vertices.flatMap((v) => (v.cacheKey ? [v.cacheKey] : [])));
@@ -263,7 +291,7 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
         result,
         manifest: blobs.manifest.digest,
         config: blobs.config.digest,
-        bases: [...baseImages.keys()].map((r) => normalizeReference(r)),
+        bases: [...new Set([...baseImages.keys()].map((id) => normalizeReference(id.slice(id.indexOf(' ') + 1))))], // ids are `PLATFORM REF`
         tags: args.tags.map((t) => normalizeReference(t)),
         images,
         cache: new CacheStore({ dir: store.cache, snapshotExists: async (name) => (await snapshotter.stat(name))?.kind === 'committed', layerExists: (l) => content.has(l.descriptor.digest) }),
@@ -299,6 +327,22 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
     if (succeeded) progress.emit({ type: 'info', message: `build finished in ${((Date.now() - started) / 1000).toFixed(2)}s` });
     progress.close(!succeeded);
   }
+}
+
+/** Outputs that hold one image only (type=docker, --load) refuse a multi-platform build, as buildx's docker exporter. */
+function checkMultiPlatform(exporters: Exporter[]): void {
+  for (const e of exporters) {
+    if (e.exportPlatforms) continue;
+    if (e instanceof DockerDaemonExporter) throw new UsageError('docker exporter does not currently support exporting manifest lists', { hint: 'build one platform for --load, or use --push or -o type=oci,dest=FILE for several' });
+    if (e instanceof DockerTarExporter) throw new UsageError('docker exporter does not support exporting manifest lists, use the oci exporter instead');
+    throw new UsageError(`the ${e.type} output cannot hold several platforms`, { hint: 'build one platform for it' });
+  }
+}
+
+/** The index of a multi-platform build's default images (no output options). */
+async function defaultIndex(images: PlatformImage[], ctx: ExportContext): Promise<ImageBlobs> {
+  const { index } = await writePlatformIndex(images, parseImageOptions({}), true, ctx);
+  return { manifest: index, config: index };
 }
 
 /** True when every output is a plain registry push (no output reads layer bytes or the rootfs). */

@@ -7,7 +7,7 @@
  */
 import { isIP } from 'node:net';
 import { UsageError } from '../errors.js';
-import { formatPlatform, hostPlatform, normalizePlatform, parsePlatform, platformMatches } from '../image/platform.js';
+import { hostPlatform, parsePlatform, parsePlatformList, platformMatches } from '../image/platform.js';
 import type { Platform } from '../image/types.js';
 import { LEGACY_OPTIONS, legacyNotes } from './legacy-flags.js';
 
@@ -38,8 +38,10 @@ export type BuildContext =
   | { name: string; kind: 'oci-layout'; dir: string; tag?: string; digest?: string };
 
 export interface BuildxArgs {
-  /** The one target platform (normalised); the host's when --platform is not given. */
+  /** The first target platform (normalised); the host's when --platform is not given. */
   platform: Platform;
+  /** Every target platform, in order (normalised); [platform] for a one-platform build. */
+  platforms: Platform[];
   buildContexts: BuildContext[];
   /** --add-host NAME:IP, in order. */
   extraHosts: { host: string; ip: string }[];
@@ -60,45 +62,29 @@ export function parseBuildxArgs(values: Values, opts: { check: boolean; explicit
   const builder = str('builder');
   if (builder !== undefined) notes.push(`--builder ${builder}: tsbuild has no builder instances; the flag is ignored`);
   attestations(str('provenance'), str('sbom'), list('attest'));
+  const platforms = targetPlatforms(list('platform'));
   return {
-    platform: targetPlatform(list('platform')),
+    platform: platforms[0]!,
+    platforms,
     buildContexts: list('build-context').map(parseBuildContext),
     extraHosts: list('add-host').flatMap((v) => v.split(',')).map(parseAddHost),
-    annotations: parseAnnotations(list('annotation')),
+    annotations: parseAnnotations(list('annotation'), platforms),
     call: callMode(str('call') ?? str('print'), opts.check),
     debug: values.debug === true,
     notes,
   };
 }
 
-/** `--platform` (repeatable, comma-separated): one platform, and one this host runs (until multi-platform lands). */
-function targetPlatform(list: string[]): Platform {
-  const host = hostPlatform();
-  const asked = list.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
-  const platforms: Platform[] = [];
-  for (const text of asked) {
-    if (text === 'local') {
-      platforms.push(host);
-      continue;
-    }
-    const p = parsePlatform(text);
-    if (!p) throw new UsageError(`invalid --platform "${text}": expected os/arch[/variant], e.g. linux/amd64 or linux/arm64`);
-    const n = normalizePlatform(p);
-    if (!platforms.some((q) => formatPlatform(q) === formatPlatform(n))) platforms.push(n);
-  }
-  if (platforms.length > 1) {
-    throw new UsageError(`--platform ${platforms.map(formatPlatform).join(',')}: tsbuild builds one platform at a time (multi-platform builds are not supported yet)`, {
-      hint: `build for this host with --platform ${formatPlatform(host)}`,
-    });
-  }
-  const p = platforms[0];
-  if (p === undefined) return host;
-  if (!platformMatches(p, host)) {
-    throw new UsageError(`--platform ${formatPlatform(p)}: this ${formatPlatform(host)} host cannot run ${formatPlatform(p)} steps (tsbuild has no emulation for other platforms yet)`, {
-      hint: `build for this host with --platform ${formatPlatform(host)}`,
-    });
-  }
-  return p;
+/**
+ * `--platform` (repeatable, comma-separated), else `DOCKER_DEFAULT_PLATFORM` (as buildx), else this host. A
+ * platform this host cannot run natively is checked when a step of it runs (emulation, src/executor/emulation.ts).
+ */
+function targetPlatforms(list: string[]): Platform[] {
+  const env = process.env.DOCKER_DEFAULT_PLATFORM;
+  const from = list.length > 0 ? '--platform' : 'DOCKER_DEFAULT_PLATFORM';
+  const parsed = parsePlatformList(list.length > 0 ? list : env ? [env] : []);
+  if ('bad' in parsed) throw new UsageError(`invalid ${from} "${parsed.bad}": expected os/arch[/variant], e.g. linux/amd64 or linux/arm64`);
+  return parsed.platforms.length > 0 ? parsed.platforms : [hostPlatform()];
 }
 
 /** `NAME=PATH`, `NAME=docker-image://REF`, `NAME=oci-layout://DIR[:TAG|@DIGEST]`. */
@@ -154,14 +140,15 @@ export function parseAddHost(v: string): { host: string; ip: string } {
 }
 
 /** `--annotation [TYPE[,TYPE]:]KEY=VALUE` with TYPE manifest (default), index or manifest-descriptor. */
-export function parseAnnotations(list: string[]): Record<string, string> {
+export function parseAnnotations(list: string[], platforms: Platform[] = [hostPlatform()]): Record<string, string> {
   const out: Record<string, string> = {};
   for (const v of list) {
     const m = /^(?:([a-z-]+(?:,[a-z-]+)*)(\[[^\]]*\])?:)?([^=\s]+)=(.*)$/s.exec(v);
     if (!m) throw new UsageError(`invalid --annotation "${v}": expected [TYPE:]KEY=VALUE`);
     if (m[2] !== undefined) {
       const p = parsePlatform(m[2].slice(1, -1));
-      if (!p || !platformMatches(p, hostPlatform())) throw new UsageError(`invalid --annotation "${v}": ${m[2]} is not the platform of this build`);
+      if (!p || !platforms.some((q) => platformMatches(p, q))) throw new UsageError(`invalid --annotation "${v}": ${m[2]} is not the platform of this build`);
+      if (platforms.length > 1) throw new UsageError(`--annotation "${v}": annotations for one platform of a multi-platform build are not supported yet`);
     }
     for (const type of (m[1] ?? 'manifest').split(',')) {
       if (type !== 'manifest' && type !== 'index' && type !== 'manifest-descriptor') {

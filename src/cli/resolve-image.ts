@@ -45,7 +45,12 @@ export async function resolveBaseImage(ref: string, deps: BaseImageDeps): Promis
     const from = await pulled.get(name);
     const pulledHere = from !== undefined && from.digest === rec.target.digest;
     const found = await local(name, rec.target.digest, content, deps.platform);
-    if ('damaged' in found) {
+    if ('absent' in found && pulledHere) {
+      // Another platform of a pulled index: its manifest was never fetched. The same index, this platform.
+      pullRef = { ...parsed, digest: rec.target.digest };
+    } else if ('absent' in found) {
+      throw unrecoverable(name, [found.absent], 'it was not pulled from a registry');
+    } else if ('damaged' in found) {
       damaged = found.damaged;
       if (!pulledHere) throw unrecoverable(name, damaged, 'it was not pulled from a registry');
       progress.emit({ type: 'warning', message: `${name}: ${damaged.length} blob${damaged.length === 1 ? '' : 's'} missing or corrupt in the local store (${short(damaged)}): fetching the image again from its registry` });
@@ -79,6 +84,7 @@ export async function resolveBaseImage(ref: string, deps: BaseImageDeps): Promis
       progress.emit({ type: 'warning', message: `${name}: cannot pull (${err.message}); using the image in the local store` });
       const found = await local(name, rec.target.digest, content, deps.platform);
       if ('damaged' in found) throw unrecoverable(name, found.damaged, 'the registry cannot be reached');
+      if ('absent' in found) throw unrecoverable(name, [found.absent], 'the registry cannot be reached');
       return found;
     }
     if (err instanceof TsbuildError) throw err;
@@ -87,7 +93,7 @@ export async function resolveBaseImage(ref: string, deps: BaseImageDeps): Promis
   }
 }
 
-type Found = { ref: string; digest: string; config: ImageConfig } | { damaged: string[] };
+type Found = { ref: string; digest: string; config: ImageConfig } | { damaged: string[] } | { absent: string };
 
 /** The image as the store has it, or the digests of its blobs that are missing or corrupt. */
 async function local(name: string, digest: string, content: ContentStore, platform: Platform): Promise<Found> {
@@ -105,6 +111,7 @@ async function local(name: string, digest: string, content: ContentStore, platfo
   if (Array.isArray(doc.manifests)) {
     const pick = selectPlatform(doc.manifests, platform);
     if (!pick) throw new NotFoundError('IMAGE_PLATFORM_NOT_FOUND', `${name} has no manifest for ${formatPlatform(platform)}`);
+    if (!(await content.has(pick.digest))) return { absent: pick.digest };
     doc = await json<Manifest & Index>(pick.digest);
     if (!doc) return { damaged: [pick.digest] };
   }

@@ -33,6 +33,29 @@ export function parsePlatform(text: string): Platform | null {
   return p;
 }
 
+/**
+ * The platform as BuildKit writes it (containerd's `platforms.Normalize` output): normalised, but arm64's
+ * default variant v8 left out. What TARGETPLATFORM/TARGETVARIANT, image configs, index entries, output
+ * subdirectories and progress names show: `linux/arm64`, `linux/arm/v7`, `linux/amd64`.
+ */
+export function specPlatform(p: Platform): Platform {
+  const n = normalizePlatform(p);
+  if (n.architecture === 'arm64' && n.variant === 'v8') return { os: n.os, architecture: n.architecture };
+  return n;
+}
+
+/** `--platform linux/amd64,linux/arm64` (repeatable, comma-separated; `local` = this host): normalised, duplicates dropped; null names the bad entry. */
+export function parsePlatformList(texts: string[]): { platforms: Platform[] } | { bad: string } {
+  const platforms: Platform[] = [];
+  for (const text of texts.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '')) {
+    const p = text === 'local' ? hostPlatform() : parsePlatform(text);
+    if (!p) return { bad: text };
+    const n = normalizePlatform(p);
+    if (!platforms.some((q) => formatPlatform(q) === formatPlatform(n))) platforms.push(n);
+  }
+  return { platforms };
+}
+
 export function formatPlatform(p: Platform): string {
   return p.variant ? `${p.os}/${p.architecture}/${p.variant}` : `${p.os}/${p.architecture}`;
 }

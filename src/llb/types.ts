@@ -85,6 +85,12 @@ export interface ExecOp {
   security?: 'insecure';
   /** RUN --mount, in order. Inputs after inputs[0] are only referenced from here (bind/cache `input`). */
   mounts?: ExecMount[];
+  /**
+   * The platform of the step's rootfs when it is not the build host's (as BuildKit writes it: linux/arm64,
+   * linux/arm/v7): the step runs under emulation (src/executor/emulation.ts) and its cache key names it.
+   * Absent for a step of the host's platform, so a one-platform build's digests and keys are unchanged.
+   */
+  platform?: Platform;
 }
 
 /**

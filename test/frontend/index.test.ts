@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { DockerfileError, NotFoundError } from '../../src/errors.js';
 import { opDigest } from '../../src/llb/digest.js';
-import type { Definition } from '../../src/llb/types.js';
+import type { Definition, ExecOp } from '../../src/llb/types.js';
 import { dockerfileToDefinition } from '../../frontend/index.js';
-import { frontendInput } from './fake-images.js';
+import { fakeResolveImage, frontendInput } from './fake-images.js';
+import type { FrontendInput } from '../../frontend/index.js';
 
 const input = frontendInput;
 
@@ -109,5 +110,40 @@ describe('dockerfileToDefinition', () => {
     const err = await dockerfileToDefinition(input('FROM busybox\nCOPY ../x .\n', { dockerfilePath: 'sub/Dockerfile.dev' })).catch((e: unknown) => e);
     expect((err as DockerfileError).location).toMatchObject({ file: 'sub/Dockerfile.dev', line: 2, lineText: 'COPY ../x .' });
     expect((err as DockerfileError).code).toBe('PATH_OUTSIDE_CONTEXT');
+  });
+
+  it('one conversion per platform: a FROM --platform=$BUILDPLATFORM stage is the same ops for every target; a foreign RUN names its platform', async () => {
+    const df = 'FROM --platform=$BUILDPLATFORM busybox AS build\nRUN uname -m > /a\nARG TARGETARCH\nRUN echo $TARGETARCH > /t\nFROM busybox\nCOPY --from=build /a /t /\nRUN cat /t\n';
+    const seen: string[] = [];
+    const resolveImage: FrontendInput['resolveImage'] = async (ref, platform) => {
+      seen.push(`${ref} ${platform.architecture}`);
+      return fakeResolveImage(ref);
+    };
+    const build = { os: 'linux', architecture: 'amd64' };
+    const [amd, arm] = await Promise.all(
+      [build, { os: 'linux', architecture: 'arm64', variant: 'v8' }].map((platform) => dockerfileToDefinition(input(df, { platform, buildPlatform: build, platformInNames: true, resolveImage }))),
+    );
+    checkDag(amd!.definition);
+    checkDag(arm!.definition);
+    // Each conversion resolves a base once per platform: amd64 (both stages), then amd64 (build) + arm64 (target).
+    expect(seen.sort()).toEqual(['busybox amd64', 'busybox amd64', 'busybox arm64']);
+    const byName = (d: Definition) => Object.fromEntries(Object.entries(d.metadata).map(([k, m]) => [m.description, k]));
+    const a = byName(amd!.definition);
+    const b = byName(arm!.definition);
+    // The build stage runs on the build platform: its uname step is one vertex for both targets, named by that platform.
+    expect(a['[linux/amd64 build 2/3] RUN uname -m > /a']).toBeDefined();
+    expect(b['[linux/amd64 build 2/3] RUN uname -m > /a']).toBe(a['[linux/amd64 build 2/3] RUN uname -m > /a']);
+    // A step that reads TARGETARCH differs per target, and runs natively (no platform on the op).
+    const tA = a['[linux/amd64 build 3/3] RUN echo $TARGETARCH > /t']!;
+    const tB = b['[linux/amd64 build 3/3] RUN echo $TARGETARCH > /t']!;
+    expect(tA).not.toBe(tB);
+    expect((amd!.definition.ops[tB] ?? arm!.definition.ops[tB]) as ExecOp).not.toHaveProperty('platform');
+    expect((arm!.definition.ops[tB] as ExecOp).env).toContain('TARGETARCH=arm64');
+    // The target stage's RUN: the host's has no platform (keys unchanged); arm64's names linux/arm64 (as BuildKit writes it).
+    expect(amd!.definition.ops[a['[linux/amd64 3/3] RUN cat /t']!]).not.toHaveProperty('platform');
+    expect((arm!.definition.ops[b['[linux/arm64 3/3] RUN cat /t']!] as ExecOp).platform).toEqual({ os: 'linux', architecture: 'arm64' });
+    // The automatic args as BuildKit sets them: arm64 has no TARGETVARIANT, BUILDPLATFORM is the build host's.
+    const args = await dockerfileToDefinition(input('FROM busybox\nARG TARGETPLATFORM TARGETVARIANT BUILDPLATFORM\nRUN true\n', { platform: { os: 'linux', architecture: 'arm64', variant: 'v8' }, buildPlatform: build }));
+    expect((args.definition.ops[args.definition.output] as ExecOp).env).toEqual(expect.arrayContaining(['TARGETPLATFORM=linux/arm64', 'TARGETVARIANT=', 'BUILDPLATFORM=linux/amd64']));
   });
 });

@@ -3,7 +3,8 @@
  * files bind mounts read) and its run (./run.ts).
  * Map history: v1 — argv, env minus proxy variables, cwd, user, network, parent key; `mounts` (RUN --mount
  * declarations, a bind source by its input's key or context checksum) only when there are mounts;
- * `security` (RUN --security=insecure) only when set.
+ * `security` (RUN --security=insecure) only when set; `platform` (`os/arch[/variant]`, a step run under
+ * emulation for another platform, ExecOp.platform) only when set.
  */
 import type { BindMountSpec, CacheMountSpec, CopyAction, ExecMount, ExecOp } from '../../../src/llb/types.js';
 import type { KeyFacts } from '../../types.js';
@@ -12,6 +13,7 @@ import type { KeyInput, OpModule, StoredMap } from '../op.js';
 import { fieldsOf, inputKey, isObject, isStringArray, parentReason, same } from '../reasons.js';
 import { mountSourceError } from './mounts.js';
 import { runExec } from './run.js';
+import { formatPlatform } from '../../../src/image/platform.js';
 
 export const EXEC_TAG = 'tsbuild.exec.v1';
 
@@ -43,6 +45,8 @@ export type ExecCacheMap = {
   parent: string;
   /** Absent when there are no mounts. */
   mounts?: ExecMountMap[];
+  /** A foreign platform's step (`linux/arm64`); absent for the host's. */
+  platform?: string;
 };
 
 function cacheMap(op: ExecOp, inputs: KeyInput[], facts: KeyFacts): ExecCacheMap {
@@ -56,6 +60,7 @@ function cacheMap(op: ExecOp, inputs: KeyInput[], facts: KeyFacts): ExecCacheMap
     ...(op.security ? { security: op.security } : {}),
     parent: inputKey(inputs, 0),
     ...(op.mounts?.length ? { mounts: op.mounts.map((m, i) => mountMap(m, i, inputs, facts)) } : {}),
+    ...(op.platform ? { platform: formatPlatform(op.platform) } : {}),
   };
 }
 
@@ -78,7 +83,8 @@ function readMap(s: StoredMap): ExecCacheMap | undefined {
     typeof s.network === 'string' &&
     (s.security === undefined || typeof s.security === 'string') &&
     typeof s.parent === 'string' &&
-    (s.mounts === undefined || (Array.isArray(s.mounts) && s.mounts.every(isObject)));
+    (s.mounts === undefined || (Array.isArray(s.mounts) && s.mounts.every(isObject))) &&
+    (s.platform === undefined || typeof s.platform === 'string');
   return ok ? (s as unknown as ExecCacheMap) : undefined;
 }
 
@@ -90,6 +96,7 @@ function explain(a: ExecCacheMap, b: ExecCacheMap, ctx: { inputNames: string[] }
     else if (field === 'args') out.push('command changed');
     else if (field === 'cwd') out.push(`WORKDIR changed: ${a.cwd} → ${b.cwd}`);
     else if (field === 'user') out.push(`USER changed: "${a.user}" → "${b.user}"`);
+    else if (field === 'platform') out.push(`platform changed: ${a.platform ?? 'host'} → ${b.platform ?? 'host'}`);
     else out.push(`${field} changed`);
   }
   return [...out, ...parentReason(a.parent, b.parent, ctx.inputNames)];

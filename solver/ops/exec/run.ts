@@ -6,6 +6,7 @@ import type { ExecOp } from '../../../src/llb/types.js';
 import type { Snapshotter } from '../../../src/snapshot/types.js';
 import type { OpOutput, RunContext } from '../../types.js';
 import { commitSnapshot, keyHex, tempKey } from '../commit.js';
+import { ensureEmulation } from '../../../src/executor/emulation.js';
 import { prepareMounts, type ExecSandboxOptions, type PreparedMounts } from './mounts.js';
 
 const TAIL_LINES = 20;
@@ -35,6 +36,8 @@ export async function runExec(
 ): Promise<OpOutput> {
   const op = ctx.vertex.op as ExecOp;
   const { snapshotter, executor } = deps;
+  // A foreign platform's step runs under a qemu emulator registered with binfmt_misc, or fails naming the fix.
+  if (op.platform) await ensureEmulation(op.platform);
   const parent = ctx.inputs[0]?.snapshot ?? undefined;
   const active = tempKey(`exec:${keyHex(ctx.key).slice(0, 16)}`);
   const mounts = await snapshotter.prepare(active, parent);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatPlatform, hostPlatform, normalizePlatform, parsePlatform, platformMatches, selectPlatform } from '../../../src/image/platform.js';
+import { formatPlatform, hostPlatform, normalizePlatform, parsePlatform, parsePlatformList, platformMatches, selectPlatform, specPlatform } from '../../../src/image/platform.js';
 import type { Descriptor, Platform } from '../../../src/image/types.js';
 
 const p = (text: string): Platform => parsePlatform(text)!;
@@ -37,5 +37,18 @@ describe('the one platform matcher', () => {
   it("knows this host's platform", () => {
     expect(hostPlatform().os).toBe('linux');
     expect(hostPlatform().architecture).toBe(process.arch === 'x64' ? 'amd64' : process.arch);
+  });
+
+  it('writes a platform as BuildKit does: arm64 without v8, arm with v7 (TARGETVARIANT, index entries)', () => {
+    expect(formatPlatform(specPlatform(p('linux/arm64/v8')))).toBe('linux/arm64');
+    expect(formatPlatform(specPlatform(p('linux/aarch64')))).toBe('linux/arm64');
+    expect(formatPlatform(specPlatform(p('linux/arm')))).toBe('linux/arm/v7');
+    expect(formatPlatform(specPlatform(p('linux/arm64/v9')))).toBe('linux/arm64/v9');
+  });
+
+  it('reads --platform lists: comma-separated, repeatable, normalised, duplicates dropped, local = this host', () => {
+    const got = parsePlatformList(['linux/amd64,linux/arm64', ' linux/aarch64 ', 'local']);
+    expect('platforms' in got && got.platforms.map(formatPlatform)).toEqual(['linux/amd64', 'linux/arm64/v8', ...(hostPlatform().architecture === 'amd64' ? [] : [formatPlatform(hostPlatform())])]);
+    expect(parsePlatformList(['linux/amd64,linux'])).toEqual({ bad: 'linux' });
   });
 });
