@@ -8,6 +8,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repo } from './harness.js';
+import { ensureEmulation } from '../../src/executor/emulation.js';
 
 const user = `tsbrl${process.pid % 100000}`;
 let home = '';
@@ -79,4 +80,19 @@ describe('rootless build', () => {
     expect(r.code).not.toBe(0);
     expect(r.out).toContain('--memory needs the memory cgroup controller');
   });
+
+  it('emulation: an arm64 RUN runs rootless through the emulator root registered (F flag; only root registers: test/src/executor/emulation.test.ts)', async () => {
+    expect(ready).toBe(true);
+    // Root's part (what scripts/install.sh + one root build do): qemu-user-static installed, qemu-aarch64 registered.
+    execFileSync('bash', [join(repo, 'scripts/ensure-packages.sh'), 'qemu-user-static'], { stdio: 'pipe' });
+    await ensureEmulation({ os: 'linux', architecture: 'arm64' });
+    const arm64 = execFileSync('bash', [join(repo, 'scripts/ensure-foreign-busybox.sh'), 'arm64'], { encoding: 'utf8' }).trim();
+    const ctx = join(home, 'ctx-arm64');
+    const r = asUser(
+      `set -e; mkdir -p ${ctx}; cp ${arm64} ${ctx}/busybox; printf 'FROM scratch\\nCOPY busybox /bin/busybox\\nRUN ["/bin/busybox", "sh", "-c", "/bin/busybox uname -m > /arch"]\\n' > ${ctx}/Dockerfile; ` +
+        `${join(repo, 'bin/tsbuild')} build --progress plain --platform linux/arm64 -o type=local,dest=${home}/arm64-out ${ctx}`,
+    );
+    expect(r.code, r.out).toBe(0);
+    expect(readFileSync(join(home, 'arm64-out/arch'), 'utf8')).toBe('aarch64\n');
+  }, 300_000);
 });
