@@ -1,8 +1,8 @@
 /**
  * Healing a cache hit whose snapshot is gone (a crash, a manual cleanup, a damaged disk): when the
  * record memoized its layer blob, the snapshot is made again by applying that layer onto the parent's
- * snapshot (containerd's unpack), under the record's name, or a fresh variant of it when a broken
- * snapshot still holds the name. The scheduler asks only for hits whose snapshot it is about to use
+ * snapshot (containerd's unpack): in place when only its own dir is gone (Snapshotter.refill), else under
+ * the record's name, or a fresh variant of it when a broken snapshot still holds the name. The scheduler asks only for hits whose snapshot it is about to use
  * (./scheduler.ts `hitSnapshot`), so an unchanged build does not pay for it.
  */
 import { stat } from 'node:fs/promises';
@@ -36,12 +36,21 @@ export async function restoreSnapshot(
   signal: AbortSignal,
 ): Promise<string> {
   const { snapshotter, content } = deps;
+  const apply = async (layerDir: string) => {
+    const { diffID } = await applyLayer({ content, descriptor: layer.descriptor, layerDir, signal });
+    if (diffID !== layer.diffID) throw new DigestMismatchError(layer.diffID, diffID, `layer ${layer.descriptor.digest} (uncompressed)`);
+  };
+  // Its metadata still there, on the same parent, only its own dir gone: made again in place, so the
+  // store holds no broken snapshot afterwards (and snapshots based on it are whole again).
+  const info = await snapshotter.stat(name);
+  if (info?.kind === 'committed' && (info.parent ?? null) === parent && (parent === null || (await snapshotUsable(snapshotter, parent)))) {
+    await snapshotter.refill(name, apply);
+    if (await snapshotUsable(snapshotter, name)) return name;
+  }
   const active = tempKey('restore');
   await snapshotter.prepare(active, parent ?? undefined);
   try {
-    const layerDir = await snapshotter.layerDir(active);
-    const { diffID } = await applyLayer({ content, descriptor: layer.descriptor, layerDir, signal });
-    if (diffID !== layer.diffID) throw new DigestMismatchError(layer.diffID, diffID, `layer ${layer.descriptor.digest} (uncompressed)`);
+    await apply(await snapshotter.layerDir(active));
     // A name still held by a broken snapshot (its directory or an ancestor gone) gets a fresh variant.
     const broken = (await snapshotter.stat(name)) !== undefined;
     return await commitSnapshot(snapshotter, name, active, broken);

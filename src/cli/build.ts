@@ -191,6 +191,7 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
     mountsDir,
     tempDirs: [...cacheTempDirs(store.cache), store.images, join(store.state, 'memo'), join(store.snapshots, 'meta'), join(store.root, 'history')],
     leasesDir: store.leases,
+    cacheMountsDir: join(dirname(store.cache), 'cachemounts'),
     ...(runtime ? { runtime } : {}),
   });
   const controller = new AbortController();

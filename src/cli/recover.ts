@@ -5,7 +5,8 @@
  *   mounted bundles of dead builds;
  * - only when a dead build's marker is found: mounts under `state/mounts` whose name carries a dead pid,
  *   temp files of its atomic writes (records, step memos, tags, memos, snapshot metadata), temp outputs
- *   next to `-o` destinations named by dead processes' leases (src/fsutil/temp-lease.ts), and active
+ *   next to `-o` destinations named by dead processes' leases (src/fsutil/temp-lease.ts), half-made cache
+ *   mount dirs, the private ssh-agent dirs in $TMPDIR (the agent itself died with the build), and active
  *   snapshots of dead processes (this walks the snapshot metadata, so it is not done on every build).
  * Committed blobs, snapshots, cache records and tags are never touched: they were written atomically.
  */
@@ -18,6 +19,7 @@ import { cleanupStaleContainers } from '../executor/runc.js';
 import { pidAlive } from '../proc/alive.js';
 import { removeDeadTempFiles } from '../fsutil/atomic.js';
 import { recoverTempLeases } from '../fsutil/temp-lease.js';
+import { removeDeadSshDirs } from './sandbox.js';
 
 export interface RecoverDeps {
   content: ContentStore;
@@ -31,6 +33,8 @@ export interface RecoverDeps {
   tempDirs?: string[];
   /** `state/leases`: leases on temp paths outside the store (src/fsutil/temp-lease.ts). */
   leasesDir?: string;
+  /** `cachemounts/`: a dead build's half-made cache mount dirs (`<id dir>/.new-<pid>-<hex>`) go. */
+  cacheMountsDir?: string;
 }
 
 
@@ -45,11 +49,27 @@ export async function beginBuild(deps: RecoverDeps): Promise<() => Promise<void>
     await deps.snapshotter.cleanup();
     await removeDeadTempFiles(deps.tempDirs ?? [], pidAlive);
     if (deps.leasesDir) await recoverTempLeases(deps.leasesDir, pidAlive);
+    if (deps.cacheMountsDir) await removeDeadCacheMountTemps(deps.cacheMountsDir);
+    await removeDeadSshDirs(pidAlive);
     for (const n of dead) await unlink(join(buildsDir, n)).catch(() => {});
   }
   const marker = join(buildsDir, String(process.pid));
   await writeFile(marker, new Date().toISOString());
   return () => unlink(marker).catch(() => {});
+}
+
+/**
+ * A cache mount dir is made as `cachemounts/<sha256(id)>/.new-<pid>-<hex>` (seeded, then renamed to
+ * `data`; solver/ops/exec/cache-mounts.ts, src/cache/remote/mounts.ts): a dead pid's one is removed.
+ */
+async function removeDeadCacheMountTemps(dir: string): Promise<void> {
+  for (const id of await readdir(dir).catch(() => [] as string[])) {
+    if (!/^[0-9a-f]{64}$/.test(id)) continue;
+    for (const name of await readdir(join(dir, id)).catch(() => [] as string[])) {
+      const pid = Number(/^\.new-(\d+)-[0-9a-f]+$/.exec(name)?.[1]);
+      if (pid && !pidAlive(pid)) await rm(join(dir, id, name), { recursive: true, force: true }).catch(() => {});
+    }
+  }
 }
 
 /** Temp mount points are named `<prefix><pid>-XXXXXX` (solver/ops/file/run.ts). */

@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { lstat, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -75,9 +75,30 @@ export async function setupSandbox(args: SandboxArgs): Promise<SandboxSetup> {
   return { secrets, ssh, defaultNetwork: args.network === 'default' ? 'auto' : args.network, close };
 }
 
+/**
+ * The private agents' dirs (`$TMPDIR/tsbuild-ssh-<pid>-XXXXXX`, holding `agent.sock`) of processes that are
+ * no longer `alive`: a SIGKILLed build's agent dies with it (see startAgent) but its dir stays; crash
+ * recovery (recover.ts) removes it. Only dirs of this uid, named so, with nothing but the socket.
+ */
+export async function removeDeadSshDirs(alive: (pid: number) => boolean, dir = tmpdir()): Promise<number> {
+  let removed = 0;
+  const uid = process.getuid?.();
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const pid = Number(/^tsbuild-ssh-(\d+)-[A-Za-z0-9]{6}$/.exec(name)?.[1]);
+    if (!pid || alive(pid)) continue;
+    const path = join(dir, name);
+    const st = await lstat(path).catch(() => undefined);
+    if (!st?.isDirectory() || (uid !== undefined && st.uid !== uid)) continue;
+    const inside = await readdir(path).catch(() => ['?']);
+    if (inside.some((n) => n !== 'agent.sock')) continue;
+    await rm(path, { recursive: true, force: true }).then(() => removed++, () => {});
+  }
+  return removed;
+}
+
 /** A private ssh-agent (openssh-client) holding `keys`; killed by close(). */
 async function startAgent(keys: string[], agents: ChildProcess[], dirs: string[]): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'tsbuild-ssh-'));
+  const dir = await mkdtemp(join(tmpdir(), `tsbuild-ssh-${process.pid}-`));
   dirs.push(dir);
   const sock = join(dir, 'agent.sock');
   // The agent lives as long as a pipe held by tsbuild: when tsbuild exits, even by SIGKILL, `read`

@@ -1,7 +1,7 @@
 import { pidAlive } from '../proc/alive.js';
 import { inUserNamespace } from '../proc/userns.js';
 import { createHash, randomBytes } from 'node:crypto';
-import { lstat, link, mkdir, open, readFile, readdir, rm, unlink } from 'node:fs/promises';
+import { lstat, link, mkdir, open, readFile, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { NotFoundError, StoreError } from '../errors.js';
 import { fsyncDir, tempPathFor } from '../fsutil/atomic.js';
@@ -134,6 +134,36 @@ export class OverlaySnapshotter implements Snapshotter {
     return join(this.root, (await this.need(key)).id, 'fs');
   }
 
+  async refill(key: string, fill: (layerDir: string) => Promise<void>): Promise<boolean> {
+    const meta = await this.need(key);
+    if (meta.kind !== 'committed') throw new StoreError('SNAPSHOT_NOT_COMMITTED', `cannot refill snapshot "${key}": it is not committed`);
+    const dir = join(this.root, meta.id);
+    if ((await stat(join(dir, 'fs')).catch(() => undefined))?.isDirectory()) return false;
+    // `.refill-<id>-<pid>-<hex>`: a dead process's one is removed by cleanup().
+    const tmp = join(this.root, `.refill-${meta.id}-${process.pid}-${randomBytes(4).toString('hex')}`);
+    await mkdir(join(tmp, 'fs'), { recursive: true, mode: 0o755 });
+    try {
+      await fill(join(tmp, 'fs'));
+      await fsyncDir(tmp);
+      const hasFs = async () => (await stat(join(dir, 'fs')).catch(() => undefined))?.isDirectory() === true;
+      for (let tries = 0; ; tries++) {
+        try {
+          await rename(tmp, dir);
+          break;
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if ((code !== 'ENOTEMPTY' && code !== 'EEXIST') || tries > 2) throw err;
+          if (await hasFs()) break; // another build refilled it first
+          await rm(dir, { recursive: true, force: true }); // a half-removed dir (no fs/)
+        }
+      }
+      await fsyncDir(this.root);
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+    return true;
+  }
+
   async walk(fn: (info: SnapshotInfo) => void | Promise<void>): Promise<void> {
     const all = await this.readAll();
     all.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
@@ -159,6 +189,10 @@ export class OverlaySnapshotter implements Snapshotter {
     all = await this.readAll();
     const used = new Set(all.map((m) => m.id));
     for (const d of dirs) if (!used.has(d)) await rm(join(this.root, d), { recursive: true, force: true });
+    for (const n of await readdirOrEmpty(this.root)) {
+      const pid = Number(/^\.refill-[a-f0-9]{8}-(\d+)-[a-f0-9]+$/.exec(n)?.[1]);
+      if (pid && !pidAlive(pid)) await rm(join(this.root, n), { recursive: true, force: true });
+    }
   }
 
   // ---- internals ----

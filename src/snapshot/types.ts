@@ -44,6 +44,12 @@ export interface Snapshotter {
   stat(key: string): Promise<SnapshotInfo | undefined>;
   usage(key: string): Promise<Usage>;
   layerDir(key: string): Promise<string>;
+  /**
+   * Make the layer dir of committed snapshot `key` again when it is gone (its metadata left behind by a
+   * crash or a manual cleanup): `fill` writes the layer into an empty dir that is then moved into place.
+   * The metadata, and every snapshot based on this one, stay as they are. False when the dir is there.
+   */
+  refill(key: string, fill: (layerDir: string) => Promise<void>): Promise<boolean>;
   walk(fn: (info: SnapshotInfo) => void | Promise<void>): Promise<void>;
   /** Remove active snapshots left behind by a crashed process. */
   cleanup(): Promise<void>;

@@ -1,10 +1,13 @@
 /**
  * What a SIGKILLed build leaves outside its committed data is removed by the next build: the temp dir
  * next to an `-o type=local` destination (found through its lease in state/leases), a secret dir in
- * /dev/shm, temp files of snapshot metadata, and context copies made for RUN --mount.
+ * /dev/shm, temp files of snapshot metadata, context copies made for RUN --mount, the private ssh-agent
+ * dir in $TMPDIR and a cache mount dir still being seeded.
  */
 import { describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suiteSandbox } from './harness.js';
 
@@ -82,5 +85,28 @@ describe('leftovers of a SIGKILLed build', () => {
     expect(shm().filter((f) => f.startsWith(`tsbuild-secrets-tsb-${pid}-`))).toEqual([]);
     expect(copies()).toEqual([]);
     expect(shm().filter((f) => !before.includes(f))).toEqual([]);
+  });
+
+  it('the private ssh-agent dir (--ssh with a key file) and a cache mount dir still being seeded are removed by the next build', async () => {
+    const keyDir = join(sb.dir, 'sshkey');
+    mkdirSync(keyDir);
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(keyDir, 'id')]);
+    // Seeding the cache mount copies the big stage's files: still under way when the kill comes.
+    const ctx = project(
+      'seed',
+      'FROM busybox AS big\nRUN for i in 1 2 3 4 5 6; do head -c 50000000 /dev/zero > /big$i; done\n' +
+        'FROM busybox\nRUN --mount=type=cache,id=seeded,target=/c,from=big,source=/ ls /c\n',
+    );
+    await sb.build(['--target', 'big', ctx]);
+    const cm = join(sb.root, 'cachemounts');
+    const seeding = () => (existsSync(cm) ? readdirSync(cm).flatMap((d) => (existsSync(join(cm, d)) ? readdirSync(join(cm, d)) : []).filter((n) => n.startsWith('.new-'))) : []);
+    const sshDirs = (pid: number) => readdirSync(tmpdir()).filter((n) => n.startsWith(`tsbuild-ssh-${pid}-`));
+    const pid = await killWhen(['--ssh', `default=${join(keyDir, 'id')}`, ctx], () => seeding().length > 0);
+    expect(seeding()[0]).toMatch(new RegExp(`^\\.new-${pid}-`));
+    expect(sshDirs(pid)).toHaveLength(1);
+
+    await sb.build([project('next3', 'FROM busybox\nRUN true\n')]);
+    expect(sshDirs(pid)).toEqual([]);
+    expect(seeding()).toEqual([]);
   });
 });

@@ -27,6 +27,14 @@ const blobPath = (d: string) => join(sb.root, 'content', 'blobs', 'sha256', d.sl
 const imageDigest = (stderr: string) => /writing image (sha256:[0-9a-f]{64})/.exec(stderr)?.[1];
 const warnings = (stderr: string) => stderr.split('\n').filter((l) => /missing or corrupt|was (missing|corrupt) in the local store/.test(l));
 
+/** Keys of every snapshot's metadata. */
+function metaKeys(): string[] {
+  const meta = join(sb.root, 'snapshots', 'meta');
+  return readdirSync(meta)
+    .filter((n) => n.endsWith('.json') && !n.startsWith('.'))
+    .map((n) => (JSON.parse(readFileSync(join(meta, n), 'utf8')) as { key: string }).key);
+}
+
 async function doctorOK(): Promise<void> {
   const out = await sb.tsbuild(['doctor']);
   expect(out.stdout, out.stdout + out.stderr).toMatch(/store OK/);
@@ -104,6 +112,38 @@ describe('self-healing store', () => {
     const out = await sb.build(['-t', 'healed:1', ctx]);
     expect(imageDigest(out.stderr), out.stderr).toBe(firstDigest);
     expect(sb.runcRuns()).toBe(runs);
+    // A step on top mounts them: each is made again in place (no broken snapshot left for doctor).
+    const next = join(sb.dir, 'ctx-top');
+    mkdirSync(next, { recursive: true });
+    writeFileSync(join(next, 'Dockerfile'), readFileSync(join(ctx, 'Dockerfile'), 'utf8') + 'RUN test -s /r && cat /a.txt && echo top\n');
+    writeFileSync(join(next, 'a.txt'), 'a\n');
+    const variants = () => metaKeys().filter((k) => k.includes('~')).length;
+    const before = variants();
+    await sb.build([next]);
+    expect(sb.runcRuns()).toBe(runs + 1);
+    expect(variants()).toBe(before); // made again under their own names, not as variants beside the broken ones
+  }, 120_000);
+
+  it('a base image snapshot whose directory is gone (metadata left) is made again in place when a step runs on it', async () => {
+    await sb.build(['-t', 'healed:1', ctx]);
+    const meta = join(sb.root, 'snapshots', 'meta');
+    const chains = readdirSync(meta)
+      .filter((n) => n.endsWith('.json') && !n.startsWith('.'))
+      .map((n) => JSON.parse(readFileSync(join(meta, n), 'utf8')) as { key: string; id: string })
+      .filter((m) => m.key.startsWith('chain:'));
+    expect(chains.length).toBe(baseLayers.length);
+    for (const m of chains) rmSync(join(sb.root, 'snapshots', m.id), { recursive: true });
+    const next = join(sb.dir, 'ctx-on-base');
+    mkdirSync(next, { recursive: true });
+    writeFileSync(join(next, 'Dockerfile'), `FROM ${reg.domain}/base:v1\nRUN test -x /bin/sh && echo on-base > /on-base\n`);
+    const runs = sb.runcRuns();
+    const out = await sb.tsbuild(['build', '--progress', 'plain', next]);
+    expect(out.stderr).not.toMatch(/\n\s+at /);
+    expect(out.code, out.stderr).toBe(0);
+    expect(sb.runcRuns()).toBe(runs + 1);
+    for (const m of chains) expect(readdirSync(join(sb.root, 'snapshots', m.id, 'fs')).length, m.key).toBeGreaterThan(0);
+    // (The tests above may leave other snapshots broken on purpose; the base image's are whole again.)
+    expect((await sb.tsbuild(['doctor'])).stdout).not.toMatch(/PROBLEM snapshot chain:/);
   }, 120_000);
 
   it('a corrupt base layer blob is fetched again when it must be unpacked', async () => {

@@ -29,12 +29,15 @@ export async function unpackImage(
   let parent: string | undefined;
   for (let i = 0; i < image.layers.length; i++) {
     const name = chainSnapshotName(image.chainIDs[i]!);
+    const layer = image.layers[i]!;
     if (await snapshotter.stat(name)) {
+      // Unpacked before; its layer dir may be gone (metadata left by a crash or a manual cleanup): made
+      // again in place from the layer, so the snapshots based on it stay valid.
+      await snapshotter.refill(name, (layerDir) => applyOrFetchAgain(layer, layerDir, deps));
       parent = name;
       continue;
     }
     if (signal.aborted) throw signal.reason ?? new TsbuildError('CANCELED', 'build canceled');
-    const layer = image.layers[i]!;
     const active = tempKey('unpack');
     await snapshotter.prepare(active, parent);
     try {
