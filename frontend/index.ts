@@ -32,3 +32,5 @@ export type { FrontendInput, FrontendOutput, NamedContext, Warning } from './con
 export async function dockerfileToDefinition(input: FrontendInput): Promise<FrontendOutput> {
   return convertDockerfile(input);
 }
+
+export { dockerfileOutline, dockerfileTargets, formatOutline, formatTargets } from './outline.js';

@@ -20,7 +20,7 @@ const BOOLS = new Set(['readonly', 'rw', 'required']);
 const TYPES = new Set(['bind', 'cache', 'tmpfs', 'secret', 'ssh']);
 
 /** Split a CSV field list (double quotes group, as Go's encoding/csv). */
-function csvFields(text: string): string[] {
+export function csvFields(text: string): string[] {
   const out: string[] = [];
   let cur = '';
   let quoted = false;

@@ -29,7 +29,7 @@ import { formatExplain } from './explain.js';
 import { enforceCacheCap } from './auto-gc.js';
 import { cacheTempDirs } from '../cache/gc.js';
 import { binarySize } from '../units/bytes.js';
-import { dockerfileToDefinition } from '../../frontend/index.js';
+import { dockerfileOutline, dockerfileTargets, dockerfileToDefinition, formatOutline, formatTargets } from '../../frontend/index.js';
 import { solveAll } from '../../solver/index.js';
 import { writePlatformIndex, type PlatformImage } from '../../exporters/platforms.js';
 import { parseImageOptions } from '../../exporters/options.js';
@@ -71,10 +71,15 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
   // -D/--debug: every module (and every error printed) sees it.
   if (args.debug) process.env.TSBUILD_DEBUG = '1';
   for (const n of args.notes) process.stderr.write(`WARNING: ${n}\n`);
-  if (args.call === 'outline' || args.call === 'targets') throw new UsageError(`--call ${args.call} is not supported yet`);
+  const { contextDir, dockerfilePath, dockerfileText, excludePatterns, ignoreInputs } = await readInputs(args, remote);
+  // --call outline|targets: what the Dockerfile asks for, on stdout; nothing is built (frontend/outline.ts).
+  if (args.call === 'outline' || args.call === 'targets') {
+    const file = args.file === '-' ? 'Dockerfile' : basename(dockerfilePath);
+    process.stdout.write(args.call === 'targets' ? formatTargets(dockerfileTargets(dockerfileText, file)) : formatOutline(dockerfileOutline(dockerfileText, file, args.target)));
+    return 0;
+  }
   const history = new HistoryRecorder();
   const progress = history.tee(selectRenderer(args.progress));
-  const { contextDir, dockerfilePath, dockerfileText, excludePatterns, ignoreInputs } = await readInputs(args, remote);
   const store = storeLayout(storeRoot(args.root));
   await ensureStore(store);
   setTempLeaseDir(store.leases);
@@ -105,10 +110,10 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
     ? import('./cache-travel.js').then((m) => m.loadCacheSources(args.cacheFrom, { content, snapshotter, registry, progress, signal: importAbort.signal }))
     : undefined;
   importing?.catch(() => {}); // a build that fails before the solve never awaits it
-  const named = args.buildContexts.length ? await prepareNamedContexts(args.buildContexts, { content, platform: args.platform }) : undefined;
 
   // --platform a,b: the Dockerfile is converted once per target platform; the solver solves them together.
   const platforms = args.platforms ?? [args.platform];
+  const named = args.buildContexts.length ? await prepareNamedContexts(args.buildContexts, { content, platforms }) : undefined;
   const multi = platforms.length > 1;
   const converted = [];
   for (const platform of platforms) {
@@ -125,7 +130,7 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
         ...(multi ? { platformInNames: true } : {}),
         ...(named ? { namedContexts: named.named } : {}),
         resolveImage: (ref, p) => {
-          const layout = named?.resolved.get(ref);
+          const layout = named?.resolved.get(`${formatPlatform(p)} ${ref}`);
           if (layout) return Promise.resolve(layout);
           // Each base image is resolved once per build and platform (one HEAD at most); see resolve-image.ts.
           const id = `${formatPlatform(p)} ${ref}`;

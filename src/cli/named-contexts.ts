@@ -11,6 +11,7 @@ import type { ContentStore } from '../content/types.js';
 import { readDockerignore } from '../context/dockerignore.js';
 import { ContextError, UsageError } from '../errors.js';
 import type { ImageConfig, Platform } from '../image/types.js';
+import { formatPlatform } from '../image/platform.js';
 import { readLayoutImage } from '../imagestore/layout-dir.js';
 import type { BuildContext } from './buildx-args.js';
 
@@ -22,11 +23,11 @@ export interface NamedContexts {
   named: Record<string, NamedContext>;
   /** Local source name → host directory (added to SolveOptions.locals). */
   locals: Record<string, string>;
-  /** oci-layout images by the ref the frontend will ask resolveImage for. */
+  /** oci-layout images by `<platform> <ref>` (the ref the frontend will ask resolveImage for). */
   resolved: Map<string, { ref: string; digest: string; config: ImageConfig }>;
 }
 
-export async function prepareNamedContexts(list: BuildContext[], deps: { content: ContentStore; platform: Platform }): Promise<NamedContexts> {
+export async function prepareNamedContexts(list: BuildContext[], deps: { content: ContentStore; platforms: Platform[] }): Promise<NamedContexts> {
   const out: NamedContexts = { named: {}, locals: {}, resolved: new Map() };
   for (const bc of list) {
     if (out.named[bc.name] !== undefined) throw new UsageError(`--build-context ${bc.name} is given twice`);
@@ -47,9 +48,12 @@ export async function prepareNamedContexts(list: BuildContext[], deps: { content
       out.named[bc.name] = { kind: 'local', source, excludePatterns: text === undefined ? [] : readDockerignore(text, ignoreFile) };
     } else {
       const dir = resolve(bc.dir);
-      const img = await readLayoutImage(dir, { ...(bc.tag !== undefined ? { tag: bc.tag } : {}), ...(bc.digest !== undefined ? { digest: bc.digest } : {}) }, deps.content, deps.platform);
-      const ref = `oci-layout://${dir}@${img.digest}`;
-      out.resolved.set(ref, { ref, digest: img.digest, config: img.config });
+      const ref = `oci-layout://${dir}${bc.digest !== undefined ? `@${bc.digest}` : bc.tag !== undefined ? `:${bc.tag}` : ''}`;
+      // An index in the layout gives each target platform its own manifest.
+      for (const platform of deps.platforms) {
+        const img = await readLayoutImage(dir, { ...(bc.tag !== undefined ? { tag: bc.tag } : {}), ...(bc.digest !== undefined ? { digest: bc.digest } : {}) }, deps.content, platform);
+        out.resolved.set(`${formatPlatform(platform)} ${ref}`, { ref, digest: img.digest, config: img.config });
+      }
       out.named[bc.name] = { kind: 'image', ref };
     }
   }

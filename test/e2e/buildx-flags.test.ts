@@ -277,6 +277,50 @@ const rows: Row[] = [
     },
   },
   {
+    flag: '--call outline|targets print what buildx v0.13 prints (text captured from the reference), build nothing',
+    run: async () => {
+      const ctx = context('');
+      writeFileSync(
+        join(ctx, 'Dockerfile'),
+        [
+          '# TAG is the busybox tag',
+          '# second line of it',
+          'ARG TAG=latest',
+          'ARG UNUSED=x',
+          '# base is the common base',
+          'FROM busybox:${TAG} AS base',
+          '# LEVEL sets the level',
+          'ARG LEVEL=3',
+          'ARG EMPTY=',
+          'ARG TAG',
+          'RUN --mount=type=secret,id=npmrc,required=true --mount=type=secret,id=tok --mount=type=ssh,id=gh,required=true echo $LEVEL',
+          'FROM busybox:latest AS other',
+          'ARG NOT_REACHED',
+          'FROM base AS release',
+          'ARG LATE="quoted value"',
+          'COPY --from=base / /',
+          '',
+        ].join('\n'),
+      );
+      const outline = await sb.tsbuild(['build', '--call', 'outline', ctx]);
+      expect(outline.code, outline.stderr).toBe(0);
+      expect(outline.stdout).toBe(
+        'TARGET: release\n\n' +
+          'BUILD ARG   VALUE          DESCRIPTION\nTAG         latest         is the busybox tag\nLEVEL       3              sets the level\nEMPTY                      \nLATE        quoted value   \n\n' +
+          'SECRET   REQUIRED\nnpmrc    true\ntok      \n\n' +
+          'SSH   REQUIRED\ngh    true\n\n',
+      );
+      const other = await sb.tsbuild(['build', '--call=outline', '--target', 'other', ctx]);
+      expect(other.stdout).toBe('TARGET: other\n\nBUILD ARG     VALUE   DESCRIPTION\nNOT_REACHED           \n\n');
+      const targets = await sb.tsbuild(['build', '--call', 'targets', ctx]);
+      expect(targets.code).toBe(0);
+      expect(targets.stdout).toBe('TARGET            DESCRIPTION\nbase              is the common base\nother             \nrelease (default) \n');
+      expect(outline.stderr + targets.stderr).toBe(''); // no progress: nothing was built
+      const missing = await sb.tsbuild(['build', '--call', 'outline', '--target', 'nope', ctx]);
+      expect(missing.stderr).toMatch(/target stage "nope" could not be found/);
+    },
+  },
+  {
     flag: 'unknown flags and commands get docker-style messages',
     run: async () => {
       expect((await sb.tsbuild(['build', '--frobnicate', '.'])).stderr).toMatch(/^ERROR: unknown flag: --frobnicate$/m);
