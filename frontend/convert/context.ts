@@ -6,6 +6,8 @@ import type { FromInstruction, Instruction, InstructionLocation } from '../parse
 import { ShellExpansionError, type ShellLex } from '../shell/lex.js';
 import { errorColumn } from '../parse/text.js';
 import type { CheckSink } from '../checks/rules.js';
+import type { BuildChecks } from '../checks/evaluated.js';
+import type { Diagnostics } from '../../src/diagnostics.js';
 import type { EnvList } from './env-list.js';
 import type { GraphBuilder, NodeId } from './graph.js';
 import type { FrontendInput, NamedContext, Warning } from './input.js';
@@ -53,6 +55,10 @@ export interface Converter {
   lex: ShellLex;
   /** Report a build check (skipped rules are filtered by the caller's # check= directive). */
   lint: CheckSink;
+  /** The build checks (FrontendInput.checks or BUILD_CHECKS); each call goes through `diagnostics`. */
+  checks: BuildChecks;
+  /** Build checks are diagnostics: one that throws is a warning, never a failed conversion. */
+  diagnostics: Diagnostics;
   /** Every name declared by an ARG anywhere in the Dockerfile (never reported as undefined). */
   declaredArgs: Set<string>;
   /** Names declared by an ARG before the first FROM (and the predefined platform args). */
@@ -103,9 +109,8 @@ export function expandWord(
     const withDefault = new Set([...word.matchAll(/\$\{(\w+):?[-+?]/g)].map((m) => m[1]!));
     lookup = (name) => {
       const v = env(name);
-      if (v === undefined && !withDefault.has(name) && !(rule === 'UndefinedVar' ? c.declaredArgs : c.globalArgs).has(name)) {
-        if (rule === 'UndefinedVar') c.lint(rule, `Usage of undefined variable '$${name}'`, loc);
-        else c.lint(rule, `FROM argument '${name}' is not declared`, loc);
+      if (v === undefined && !withDefault.has(name)) {
+        c.diagnostics.bestEffortSync(`build check ${rule}`, () => c.checks.undefinedVar(name, rule, rule === 'UndefinedVar' ? c.declaredArgs : c.globalArgs, c.lint, loc));
       }
       return v;
     };

@@ -17,7 +17,8 @@ import { formatPlatform, normalizePlatform, parsePlatform, specPlatform } from '
 import type { FrontendInput, FrontendOutput, NamedContext, Warning } from './input.js';
 import type { CopyAction } from '../../src/llb/types.js';
 import { familiarName, normalizeReference } from '../../src/image/reference.js';
-import { parseCheckDirective, staticChecks, type CheckSink } from '../checks/rules.js';
+import { parseCheckDirective, type CheckSink } from '../checks/rules.js';
+import { BUILD_CHECKS } from '../checks/evaluated.js';
 import { Diagnostics } from '../../src/diagnostics.js';
 
 const PROXY_ARGS = ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy'];
@@ -100,7 +101,8 @@ export async function convertDockerfile(input: FrontendInput): Promise<FrontendO
   };
   // Build checks are diagnostics: a rule that throws is one warning, never a failed build (src/diagnostics.ts).
   const diagnostics = new Diagnostics((message) => warnings.push({ message, file }));
-  diagnostics.bestEffortSync('build checks', () => staticChecks(parsed.instructions, lint));
+  const checks = input.checks ?? BUILD_CHECKS;
+  diagnostics.bestEffortSync('build checks', () => checks.static(parsed.instructions, lint));
   const { globals, stages } = splitStages(parsed.instructions, file, input.checkOnly === true);
   const declaredArgs = new Set<string>();
   for (const inst of parsed.instructions) {
@@ -136,6 +138,8 @@ export async function convertDockerfile(input: FrontendInput): Promise<FrontendO
     graph,
     lex,
     lint,
+    checks,
+    diagnostics,
     declaredArgs,
     globalArgs,
     escapeToken: parsed.escapeToken,

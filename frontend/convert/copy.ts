@@ -10,8 +10,6 @@
 import { DockerfileError } from '../../src/errors.js';
 import type { Chown, CopyAction, FileAction, HttpSource, MkfileAction } from '../../src/llb/types.js';
 import { isValidModeSpec } from '../../src/copy/chmod.js';
-import { DockerIgnoreMatcher } from '../../src/context/dockerignore.js';
-import { hasWildcard } from '../../src/context/goglob.js';
 import type { Heredoc } from '../parse/types.js';
 import type { CopyInstruction } from '../parse/instructions.js';
 import { chompHeredocContent, parseHeredocWord } from '../parse/heredoc.js';
@@ -152,14 +150,7 @@ export async function dispatchCopy(c: Converter, s: StageState, inst: CopyInstru
         if (r === null) fail(loc, 'PATH_OUTSIDE_CONTEXT', `${kw} source ${JSON.stringify(p)} is outside the build context`, undefined, p);
         return r!;
       });
-      if (c.input.excludePatterns.length > 0) {
-        const matcher = new DockerIgnoreMatcher(c.input.excludePatterns);
-        for (const r of rel) {
-          if (r !== '.' && !hasWildcard(r) && matcher.explain(r).excluded) {
-            c.lint('CopyIgnoredFile', `Attempting to ${kw === 'COPY' ? 'Copy' : 'Add'} file "${r}" that is excluded by .dockerignore`, loc);
-          }
-        }
-      }
+      c.diagnostics.bestEffortSync('build check CopyIgnoredFile', () => c.checks.copyIgnoredFile(kw, rel, c.input.excludePatterns, c.lint, loc));
       // --parents needs the `/./` pivot, which cleaning would drop.
       src = inst.parents ? paths.map((p) => p.replace(/^\/+/, '')) : rel;
       sourceNode = c.context(rel);

@@ -1,6 +1,7 @@
 /** The frontend's public input/output types (re-exported by frontend/index.ts). */
 import type { ImageConfig, Platform } from '../../src/image/types.js';
 import type { Definition } from '../../src/llb/types.js';
+import type { BuildChecks } from '../checks/evaluated.js';
 
 export interface FrontendInput {
   /** The Dockerfile text (a BOM is allowed). */
@@ -37,6 +38,8 @@ export interface FrontendInput {
    * (looked up as BuildKit does: the familiar name without `:latest`, so `FROM busybox:latest` finds `busybox`).
    */
   namedContexts?: Record<string, NamedContext>;
+  /** The build checks; default BUILD_CHECKS (frontend/checks/evaluated.ts). Tests inject failing ones. */
+  checks?: BuildChecks;
 }
 
 /**

@@ -283,8 +283,19 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
     progress.emit({ type: 'info', message: written });
     if (result.vertices.some((v) => !v.cached)) {
       const keep = new Set(result.vertices.flatMap((v) => (v.cacheKey ? [v.cacheKey] : [])));
-      // SIGINT/SIGTERM stop the cap between two removals (the image is already written).
-      const pruned = await enforceCacheCap(store.root, keep, controller.signal);
+      // SIGINT/SIGTERM stop the cap between two removals (the image is already written). The cap is
+      // housekeeping after the result: like a diagnostic it never fails the build (a bad cap setting or a
+      // failed removal is a warning; the next build tries again).
+      const pruned = await diagnostics.bestEffort('the cache cap', async () => {
+        try {
+          return await enforceCacheCap(store.root, keep, controller.signal);
+        } catch (err) {
+          if (controller.signal.aborted) return undefined;
+          if (!(err instanceof TsbuildError)) throw err;
+          progress.emit({ type: 'warning', message: `cache cap not enforced: ${err.message}` });
+          return undefined;
+        }
+      });
       if (pruned) progress.emit({ type: 'info', message: `cache over its cap: removed ${pruned.records} least recently used records (${binarySize(pruned.freed)})` });
       controller.signal.throwIfAborted();
     }

@@ -81,6 +81,14 @@ describe('cache store (e2e)', () => {
     expect(await sb.tsbuild(['prune', '--filter', 'since=1h'])).toMatchObject({ code: 2 });
   });
 
+  it('a cap that cannot be applied (invalid TSBUILD_CACHE_MAX) is a warning: the build succeeds, its image is written', async () => {
+    const p = project(['echo capped > /capped']);
+    const out = await sb.tsbuild(['build', '--progress', 'plain', '-t', 'capped:1', p], { env: { TSBUILD_CACHE_MAX: 'garbage' } });
+    expect(out.code, out.stderr).toBe(0);
+    expect(out.stderr).toMatch(/WARNING: cache cap not enforced: invalid cache cap "garbage"/);
+    expect((await sb.tsbuild(['images'])).stdout).toContain('capped');
+  });
+
   it('the automatic cap bounds the cache and keeps what the last build used', async () => {
     // The base image's unpacked layers (~2 MB) and each project (~1 MB snapshot + ~1 MB layer) fit under
     // 4.5 MB, the base image with two projects does not.
