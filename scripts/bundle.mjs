@@ -30,7 +30,8 @@ const define = { __TSBUILD_BUILD_ID__: JSON.stringify(id.digest('hex')), __TSBUI
 
 await build({
   // The layer tar worker (src/diff/tar-producer.ts) is started from `./tar-worker.js` beside the chunk.
-  entryPoints: { main: 'dist/src/cli/main.js', 'tar-worker': 'dist/src/diff/tar-worker.js' },
+  // The rebuild memo's full registry check (src/cli/tag-check-full.ts) is loaded by the replay, apart from main.
+  entryPoints: { main: 'dist/src/cli/main.js', 'tar-worker': 'dist/src/diff/tar-worker.js', 'tag-check-full': 'dist/src/cli/tag-check-full.js' },
   bundle: true,
   platform: 'node',
   format: 'esm',

@@ -19,7 +19,8 @@ import { RuncExecutor } from '../executor/runc.js';
 import { setupSandbox } from './sandbox.js';
 import { beginBuild } from './recover.js';
 import { setTempLeaseDir } from '../fsutil/temp-lease.js';
-import { resolveBaseImage } from './resolve-image.js';
+import { resolveBaseImage, type BaseImage } from './resolve-image.js';
+import type { TagCheck } from './tag-check.js';
 import { PulledRecords } from '../registry/pulled.js';
 import { BlobSources } from '../registry/sources.js';
 import { BlobRefetcher } from '../registry/refetch.js';
@@ -100,9 +101,15 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
     shown.push(e);
     progress.emit(e);
   };
-  const registry = (): Promise<RegistryClient> =>
+  const baseRegistry = (): Promise<RegistryClient> =>
     (client ??= import('./registry-client.js').then((m) => m.makeRegistryClient(store.root, { insecure: args.insecureRegistries, progress })));
-  const baseImages = new Map<string, ReturnType<typeof resolveBaseImage>>();
+  // Checking base images by tag is what the rebuild memo can repeat (./tag-check.ts); any other use of the registry keeps it off.
+  let registryUsed = false;
+  const registry = (): Promise<RegistryClient> => {
+    registryUsed = true;
+    return baseRegistry();
+  };
+  const baseImages = new Map<string, Promise<BaseImage>>();
   // --cache-from (./cache-travel.ts) is read while the Dockerfile is converted and the store recovered (a
   // network round trip or two that nothing before the solve needs); awaited just before the solve.
   const importAbort = new AbortController();
@@ -136,7 +143,7 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
           const id = `${formatPlatform(p)} ${ref}`;
           let r = baseImages.get(id);
           if (!r) {
-            r = resolveBaseImage(ref, { content, images, client: registry, pulled: new PulledRecords(join(store.root, 'registry', 'pulled')), platform: p, progress, pull: args.pull });
+            r = resolveBaseImage(ref, { content, images, client: baseRegistry, pulled: new PulledRecords(join(store.root, 'registry', 'pulled')), platform: p, progress, pull: args.pull });
             baseImages.set(id, r);
           }
           return r;
@@ -301,7 +308,8 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
     }
     if (memoFile !== undefined && witness) await diagnostics.bestEffort('writing the rebuild memo', async () => {
       const memo = await composeMemo({
-        registryUsed: client !== undefined,
+        registryUsed,
+        checks: await tagChecks(baseImages),
         inputs: [{ path: dockerfilePath, sha256: sha256Text(dockerfileText) }, ...ignoreInputs],
         witness,
         definition,
@@ -360,6 +368,18 @@ function checkMultiPlatform(exporters: Exporter[]): void {
 async function defaultIndex(images: PlatformImage[], ctx: ExportContext): Promise<ImageBlobs> {
   const { index } = await writePlatformIndex(images, parseImageOptions({}), true, ctx);
   return { manifest: index, config: index };
+}
+
+/** The base images' tag checks for the memo, or why one cannot be repeated. */
+async function tagChecks(bases: Map<string, Promise<BaseImage>>): Promise<TagCheck[] | { none: string }> {
+  const checks: TagCheck[] = [];
+  for (const r of await Promise.allSettled(bases.values())) {
+    if (r.status === 'rejected') return { none: 'a base image could not be resolved' };
+    const b = r.value;
+    if (b.unchecked) return { none: `${b.ref} could not be checked with its registry` };
+    if (b.check) checks.push(b.check);
+  }
+  return checks;
 }
 
 /** True when every output is a plain registry push (no output reads layer bytes or the rootfs). */

@@ -9,12 +9,16 @@
  * - inputs: the Dockerfile and .dockerignore candidates, by the sha256 of their text (or absent);
  * - witness: every context path a cache key depended on, with its lstat (src/context/witness.ts);
  * - bases and tags: image store names and the manifest digest each must still point to;
+ * - tags: base images pulled by tag, which the normal path checks with their registry every build: the
+ *   memo asks the same question with one HEAD of the manifest by tag (./tag-check.ts) and answers only
+ *   when the tag still names the digest this build used (a moved tag sends the build down the normal path,
+ *   which pulls it; `--pull` never uses a memo);
  * - blobs and records: what must still exist (manifest, config, layers; cache records and their
  *   snapshots), so that a prune, rmi or doctor --fix since then sends the build down the normal path;
  * - script: the progress events an unchanged build shows (every step CACHED), replayed as they are.
- * A memo is written only when every one of those facts is known: not when a base image came through the
- * registry (the normal path asks the registry each build), an ADD URL without --checksum is fetched (it
- * is fetched each build), a witness entry is racy or a source path went through a symlink.
+ * A memo is written only when every one of those facts is known: not when the registry was used for more
+ * than resolving base images by tag (or could not be asked about one), an ADD URL without --checksum is
+ * fetched (it is fetched each build), a witness entry is racy or a source path went through a symlink.
  * Memos are written atomically; an unreadable one is ignored. At most KEEP are kept.
  * TSBUILD_NO_MEMO=1 turns memos off; TSBUILD_MEMO_DEBUG=1 says on stderr why a memo was or was not used/kept.
  */
@@ -29,9 +33,10 @@ import type { BuildResult } from '../llb/result.js';
 import type { ImageStore } from '../imagestore/types.js';
 import type { CacheStore } from '../cache/store.js';
 import type { ProgressEvent } from '../progress/types.js';
+import type { TagCheck } from './tag-check.js';
 import { writeFileAtomic } from '../fsutil/atomic.js';
 
-const FORMAT = 1;
+const FORMAT = 2;
 const KEEP = 64;
 
 export interface MemoInput {
@@ -46,6 +51,8 @@ export interface RebuildMemo {
   witness: WitnessRow[];
   /** [name, manifest digest] pairs the image store must still hold: base images, then this build's tags. */
   names: [string, string][];
+  /** Base images pulled by tag: the registry must still name the same digest (one HEAD each). */
+  tags: TagCheck[];
   blobs: string[];
   /** [cache key, snapshot name] of every step. */
   records: [string, string][];
@@ -110,7 +117,7 @@ export function sha256Text(text: string): string {
 export function loadMemo(path: string): RebuildMemo | undefined {
   try {
     const m = JSON.parse(readFileSync(path, 'utf8')) as RebuildMemo;
-    return m.format === FORMAT && Array.isArray(m.witness) && Array.isArray(m.script) ? m : undefined;
+    return m.format === FORMAT && Array.isArray(m.witness) && Array.isArray(m.script) && Array.isArray(m.tags) ? m : undefined;
   } catch {
     return undefined;
   }
@@ -131,8 +138,10 @@ export function inputsUnchanged(inputs: readonly MemoInput[]): boolean {
 }
 
 export interface MemoFacts {
-  /** The registry was asked about a base image (it will be asked again next build). */
+  /** The registry client was used for more than resolving base images (a blob refetch, a cache import). */
   registryUsed: boolean;
+  /** The tag checks of the base images (./resolve-image.ts), or why the registry could not vouch for one. */
+  checks: TagCheck[] | { none: string };
   inputs: MemoInput[];
   witness: PathWitness;
   definition: Definition;
@@ -152,7 +161,8 @@ export interface MemoFacts {
 
 /** The memo of a finished build, or why there is none. */
 export async function composeMemo(f: MemoFacts): Promise<RebuildMemo | { none: string }> {
-  if (f.registryUsed) return { none: 'a base image is checked with its registry every build' };
+  if (f.registryUsed) return { none: 'the registry was used for more than checking base images' };
+  if (!Array.isArray(f.checks)) return f.checks;
   const fetched = Object.values(f.definition.ops).some((op) => op.type === 'source' && op.source.kind === 'http' && op.source.checksum === undefined);
   if (fetched) return { none: 'an ADD URL without --checksum is fetched every build' };
   const w = f.witness.result();
@@ -181,6 +191,7 @@ export async function composeMemo(f: MemoFacts): Promise<RebuildMemo | { none: s
     inputs: f.inputs,
     witness: w.rows,
     names,
+    tags: f.checks,
     blobs: [f.manifest, f.config, ...f.result.layers.map((l) => l.descriptor.digest)],
     records,
     script,

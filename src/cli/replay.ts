@@ -18,24 +18,28 @@ import { LocalImageStore } from '../imagestore/store.js';
 import { LocalContentStore } from '../content/store.js';
 import { CacheStore } from '../cache/store.js';
 import { OverlaySnapshotter } from '../snapshot/overlay.js';
+import { headTag, type TagCheck, type TagState } from './tag-check.js';
+
+/** The full registry client's tag check (./tag-check-full.ts), loaded only when a bare HEAD cannot tell. */
+export type FullTagCheck = () => Promise<{ checkTagWithClient(root: string, checks: TagCheck[], insecure: string[]): Promise<TagState[]> }>;
 
 /** First words that are not a build (src/cli/main.ts dispatches them; -D/--debug runs are never replayed). */
 const OTHER_COMMANDS = new Set(['help', '-D', '--debug', ...Object.keys(COMMAND_HELP)]);
 
 /** The exit code when the memo answered `tsbuild [build] ARGS`; undefined when the command must run. */
-export async function replayCommand(argv: string[]): Promise<number | undefined> {
+export async function replayCommand(argv: string[], fullTagCheck?: FullTagCheck): Promise<number | undefined> {
   if (OTHER_COMMANDS.has(argv[0] ?? '')) return undefined;
   const rest = argv[0] === 'build' || argv[0] === 'b' ? argv.slice(1) : argv;
   if (rest.some((a) => a === '-h' || a === '--help' || a === '--version' || a === '-v')) return undefined;
   try {
-    return await tryReplay(rest);
+    return await tryReplay(rest, fullTagCheck);
   } catch {
     return undefined;
   }
 }
 
 /** The exit code when the memo answered the build; undefined when the build must run. */
-async function tryReplay(argv: string[]): Promise<number | undefined> {
+async function tryReplay(argv: string[], fullTagCheck: FullTagCheck | undefined): Promise<number | undefined> {
   const started = Date.now();
   let args;
   try {
@@ -53,6 +57,8 @@ async function tryReplay(argv: string[]): Promise<number | undefined> {
   if (changed !== undefined) return said(`${changed} changed`);
   const cache = await storeStillHolds(memo, root);
   if (!cache) return said('an image, blob, cache record or snapshot it used is gone');
+  const stale = await tagsStillName(memo.tags, root, args.insecureRegistries, fullTagCheck);
+  if (stale !== undefined) return said(stale);
   // A hit marks its record used, as the normal path does (prune --filter until= reads it).
   const now = new Date();
   for (const [key] of memo.records) utimesSync(cache.recordPath(key), now, now);
@@ -73,6 +79,26 @@ async function tryReplay(argv: string[]): Promise<number | undefined> {
 /** TSBUILD_MEMO_DEBUG=1: say on stderr whether the memo answered, and if not why. */
 function said(what: string): undefined {
   if (process.env.TSBUILD_MEMO_DEBUG) process.stderr.write(`rebuild memo: ${what}\n`);
+  return undefined;
+}
+
+/**
+ * Undefined when every base image tag still names the digest the memo's build used (one bare HEAD each,
+ * the full client for those it could not tell); else why the build must run.
+ */
+async function tagsStillName(checks: TagCheck[], root: string, insecure: string[], full: FullTagCheck | undefined): Promise<string | undefined> {
+  if (checks.length === 0) return undefined;
+  const states = await Promise.all(checks.map((c) => headTag(c)));
+  const retry = checks.filter((_, i) => { const s = states[i]!; return s.state === 'unknown' && s.client === true; });
+  if (retry.length > 0 && full) {
+    const again = await (await full()).checkTagWithClient(root, retry, insecure);
+    for (const [j, c] of retry.entries()) states[checks.indexOf(c)] = again[j]!;
+  }
+  for (const [i, s] of states.entries()) {
+    const name = checks[i]!.name;
+    if (s.state === 'moved') return `${name} moved in its registry (now ${s.digest})`;
+    if (s.state === 'unknown') return `${name}: the registry did not confirm the tag (${s.why})`;
+  }
   return undefined;
 }
 

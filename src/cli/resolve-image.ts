@@ -10,7 +10,7 @@
  * with one warning; one that was not pulled cannot be repaired here: the error names `tsbuild doctor --fix`.
  */
 import { NotFoundError, StoreError, TsbuildError } from '../errors.js';
-import { normalizeReference, parseReference } from '../image/reference.js';
+import { normalizeReference, parseReference, type ParsedReference } from '../image/reference.js';
 import { formatPlatform, selectPlatform } from '../image/platform.js';
 import type { ContentStore } from '../content/types.js';
 import { digestOf, isVerifiableDigest, parseDigest } from '../content/digest.js';
@@ -20,6 +20,19 @@ import type { ProgressSink } from '../progress/types.js';
 import { RegistryError } from '../registry/errors.js';
 import type { PulledRecords } from '../registry/pulled.js';
 import type { RegistryClient } from '../registry/client.js';
+import type { TagCheck } from './tag-check.js';
+
+/**
+ * A resolved base image. `check`: the tag the next build will HEAD again (pulled from a registry by tag), with
+ * what it pointed to, for the rebuild memo; `unchecked`: the registry should have been asked and could not be.
+ */
+export interface BaseImage {
+  ref: string;
+  digest: string;
+  config: ImageConfig;
+  check?: TagCheck;
+  unchecked?: true;
+}
 
 export interface BaseImageDeps {
   content: ContentStore;
@@ -34,7 +47,7 @@ export interface BaseImageDeps {
   signal?: AbortSignal;
 }
 
-export async function resolveBaseImage(ref: string, deps: BaseImageDeps): Promise<{ ref: string; digest: string; config: ImageConfig }> {
+export async function resolveBaseImage(ref: string, deps: BaseImageDeps): Promise<BaseImage> {
   const { content, images, client, pulled, progress } = deps;
   const name = normalizeReference(ref);
   const parsed = parseReference(ref);
@@ -59,12 +72,14 @@ export async function resolveBaseImage(ref: string, deps: BaseImageDeps): Promis
     } else {
       if (parsed.digest !== undefined || !pulledHere) return found;
       try {
-        const head = await (await client()).resolve(parsed, deps.signal);
-        if (!head || head.digest === rec.target.digest) return found;
+        const c = await client();
+        const head = await c.resolve(parsed, deps.signal);
+        if (!head) return { ...found, unchecked: true };
+        if (head.digest === rec.target.digest) return { ...found, check: await tagCheck(c, name, parsed, head.digest, deps.signal) };
       } catch (err) {
         if (!(err instanceof RegistryError)) throw err;
         progress.emit({ type: 'warning', message: `${name}: cannot check the registry (${err.message}); using the image in the local store` });
-        return found;
+        return { ...found, unchecked: true };
       }
     }
   }
@@ -72,11 +87,16 @@ export async function resolveBaseImage(ref: string, deps: BaseImageDeps): Promis
   const at = Date.now();
   progress.emit({ type: 'vertex.started', id, name: `pulling ${name}`, at });
   try {
-    const img = await (await client()).pull(pullRef, { content, platform: deps.platform, ...(deps.signal ? { signal: deps.signal } : {}) });
+    const c = await client();
+    const img = await c.pull(pullRef, { content, platform: deps.platform, ...(deps.signal ? { signal: deps.signal } : {}) });
     await images.put(name, img.target);
     await pulled.put(name, img.target.digest);
     progress.emit({ type: 'vertex.done', id, name: `pulling ${name}`, at: Date.now(), durationMs: Date.now() - at });
-    return { ref: name, digest: img.target.digest, config: img.config };
+    const out: BaseImage = { ref: name, digest: img.target.digest, config: img.config };
+    // Pulled by tag: the next build HEADs that tag. A pin, or a repair by digest after the tag moved, is not a tag check.
+    if (parsed.digest === undefined && pullRef.digest === undefined) out.check = await tagCheck(c, name, parsed, img.target.digest, deps.signal);
+    else if (parsed.digest === undefined) out.unchecked = true;
+    return out;
   } catch (err) {
     progress.emit({ type: 'vertex.failed', id, name: `pulling ${name}`, at: Date.now(), error: err instanceof Error ? err.message : String(err) });
     if (damaged.length) throw unrecoverable(name, damaged, `the registry cannot give them back (${err instanceof Error ? err.message : String(err)})`);
@@ -85,12 +105,17 @@ export async function resolveBaseImage(ref: string, deps: BaseImageDeps): Promis
       const found = await local(name, rec.target.digest, content, deps.platform);
       if ('damaged' in found) throw unrecoverable(name, found.damaged, 'the registry cannot be reached');
       if ('absent' in found) throw unrecoverable(name, [found.absent], 'the registry cannot be reached');
-      return found;
+      return { ...found, unchecked: true };
     }
     if (err instanceof TsbuildError) throw err;
     // Not a TsbuildError: nothing says the image does not exist, so this is not a NotFoundError.
     throw new TsbuildError('IMAGE_PULL_FAILED', `${name}: pull failed: ${(err as Error).message}`, { cause: err });
   }
+}
+
+/** What the rebuild memo checks instead of this build's HEAD: see ./tag-check.ts. */
+async function tagCheck(c: RegistryClient, name: string, parsed: ParsedReference, digest: string, signal?: AbortSignal): Promise<TagCheck> {
+  return { name, domain: parsed.domain, path: parsed.path, tag: parsed.tag ?? 'latest', digest, ...(await c.address(parsed.domain, signal)) };
 }
 
 type Found = { ref: string; digest: string; config: ImageConfig } | { damaged: string[] } | { absent: string };

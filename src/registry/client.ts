@@ -12,6 +12,7 @@ import { pushImage, type PushStats } from './push.js';
 import type { BlobSources } from './sources.js';
 import { RegistryTransport, type TransportOptions } from './transport.js';
 import { repoScope } from './auth.js';
+import { isInsecure } from './endpoint.js';
 
 export interface RegistryClientOptions extends TransportOptions {
   /** Where blobs were seen (for cross-repository mounts); optional. */
@@ -51,6 +52,11 @@ export class RegistryClient {
       if ((err as { status?: number }).status === 404) return undefined;
       throw err;
     }
+  }
+
+  /** Where requests to `domain` go (`https://host[:port]` or `http://…`, learned by the first request) and whether its TLS goes unverified. */
+  async address(domain: string, signal?: AbortSignal): Promise<{ base: string; insecure: boolean }> {
+    return { base: await this.transport(domain).baseUrl(signal), insecure: isInsecure(domain, this.opts) };
   }
 
   /** GET the manifest `ref` names, verified against its digest (throws a 404 RegistryError when absent). */

@@ -1,0 +1,90 @@
+/**
+ * The rebuild memo's freshness check of a base image pulled by tag (./rebuild-memo.ts, ./replay.ts): the
+ * normal path HEADs such a tag every build (./resolve-image.ts) to see whether it moved; the memo asks the
+ * same question with one request: a HEAD of the manifest by tag, its Docker-Content-Digest compared with
+ * the digest the last build used.
+ *
+ * The request is a bare node:http/node:https HEAD to the scheme the registry client found last time, with
+ * no DNS lookup for localhost names: the replay must not load undici, the auth code or the resolver. It
+ * sends no credentials. Anything but a 2xx with a digest (a 401 from a registry that wants a token or a
+ * password, a TLS error, a redirect, a timeout, a refused connection) is `unknown`, and the caller falls
+ * back to the full registry client (./tag-check-full.ts), which does what the normal path does.
+ */
+import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { MediaType } from '../image/types.js';
+
+/** A base image the normal path checks with its registry each build: what the memo checks instead. */
+export interface TagCheck {
+  /** The normalized name in the image store (`127.0.0.1:5000/base:v1`). */
+  name: string;
+  /** Registry as named (`127.0.0.1:5000`, `docker.io`), repository path, tag. */
+  domain: string;
+  path: string;
+  tag: string;
+  /** The manifest digest the build used (what the tag must still point to). */
+  digest: string;
+  /** `https://host[:port]` or `http://host[:port]`: what the registry client settled on. */
+  base: string;
+  /** An --insecure-registry: TLS is not verified. */
+  insecure: boolean;
+}
+
+/** `unknown` with `client`: the full registry client may know (auth, a private CA); without: the registry is not there (the build says so). */
+export type TagState = { state: 'fresh' } | { state: 'moved'; digest: string } | { state: 'unknown'; why: string; client?: true };
+
+/** Errors that mean nobody answered: the full client would retry the same, and so will the build. */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'TIMEOUT']);
+
+const ACCEPT = [MediaType.OciIndex, MediaType.DockerManifestList, MediaType.OciManifest, MediaType.DockerManifest].join(', ');
+const TIMEOUT_MS = 10_000;
+
+/** `localhost` is connected to at 127.0.0.1 without a resolver round trip (a registry only on ::1 refuses it: the full check follows). */
+function loopbackAddress(hostname: string): string | undefined {
+  if (hostname === 'localhost') return '127.0.0.1';
+  return undefined;
+}
+
+/** One HEAD of `check`'s manifest by tag, without credentials. */
+export function headTag(check: TagCheck): Promise<TagState> {
+  let url: URL;
+  try {
+    url = new URL(`${check.base}/v2/${check.path}/manifests/${encodeURIComponent(check.tag)}`);
+  } catch {
+    return Promise.resolve({ state: 'unknown', why: 'no registry address recorded' });
+  }
+  const https = url.protocol === 'https:';
+  if (!https && url.protocol !== 'http:') return Promise.resolve({ state: 'unknown', why: 'no registry address recorded' });
+  const addr = loopbackAddress(url.hostname);
+  const opts: RequestOptions & { rejectUnauthorized?: boolean; servername?: string } = {
+    method: 'HEAD',
+    host: addr ?? url.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: url.port || (https ? 443 : 80),
+    path: url.pathname,
+    headers: { host: url.host, accept: ACCEPT, 'user-agent': 'tsbuild/0.1' },
+    timeout: TIMEOUT_MS,
+    agent: false,
+  };
+  if (https) {
+    opts.rejectUnauthorized = !check.insecure;
+    if (addr !== undefined) opts.servername = url.hostname;
+  }
+  return new Promise((resolve) => {
+    const done = (s: TagState) => resolve(s);
+    const req = (https ? httpsRequest : httpRequest)(opts, (res: IncomingMessage) => {
+      res.resume();
+      const status = res.statusCode ?? 0;
+      const got = res.headers['docker-content-digest'];
+      const digest = Array.isArray(got) ? got[0] : got;
+      if (status < 200 || status >= 300) return done({ state: 'unknown', why: `HTTP ${status}`, client: true });
+      if (!digest) return done({ state: 'unknown', why: 'no Docker-Content-Digest in the answer', client: true });
+      done(digest === check.digest ? { state: 'fresh' } : { state: 'moved', digest });
+    });
+    req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer in ${TIMEOUT_MS / 1000}s`), { code: 'TIMEOUT' })));
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      const why = err.code ?? err.message;
+      done(UNREACHABLE.has(err.code ?? '') ? { state: 'unknown', why } : { state: 'unknown', why, client: true });
+    });
+    req.end();
+  });
+}
