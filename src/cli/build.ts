@@ -49,6 +49,7 @@ import type { ProgressEvent, ProgressSink } from '../progress/types.js';
 import { PathWitness } from '../context/witness.js';
 import { CacheStore } from '../cache/store.js';
 import { checkEntitlements } from '../llb/entitlements.js';
+import { mergeCacheSteps } from '../llb/result.js';
 import { diskFullError } from '../fsutil/disk-full.js';
 import { composeMemo, memoEligible, memoPath, saveMemo, sha256Text, type MemoInput } from './rebuild-memo.js';
 import { Diagnostics } from '../diagnostics.js';
@@ -282,7 +283,7 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
       const { exportCaches } = await import('./cache-travel.js');
       const sources = () => import('./registry-client.js').then((m) => m.registryDirs(store.root).sources);
       const cache = new CacheStore({ dir: store.cache, snapshotExists: async (name) => (await snapshotter.stat(name))?.kind === 'committed' });
-      messages.push(...(await exportCaches(args.cacheTo, result, { ...travel, cache, imported, sources, mounts: { ids: mountIds, dir: cacheMountsDir } })));
+      messages.push(...(await exportCaches(args.cacheTo, multi ? { ...result, cacheSteps: mergeCacheSteps(results) } : result, { ...travel, cache, imported, sources, mounts: { ids: mountIds, dir: cacheMountsDir } })));
     }
     await writeBuildMetadata({ args, result, blobs, responses, names: args.tags.map((t) => normalizeReference(t)) });
     progress.emit({ type: 'vertex.done', id: 'export', name: 'exporting to image', at: Date.now(), durationMs: Date.now() - t0 });

@@ -23,6 +23,19 @@ export interface BuildResult {
   cacheSteps?: CacheStep[];
 }
 
+/**
+ * The cache steps of several results solved together (a multi-platform build): each key once, `chain` when it is
+ * in any result's chain. Keys of platform-dependent steps differ per platform, so every platform keeps its records.
+ */
+export function mergeCacheSteps(results: Pick<BuildResult, 'cacheSteps'>[]): CacheStep[] {
+  const byKey = new Map<string, CacheStep>();
+  for (const s of results.flatMap((r) => r.cacheSteps ?? [])) {
+    const prev = byKey.get(s.key);
+    byKey.set(s.key, prev ? { ...prev, ...s, chain: prev.chain || s.chain, ...(prev.layer && !s.layer ? { layer: prev.layer } : {}) } : s);
+  }
+  return [...byKey.values()];
+}
+
 /** One step's cache facts, for exporting the cache (--cache-to). */
 export interface CacheStep {
   key: string;

@@ -10,6 +10,7 @@
  *   `-o type=local` writes linux_amd64/ and linux_arm64/ as buildx;
  * - type=oci holds the index, type=tar one dir per platform; `-t` names the index in the store and a later build FROM it picks its platform;
  *   type=docker / --load refuse several platforms as buildx's docker exporter;
+ * - --cache-to/--cache-from carry every platform's records (a fresh store runs no container);
  * - base manifest lists with arm variants (v6, v7: linux/arm means v7) and a platform missing from one.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,7 +18,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { cpSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync, copyFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
-import { fixtures, repo, suiteSandbox } from '../e2e/harness.js';
+import { Sandbox, fixtures, repo, suiteSandbox } from '../e2e/harness.js';
 import { TestRegistry } from './harness.js';
 
 const run = promisify(execFile);
@@ -177,5 +178,25 @@ describe('multi-platform builds', () => {
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/busybox-arm:1 has no manifest for linux\/arm64/);
     expect(missing.stderr).toMatch(/Dockerfile:2/);
+  }, 300_000);
+
+  it("--cache-to/--cache-from carry every platform's records: a fresh store builds both platforms without running a container", async () => {
+    const cacheDir = join(sb.dir, 'multi-cache');
+    const ctx = join(fixtures, 'multiplatform/uname');
+    const a = await build(['--platform', 'linux/amd64,linux/arm64', '--build-arg', `BASE=${base}`, '--cache-to', `type=local,dest=${cacheDir}`, ctx]);
+    expect(a.code, a.text).toBe(0);
+    expect(a.text).toMatch(/exported 2 cache records to/); // mode=min: each platform's chain (one RUN each; keys differ by platform)
+    const fresh = new Sandbox();
+    try {
+      const dest = join(fresh.dir, 'out');
+      const b = await fresh.tsbuild(['build', '--progress', 'plain', '--platform', 'linux/amd64,linux/arm64', '--build-arg', `BASE=${base}`, '--cache-from', `type=local,src=${cacheDir}`, '-o', `type=local,dest=${dest}`, ctx]);
+      expect(b.code, b.stderr).toBe(0);
+      expect(b.stderr).toMatch(/#\d+ \[linux\/arm64 2\/2\] RUN uname -m > \/arch\n#\d+ CACHED/);
+      expect(fresh.runcRuns()).toBe(0);
+      expect(readFileSync(join(dest, 'linux_arm64/arch'), 'utf8')).toBe('aarch64\n');
+      expect(readFileSync(join(dest, 'linux_amd64/arch'), 'utf8')).toBe('x86_64\n');
+    } finally {
+      fresh.cleanup();
+    }
   }, 300_000);
 });
