@@ -16,7 +16,7 @@ export class ImageStoreExporter implements Exporter {
   }
 
   async export(result: BuildResult, base: ImageBlobs, ctx: ExportContext): Promise<ExportResponse> {
-    const image = await imageFor(result, base, this.opts, true, ctx);
+    const image = await imageFor(result, base, this.opts, true, ctx, true);
     for (const name of this.names) {
       const cur = await ctx.images.get(name);
       if (cur && cur.target.digest === image.manifest.digest) continue; // unchanged: nothing to write

@@ -4,9 +4,9 @@
  * annotation-index.KEY= (the OCI layout's index). An output with none of them reuses the build's image.
  */
 import { TsbuildError } from '../src/errors.js';
-import type { Compression } from '../src/diff/compress.js';
 import type { BuildResult } from '../src/llb/result.js';
-import { prepareLayers, type LayerOptions } from './layers.js';
+import { compressionOf, type Compression } from '../src/diff/compress.js';
+import { hasUncompressed, prepareLayer, type LayerOptions } from '../src/diff/variants.js';
 import { writeImageWith } from './manifest.js';
 import type { Exporter, ExportContext, ExportResponse, ImageBlobs } from './types.js';
 import type { PlatformImage } from './platforms.js';
@@ -40,8 +40,10 @@ export function parseImageOptions(attrs: Record<string, string>): ImageExportOpt
 /**
  * The image this output writes: `base` when nothing differs from the build's default, else new blobs
  * (converted layers, other media types, annotations). zstd needs OCI media types.
+ * `local` (the image store): layers stay as the build keeps them; any other output leaves the store, so
+ * a layer kept uncompressed is exported gzip-compressed unless `compression=` says otherwise.
  */
-export async function imageFor(result: BuildResult, base: ImageBlobs, opts: ImageExportOptions, defaultOci: boolean, ctx: ExportContext): Promise<ImageBlobs> {
+export async function imageFor(result: BuildResult, base: ImageBlobs, opts: ImageExportOptions, defaultOci: boolean, ctx: ExportContext, local = false): Promise<ImageBlobs> {
   const oci = opts.oci ?? (opts.layers.compression === 'zstd' ? true : defaultOci);
   if (!oci && opts.layers.compression === 'zstd') {
     throw new TsbuildError('USAGE', 'compression=zstd needs oci-mediatypes=true (Docker media types have no zstd layer)');
@@ -53,8 +55,15 @@ export async function imageFor(result: BuildResult, base: ImageBlobs, opts: Imag
     layerOpts.rewriteTimestamp = sde;
   }
   const plain = layerOpts.compression === undefined && layerOpts.rewriteTimestamp === undefined && !(layerOpts.force && layerOpts.level !== undefined);
-  if (plain && oci && Object.keys(opts.annotations).length === 0) return base;
-  const layers = plain ? result.layers : await prepareLayers(result.layers, layerOpts, ctx.content, ctx.signal);
+  // A layer the build keeps uncompressed leaves the store gzip-compressed unless compression= is given.
+  const leaving = !local && layerOpts.compression === undefined && hasUncompressed(result.layers);
+  if (plain && !leaving && oci && Object.keys(opts.annotations).length === 0) return base;
+  const layers = plain && !leaving ? result.layers : await Promise.all(result.layers.map(async (l) => {
+    if (!leaving || compressionOf(l.descriptor.mediaType) !== 'uncompressed') return prepareLayer(l, layerOpts, ctx.content, ctx.signal);
+    // a lazily imported cache layer is fetched first
+    if (ctx.ensureBlob && !(await ctx.content.has(l.descriptor.digest))) await ctx.ensureBlob(l.descriptor);
+    return prepareLayer(l, { ...layerOpts, compression: 'gzip' }, ctx.content, ctx.signal);
+  }));
   return writeImageWith(result, ctx.content, {
     ...(ctx.imageOptions ?? {}),
     oci,

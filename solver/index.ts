@@ -55,7 +55,10 @@ export interface SolveOptions {
   ops?: OpResolver;
   /** The op modules (cache maps, explanations, runs); default: the registered ones (solver/ops/registry.ts). */
   opModules?: OpModules;
-  /** gzip level of new layers. */
+  /**
+   * gzip level of new layers. Undefined (the CLI's choice): new layers are kept uncompressed, as dockerd's
+   * BuildKit keeps its snapshots; an output compresses them when they leave the store (src/diff/variants.ts).
+   */
   compressionLevel?: number;
   /** Ops run at the same time; default max(2, CPUs). */
   concurrency?: number;
@@ -110,7 +113,7 @@ export async function solveAll(defs: Definition[], opts: SolveOptions): Promise<
       cache,
       createLayer: async (snapshot, signal) => {
         const layerDir = await snapshotter.layerDir(snapshot);
-        const make = () => createLayer({ layerDir, content, signal, ...(opts.compressionLevel !== undefined ? { level: opts.compressionLevel } : {}) });
+        const make = () => createLayer({ layerDir, content, signal, ...(opts.compressionLevel !== undefined ? { level: opts.compressionLevel } : { compression: 'none' as const }) });
         // Every empty layer dir (a step that changed nothing) gives the same blob: made once per build.
         if ((await readdir(layerDir)).length > 0) return make();
         emptyLayer ??= make();

@@ -186,7 +186,7 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
   if (args.push) {
     if (args.tags.length === 0) throw new TsbuildError('USAGE', '--push needs a name: use -t REGISTRY/REPO:TAG');
     const push = new RegistryExporter(args.tags.map((t) => normalizeReference(t)), registry);
-    exporters.push(Object.keys(args.annotations).length > 0 ? withImageOptions(push, args.annotations) : push);
+    exporters.push(withImageOptions(push, args.annotations));
   }
   const stages = new Set(Object.values(definition.metadata).map((m) => m.stage));
   for (const s of args.noCacheFilter.filter((f) => !stages.has(f))) {

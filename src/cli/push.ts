@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { NotFoundError, UsageError } from '../errors.js';
 import { normalizeReference } from '../image/reference.js';
 import { LocalContentStore } from '../content/store.js';
+import { manifestForExport } from '../diff/variants.js';
 import { LocalImageStore } from '../imagestore/store.js';
 import { storeLayout, storeRoot } from './store-root.js';
 import { makeRegistryClient } from './registry-client.js';
@@ -32,8 +33,10 @@ export async function pushCommand(argv: string[]): Promise<number> {
       const name = normalizeReference(ref);
       const rec = await images.get(name);
       if (!rec) throw new NotFoundError('IMAGE_NOT_FOUND', `${name} is not in the local image store`, { hint: '`tsbuild images` lists what the store has' });
-      const s = await client.push([name], rec.target, { content });
-      progress.emit({ type: 'info', message: `pushed ${name}@${rec.target.digest} (${s.uploaded} uploaded, ${s.mounted} mounted, ${s.skipped} already there)` });
+      // layers the store keeps uncompressed are pushed gzip-compressed (made once, memoized)
+      const target = await manifestForExport(content, rec.target);
+      const s = await client.push([name], target, { content });
+      progress.emit({ type: 'info', message: `pushed ${name}@${target.digest} (${s.uploaded} uploaded, ${s.mounted} mounted, ${s.skipped} already there)` });
     }
   } finally {
     progress.close();

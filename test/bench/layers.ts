@@ -15,7 +15,7 @@ import { createLayer } from '../../src/diff/compare.js';
 import { DEFAULT_GZIP_LEVEL, findTool, gzipEngine } from '../../src/diff/compress.js';
 import { tarOnWorker } from '../../src/diff/tar-producer.js';
 import { LocalContentStore } from '../../src/content/store.js';
-import { prepareLayers } from '../../exporters/layers.js';
+import { prepareLayers } from '../../src/diff/variants.js';
 
 const RUNS = process.env.BENCH_QUICK === '1' ? 3 : 5;
 

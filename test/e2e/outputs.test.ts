@@ -73,9 +73,18 @@ describe('build outputs', () => {
       'CMD ["cat" "/hello.txt"]',
     ]);
 
+    // The store keeps the build's layers uncompressed; the archives carry them gzip-compressed: the same
+    // image ID (config), another manifest.
+    const stored = JSON.parse((await sb.tsbuild(['inspect', 'app:v1'])).stdout)[0].Manifest;
+    const built = stored.layers.slice(base.Config.rootfs.diff_ids.length);
+    expect(built.map((l: { mediaType: string }) => l.mediaType)).toEqual(built.map(() => 'application/vnd.oci.image.layer.v1.tar'));
+    const ociRaw = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', `oci-archive:${d}/oci.tar`]).toString());
+    expect(ociRaw.config.digest).toBe(md['containerimage.config.digest']);
+    expect(new Set(ociRaw.layers.map((l: { mediaType: string }) => l.mediaType))).toEqual(new Set(['application/vnd.oci.image.layer.v1.tar+gzip']));
     // OCI archive + layout: skopeo and umoci
-    expect(skopeoInspect(`${d}/oci.tar`).Digest).toBe(digest);
-    expect(skopeo('inspect', `oci:${d}/layout:v1`).Digest).toBe(digest);
+    const ociDigest = skopeoInspect(`${d}/oci.tar`).Digest;
+    expect(ociDigest).not.toBe(digest);
+    expect(skopeo('inspect', `oci:${d}/layout:v1`).Digest).toBe(ociDigest);
     const rootfs = umociUnpack(sb, `${d}/oci.tar`, 'v1');
     expect(readFileSync(join(rootfs, 'built.txt'), 'utf8')).toBe('built\n');
 
@@ -130,9 +139,18 @@ describe('registry outputs', () => {
       await sb.build(['--insecure-registry', host, '-o', `type=registry,name=${host}/app:zstd,compression=zstd`, '-o', `type=image,name=${host}/app:img,push=true`, ctx]);
       const z = skopeo('inspect', '--raw', '--tls-verify=false', `docker://${host}/app:zstd`);
       expect(new Set(z.layers.map((l: { mediaType: string }) => l.mediaType))).toEqual(new Set(['application/vnd.oci.image.layer.v1.tar+zstd']));
-      const img = skopeo('inspect', '--tls-verify=false', `docker://${host}/app:img`);
+      const img = skopeo('inspect', '--raw', '--tls-verify=false', `docker://${host}/app:img`);
       const [local] = JSON.parse((await sb.tsbuild(['inspect', `${host}/app:img`])).stdout);
-      expect(img.Digest).toBe(local.Descriptor.digest);
+      // the same image (config) with its layers gzip-compressed; the store keeps the built ones uncompressed
+      expect(img.config.digest).toBe(local.Id);
+      expect(new Set(img.layers.map((l: { mediaType: string }) => l.mediaType))).toEqual(new Set(['application/vnd.oci.image.layer.v1.tar+gzip']));
+      expect(local.Manifest.layers.some((l: { mediaType: string }) => l.mediaType === 'application/vnd.oci.image.layer.v1.tar')).toBe(true);
+      // `tsbuild push` of the stored image pushes exactly what the build pushed (same variants, same manifest)
+      const digestAt = (ref: string) => execFileSync('skopeo', ['inspect', '--format', '{{.Digest}}', '--tls-verify=false', `docker://${ref}`]).toString().trim();
+      const pushedDigest = digestAt(`${host}/app:img`);
+      await sb.tsbuild(['push', '--insecure-registry', host, `${host}/app:img`]);
+      expect(digestAt(`${host}/app:img`)).toBe(pushedDigest);
+      expect(pushedDigest).not.toBe(local.Descriptor.digest);
     } finally {
       await reg.stop();
     }

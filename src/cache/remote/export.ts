@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import type { ContentStore } from '../../content/types.js';
 import { createLayer } from '../../diff/compare.js';
+import { forExport } from '../../diff/variants.js';
 import { MediaType, type Descriptor, type Layer } from '../../image/types.js';
 import type { CacheStep } from '../../llb/result.js';
 import type { Snapshotter } from '../../snapshot/types.js';
@@ -93,7 +94,11 @@ export function inlineCache(steps: CacheStep[], layers: Layer[]): { field: Recor
 }
 
 async function layerOf(s: CacheStep, deps: CollectDeps): Promise<Layer | undefined> {
-  if (s.layer && ((await deps.content.has(s.layer.descriptor.digest)) || deps.lazyBlob(s.layer.descriptor.digest))) return s.layer;
+  if (s.layer && (await deps.content.has(s.layer.descriptor.digest))) {
+    // a layer the store keeps uncompressed travels gzip-compressed (its variant, memoized)
+    return (await forExport([s.layer], deps.content, deps.signal))[0]!;
+  }
+  if (s.layer && deps.lazyBlob(s.layer.descriptor.digest)) return s.layer;
   if (!s.snapshot) return undefined;
   const layer = await createLayer({ layerDir: await deps.snapshotter.layerDir(s.snapshot), content: deps.content, ...(deps.signal ? { signal: deps.signal } : {}) });
   const rec = await deps.cache.get(s.key);

@@ -1,4 +1,8 @@
 /**
+ * Layer variants. A build keeps its own layers uncompressed in the store (as dockerd's BuildKit keeps its
+ * snapshots): an image that leaves the store (push, an OCI/docker archive, --load, a cache export) carries
+ * each such layer gzip-compressed (`forExport`), made on first use and memoized like every variant below.
+ *
  * The layers an export uses: the build's layers, recompressed (compression=, compression-level=,
  * force-compression=) and/or re-tarred with file mtimes clamped to SOURCE_DATE_EPOCH (rewrite-timestamp=).
  *
@@ -7,18 +11,18 @@
  * atomically after its blob is committed; a later export or push reads the memo and reuses the blob.
  * Independent layers are converted in parallel.
  */
-import { digestHasher, parseDigest } from '../src/content/digest.js';
+import { digestHasher, parseDigest } from '../content/digest.js';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { extract as tarExtract, pack as tarPack } from 'tar-stream';
-import type { ContentStore } from '../src/content/types.js';
-import { compressStream, compressionOf, decompressStream, gzipEngine, type Compression } from '../src/diff/compress.js';
-import { StoreError } from '../src/errors.js';
-import { writeFileAtomic } from '../src/fsutil/atomic.js';
-import { MediaType, type Layer } from '../src/image/types.js';
+import type { ContentStore } from '../content/types.js';
+import { compressStream, compressionOf, decompressStream, gzipEngine, type Compression } from './compress.js';
+import { StoreError } from '../errors.js';
+import { writeFileAtomic } from '../fsutil/atomic.js';
+import { MediaType, type Layer } from '../image/types.js';
 
 export interface LayerOptions {
   /** Wanted compression; undefined keeps each layer as built. */
@@ -28,6 +32,26 @@ export interface LayerOptions {
   force?: boolean;
   /** Clamp every entry's mtime to this (seconds since the epoch). */
   rewriteTimestamp?: number;
+}
+
+/**
+ * The layers of an image leaving the store: every uncompressed layer replaced by its gzip variant at the
+ * default level (memoized: a second export or push reuses it); compressed layers are kept as they are.
+ * `ensure` first fetches a blob the store lacks (a lazily imported cache layer).
+ */
+export async function forExport(layers: Layer[], content: ContentStore, signal?: AbortSignal, ensure?: (l: Layer) => Promise<void>): Promise<Layer[]> {
+  return Promise.all(
+    layers.map(async (l) => {
+      if (compressionOf(l.descriptor.mediaType) !== 'uncompressed') return l;
+      if (ensure && !(await content.has(l.descriptor.digest))) await ensure(l);
+      return prepareLayer(l, { compression: 'gzip' }, content, signal);
+    }),
+  );
+}
+
+/** True when some layer is stored uncompressed (forExport would change the image). */
+export function hasUncompressed(layers: Layer[]): boolean {
+  return layers.some((l) => compressionOf(l.descriptor.mediaType) === 'uncompressed');
 }
 
 export async function prepareLayers(layers: Layer[], opts: LayerOptions, content: ContentStore, signal?: AbortSignal): Promise<Layer[]> {
@@ -140,4 +164,22 @@ function clampMtimes(epoch: number): (source: AsyncIterable<Buffer>) => AsyncGen
     for await (const c of pk) yield c as Buffer;
     await feeding;
   };
+}
+
+/**
+ * The manifest `desc` names, as it leaves the store (`tsbuild push`): when it has uncompressed layers, a
+ * manifest with their gzip variants instead (same config, same key order, written to the content store);
+ * otherwise `desc` itself. An index is returned as it is (built images are single manifests; pulled ones
+ * keep their registry's compressed layers).
+ */
+export async function manifestForExport(content: ContentStore, desc: { mediaType: string; digest: string; size: number }, signal?: AbortSignal): Promise<{ mediaType: string; digest: string; size: number }> {
+  if (desc.mediaType !== MediaType.OciManifest && desc.mediaType !== MediaType.DockerManifest) return desc;
+  const m = JSON.parse((await content.read(desc.digest)).toString('utf8')) as { layers?: { mediaType: string; digest: string; size: number }[] };
+  const layers = (m.layers ?? []).map((d) => ({ descriptor: d, diffID: d.digest }));
+  if (!hasUncompressed(layers)) return desc;
+  const oci = desc.mediaType === MediaType.OciManifest;
+  const out = await forExport(layers, content, signal);
+  m.layers = out.map((l) => ({ mediaType: mediaTypeFor(compressionOf(l.descriptor.mediaType), oci), digest: l.descriptor.digest, size: l.descriptor.size }));
+  const info = await content.put(Buffer.from(JSON.stringify(m)));
+  return { mediaType: desc.mediaType, digest: info.digest, size: info.size };
 }

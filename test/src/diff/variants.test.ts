@@ -4,12 +4,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { prepareLayer, prepareLayers } from '../../exporters/layers.js';
-import { MediaType } from '../../src/image/types.js';
-import { sha256 } from '../../src/llb/digest.js';
-import { makeFixture, tarOf, type Fixture } from './fixture.js';
+import { forExport, manifestForExport, mediaTypeFor, prepareLayer, prepareLayers } from '../../../src/diff/variants.js';
+import { createLayer } from '../../../src/diff/compare.js';
+import { compressionOf } from '../../../src/diff/compress.js';
+import { MediaType } from '../../../src/image/types.js';
+import { sha256 } from '../../../src/llb/digest.js';
+import { makeFixture, tarOf, type Fixture } from '../../exporters/fixture.js';
 
 let f: Fixture;
 beforeAll(async () => {
@@ -96,5 +98,60 @@ describe('layer variants', () => {
     const layer = { descriptor: { mediaType: MediaType.OciLayerGzip, digest: info.digest, size: info.size }, diffID: sha256('x') };
     await expect(prepareLayer(layer, { compression: 'zstd' }, f.content)).rejects.toThrow();
     expect(readdirSync(join(f.content.root, 'ingest')).length).toBe(0);
+  });
+});
+
+describe('layers kept uncompressed, compressed when they leave the store', () => {
+  /** A small tree with a few files of varied content (enough for several pigz blocks). */
+  function tree(): string {
+    const dir = join(f.dir, 'tree');
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(join(dir, 'a/b'), { recursive: true });
+    for (let i = 0; i < 40; i++) writeFileSync(join(dir, i % 2 ? 'a' : 'a/b', `f${i}`), `file ${i}\n`.repeat(500 + i * 300));
+    return dir;
+  }
+
+  it('the gzip variant of an uncompressed layer is byte for byte the layer a build compressed at commit', async () => {
+    const dir = tree();
+    const eager = await createLayer({ layerDir: dir, content: f.content });
+    const kept = await createLayer({ layerDir: dir, content: f.content, compression: 'none' });
+    expect(kept.descriptor).toMatchObject({ mediaType: MediaType.OciLayer, digest: eager.diffID });
+    const [out] = await forExport([kept], f.content);
+    expect(out).toEqual(eager);
+    // compressed layers are left as they are
+    expect(await forExport([eager], f.content)).toEqual([eager]);
+  });
+
+  it('a variant blob missing at export is made again, with the same digest', async () => {
+    const kept = await createLayer({ layerDir: tree(), content: f.content, compression: 'none' });
+    const [first] = await forExport([kept], f.content);
+    rmSync(f.content.path(first!.descriptor.digest));
+    const [again] = await forExport([kept], f.content);
+    expect(again).toEqual(first);
+    expect(await f.content.has(first!.descriptor.digest)).toBe(true);
+  });
+
+  it('a stored manifest with uncompressed layers is pushed as one with their gzip variants (same key order, Docker or OCI types)', async () => {
+    const dir = tree();
+    const eager = await createLayer({ layerDir: dir, content: f.content });
+    const kept = await createLayer({ layerDir: dir, content: f.content, compression: 'none' });
+    const base = f.result.layers[0]!; // already gzip: kept
+    for (const oci of [true, false]) {
+      const manifest = (layers: typeof kept[]) => ({
+        schemaVersion: 2,
+        mediaType: oci ? MediaType.OciManifest : MediaType.DockerManifest,
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: base.descriptor.digest, size: 2 },
+        layers: layers.map((l) => ({ mediaType: mediaTypeFor(compressionOf(l.descriptor.mediaType), oci), digest: l.descriptor.digest, size: l.descriptor.size })),
+      });
+      const put = async (m: object) => {
+        const info = await f.content.put(Buffer.from(JSON.stringify(m)));
+        return { mediaType: oci ? MediaType.OciManifest : MediaType.DockerManifest, digest: info.digest, size: info.size };
+      };
+      const stored = await put(manifest([base, kept]));
+      const expected = await put(manifest([base, eager]));
+      expect(await manifestForExport(f.content, stored)).toEqual(expected);
+      // nothing uncompressed: the manifest itself
+      expect(await manifestForExport(f.content, expected)).toEqual(expected);
+    }
   });
 });
