@@ -35,6 +35,11 @@ export interface SchedulerOptions {
   createLayer(snapshot: string, signal: AbortSignal): Promise<Layer>;
   /** Whether a memoized layer's blob is still present; default: assume it is. */
   layerExists?(layer: Layer): Promise<boolean>;
+  /**
+   * A layer that takes longer than this to make gets its own progress line (`layer:<op digest>`,
+   * "creating layer …", then DONE), so the time after a big step's DONE is not silent; default 500 ms.
+   */
+  layerStatusAfterMs?: number;
   progress: ProgressSink;
   signal?: AbortSignal;
   noCache?: boolean;
@@ -545,7 +550,7 @@ class Solve {
       if (snapshot === null) throw new TsbuildError('INTERNAL', 'an exec or file op produced no snapshot');
       const layer = await this.layerQueue.add(() => {
         this.checkAborted();
-        return this.opts.createLayer(snapshot, this.ctrl.signal);
+        return this.visibleLayer(v, this.opts.createLayer(snapshot, this.ctrl.signal));
       });
       this.checkAborted();
       await this.writes.get(v);
@@ -556,6 +561,31 @@ class Solve {
       return layer;
     } catch (err) {
       throw this.fail(v, err, false);
+    }
+  }
+
+  /**
+   * Report a layer in the making once it has taken longer than `layerStatusAfterMs` (as BuildKit's timed
+   * export statuses): `vertex.started` then `vertex.done` or `vertex.failed`.
+   */
+  private async visibleLayer(v: Vertex, making: Promise<Layer>): Promise<Layer> {
+    const id = `layer:${v.digest}`;
+    const name = `creating layer of ${v.metadata.description}`;
+    const t0 = Date.now();
+    let shown = false;
+    const timer = setTimeout(() => {
+      shown = true;
+      this.opts.progress.emit({ type: 'vertex.started', id, name, at: t0 });
+    }, this.opts.layerStatusAfterMs ?? 500);
+    try {
+      const layer = await making;
+      if (shown) this.opts.progress.emit({ type: 'vertex.done', id, name, at: Date.now(), durationMs: Date.now() - t0 });
+      return layer;
+    } catch (err) {
+      if (shown) this.opts.progress.emit({ type: 'vertex.failed', id, name, at: Date.now(), error: err instanceof Error ? err.message : String(err) });
+      throw err;
+    } finally {
+      clearTimeout(timer);
     }
   }
 

@@ -160,6 +160,26 @@ describe('scheduler', () => {
     expect(events.filter((e) => e.type === 'vertex.log').map((e) => (e as { data: string }).data)).toContain('ran RUN two\n');
   });
 
+  it('a layer slower than layerStatusAfterMs gets its own progress line after the step; a fast one none', async () => {
+    const b = new DefBuilder();
+    const base = b.image('docker.io/library/busybox:latest');
+    const e1 = b.exec(base, 'big');
+    const slow = (snapshot: string) => new Promise<Layer>((res) => setTimeout(() => res({ diffID: sha256('diff ' + snapshot), descriptor: { mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha256('diff ' + snapshot), size: 10 } }), 50));
+    await solve(b.def(e1), { createLayer: slow, layerStatusAfterMs: 0 });
+    const lines = events.filter((e) => 'id' in e && e.id.startsWith('layer:')).map((e) => `${e.type} ${'name' in e ? e.name : ''}`);
+    expect(lines).toEqual(['vertex.started creating layer of RUN big', 'vertex.done creating layer of RUN big']);
+    const step = events.findIndex((e) => e.type === 'vertex.done' && e.name === 'RUN big');
+    const started = events.findIndex((e) => e.type === 'vertex.started' && e.id.startsWith('layer:'));
+    expect(started).toBeGreaterThan(step);
+    expect(events.find((e) => e.type === 'vertex.done' && e.id.startsWith('layer:'))).toMatchObject({ id: `layer:${e1}` });
+
+    events = [];
+    ops = new FakeOps();
+    dir = await mkdtemp(join(tmpdir(), 'tsbuild-sched-'));
+    await solve(b.def(e1), { createLayer: slow, layerStatusAfterMs: 60_000 });
+    expect(events.some((e) => 'id' in e && e.id.startsWith('layer:'))).toBe(false);
+  });
+
   it('solves a 3,000-deep COPY --from chain without overflowing the stack (graph, needs, materialize)', async () => {
     const b = new DefBuilder();
     const base = b.image('docker.io/library/busybox:latest');
