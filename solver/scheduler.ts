@@ -36,8 +36,8 @@ export interface SchedulerOptions {
   /** Whether a memoized layer's blob is still present; default: assume it is. */
   layerExists?(layer: Layer): Promise<boolean>;
   /**
-   * A layer that takes longer than this to make gets its own progress line (`layer:<op digest>`,
-   * "creating layer …", then DONE), so the time after a big step's DONE is not silent; default 500 ms.
+   * A layer that takes longer than this to make is reported under its step (`vertex.status` "creating
+   * layer", then the same with its duration), so the time after a big step's DONE is not silent; default 500 ms.
    */
   layerStatusAfterMs?: number;
   progress: ProgressSink;
@@ -565,25 +565,23 @@ class Solve {
   }
 
   /**
-   * Report a layer in the making once it has taken longer than `layerStatusAfterMs` (as BuildKit's timed
-   * export statuses): `vertex.started` then `vertex.done` or `vertex.failed`.
+   * Report a layer in the making under its step once it has taken longer than `layerStatusAfterMs` (as
+   * BuildKit's timed statuses): `vertex.status` "creating layer", then the same with its duration (not when
+   * it fails: the step's error says).
    */
   private async visibleLayer(v: Vertex, making: Promise<Layer>): Promise<Layer> {
-    const id = `layer:${v.digest}`;
-    const name = `creating layer of ${v.metadata.description}`;
+    const id = v.digest;
+    const name = 'creating layer';
     const t0 = Date.now();
     let shown = false;
     const timer = setTimeout(() => {
       shown = true;
-      this.opts.progress.emit({ type: 'vertex.started', id, name, at: t0 });
+      this.opts.progress.emit({ type: 'vertex.status', id, name, at: t0 });
     }, this.opts.layerStatusAfterMs ?? 500);
     try {
       const layer = await making;
-      if (shown) this.opts.progress.emit({ type: 'vertex.done', id, name, at: Date.now(), durationMs: Date.now() - t0 });
+      if (shown) this.opts.progress.emit({ type: 'vertex.status', id, name, at: t0, durationMs: Date.now() - t0 });
       return layer;
-    } catch (err) {
-      if (shown) this.opts.progress.emit({ type: 'vertex.failed', id, name, at: Date.now(), error: err instanceof Error ? err.message : String(err) });
-      throw err;
     } finally {
       clearTimeout(timer);
     }

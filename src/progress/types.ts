@@ -13,6 +13,11 @@ export type ProgressEvent =
   | { type: 'vertex.log'; id: string; stream: 'stdout' | 'stderr'; data: string }
   /** Bytes moved so far by a transfer step (blob pull or push); `total` when known. */
   | { type: 'vertex.progress'; id: string; name: string; current: number; total: number }
+  /**
+   * A sub-step of a step that is shown after it (as BuildKit's timed statuses): `name` says what (e.g.
+   * "creating layer"); without `durationMs` it started at `at`, with it it is done.
+   */
+  | { type: 'vertex.status'; id: string; name: string; at: number; durationMs?: number }
   | { type: 'warning'; message: string; file?: string; line?: number }
   | { type: 'info'; message: string };
 

@@ -48,6 +48,9 @@ export class PlainRenderer implements ProgressSink {
       case 'vertex.skipped':
         this.write(this.paint('2', `#${this.num(ev.id)} ${ev.name} SKIPPED (${ev.reason})`) + '\n');
         break;
+      case 'vertex.status':
+        this.write(`#${this.num(ev.id)} ${ev.name}${ev.durationMs === undefined ? '' : ` ${(ev.durationMs / 1000).toFixed(1)}s done`}\n`);
+        break;
       case 'vertex.progress': {
         // At most one line a second per transfer, and the last one.
         const now = Date.now();

@@ -25,6 +25,8 @@ interface Step {
   bytes?: { current: number; total: number };
   /** Why the cache missed (first reason shown under the step). */
   miss?: string[];
+  /** A sub-step shown under the step (vertex.status), e.g. its layer being made. */
+  status?: { name: string; started: number; durationMs?: number };
 }
 
 const LOG_LINES = 6;
@@ -70,6 +72,11 @@ export class TtyRenderer implements ProgressSink {
       case 'vertex.skipped':
         this.steps.set(ev.id, { name: ev.name, state: 'skipped', started: now, durationMs: 0, logs: [] });
         break;
+      case 'vertex.status': {
+        const s = this.steps.get(ev.id);
+        if (s) s.status = { name: ev.name, started: ev.at, ...(ev.durationMs !== undefined ? { durationMs: ev.durationMs } : {}) };
+        break;
+      }
       case 'vertex.progress': {
         const s = this.steps.get(ev.id);
         if (s) s.bytes = { current: ev.current, total: ev.total };
@@ -126,6 +133,11 @@ export class TtyRenderer implements ProgressSink {
     const room = Math.max(0, width - prefix.length - time.length - 1);
     const out = [prefix + padToWidth(clipToWidth(s.name, room, true), room) + ' ' + time];
     if (s.miss?.length && s.state !== 'skipped') out.push(clipToWidth(` => => cache miss: ${s.miss.join('; ')}`, width));
+    if (s.status) {
+      const st = s.status;
+      const secs = ((st.durationMs ?? Date.now() - st.started) / 1000).toFixed(1);
+      out.push(clipToWidth(` => => ${st.name} ${secs}s${st.durationMs === undefined ? '' : ' done'}`, width));
+    }
     if (s.state === 'running' || s.state === 'failed') {
       for (const l of s.logs.slice(-LOG_LINES)) out.push(clipToWidth(' => => # ' + l.replace(/[\r\t]/g, ' '), width));
     }

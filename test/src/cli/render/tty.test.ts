@@ -23,6 +23,18 @@ describe('tty view (unit)', () => {
     expect(clipToWidth('漢字漢字', 6, true)).toBe('漢字…');
   });
 
+  it('shows a step\'s status (its layer being made) under it, ticking, then with its duration', () => {
+    const r = new TtyRenderer(() => {}, () => 80, 100000, { run: '', error: '', cancel: '', warning: '' }, () => 20);
+    const now = Date.now();
+    r.emit({ type: 'vertex.started', id: 'a', name: '[1/1] RUN big', at: now - 3000 });
+    r.emit({ type: 'vertex.done', id: 'a', name: '[1/1] RUN big', at: now - 2000, durationMs: 1000 });
+    r.emit({ type: 'vertex.status', id: 'a', name: 'creating layer', at: now - 2000 });
+    expect(r.frame(false).find((l) => l.includes('creating layer'))).toMatch(/^ => => creating layer 2\.\ds$/);
+    r.emit({ type: 'vertex.status', id: 'a', name: 'creating layer', at: now - 2000, durationMs: 4200 });
+    expect(r.frame(true)).toContain(' => => creating layer 4.2s done');
+    r.close();
+  });
+
   it('clips a live frame to the rows, keeping running steps and their last output lines', () => {
     const r = new TtyRenderer(() => {}, () => 60, 100000, { run: '', error: '', cancel: '', warning: '' }, () => 10);
     for (let i = 1; i <= 20; i++) r.emit({ type: 'vertex.done', id: `d${i}`, name: `[${i}/22] RUN done ${i}`, at: Date.now(), durationMs: 10 });
