@@ -22,7 +22,8 @@ export interface CreateLayerOptions {
  * Stream a deterministic tar of `layerDir` into the content store and return the layer.
  *
  * The tar's format (order, headers, OCI whiteouts for overlay ones) is tar-tree.ts's. The diffID
- * (uncompressed) and the blob digest are computed in the same pass. Same tree → same bytes.
+ * (uncompressed) and the blob digest are computed in the same pass (one hash when they are the same:
+ * an uncompressed layer). Same tree → same bytes.
  */
 export async function createLayer(opts: CreateLayerOptions): Promise<Layer> {
   const compression = opts.compression ?? 'gzip';
@@ -36,12 +37,12 @@ export async function createLayer(opts: CreateLayerOptions): Promise<Layer> {
     await tarTree(layerDir, (chunk) => sink.write(chunk), signal);
     const res = await sink.finish();
     const info = await writer.commit();
-    if ((res.digest !== undefined && info.digest !== res.digest) || info.size !== res.size) {
-      throw new StoreError('LAYER_HASH_MISMATCH', `layer blob ${info.digest} (${info.size} bytes) does not match the bytes produced (${res.digest ?? 'compressed'}, ${res.size} bytes)`);
+    if (info.size !== res.size) {
+      throw new StoreError('LAYER_HASH_MISMATCH', `layer blob ${info.digest} (${info.size} bytes) does not match the bytes produced (${res.size} bytes)`);
     }
     return {
       descriptor: { mediaType: compression === 'gzip' ? MediaType.OciLayerGzip : compression === 'zstd' ? MediaType.OciLayerZstd : MediaType.OciLayer, digest: info.digest, size: info.size },
-      diffID: res.diffID,
+      diffID: res.diffID ?? info.digest,
     };
   } catch (err) {
     sink.destroy();

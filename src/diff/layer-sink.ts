@@ -10,11 +10,9 @@ const COALESCE = 1 << 20;
 const MAX_INFLIGHT = 4;
 
 export interface SinkResult {
-  /** sha256 of the uncompressed stream. */
-  diffID: string;
-  /** sha256 of the bytes written to the content writer when the sink knows it (uncompressed: the diffID);
-   * a compressed blob's digest is the content writer's (it hashes what it stores; no second hash here). */
-  digest?: string;
+  /** sha256 of the uncompressed stream, for a compressed layer. An uncompressed layer's diffID is its blob
+   * digest, which the content writer computes (it hashes what it stores): the sink does not hash it twice. */
+  diffID?: string;
   size: number;
 }
 
@@ -60,9 +58,8 @@ export class LayerSink {
       await this.gzipDone;
     }
     await this.settle();
-    const diffID = 'sha256:' + this.diffHash.digest('hex');
-    // uncompressed: the blob is the tar, so its digest is the diffID
-    return this.gzip ? { diffID, size: this.outSize } : { diffID, digest: diffID, size: this.outSize };
+    // uncompressed: the blob is the tar, so its digest (the writer's) is the diffID
+    return this.gzip ? { diffID: 'sha256:' + this.diffHash.digest('hex'), size: this.outSize } : { size: this.outSize };
   }
 
   /** Stop compressing (on error or abort). */
@@ -75,8 +72,8 @@ export class LayerSink {
     const buf = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
     this.pending = [];
     this.pendingBytes = 0;
+    if (!this.gzip) return this.emit(buf); // the writer's hash is the diffID
     this.diffHash.update(buf); // one large update: hashing many small tar chunks costs far more
-    if (!this.gzip) return this.emit(buf);
     if (!this.gzip.write(buf)) {
       // wait for drain, but fail fast if the compressed side failed
       await Promise.race([once(this.gzip, 'drain'), this.gzipDone!.then(() => {})]);
