@@ -1,101 +1,139 @@
 /**
- * `npm run bench`: wall-clock medians of real builds (a fresh process each time, as a CI job would run
- * them), tsbuild side by side with its peers on this machine:
- * - buildah (Debian package, installed here if missing): `bud --layers --isolation chroot`, its own
- *   storage under the bench dir, the base image copied in from an OCI archive tsbuild exported;
- * - docker build (BuildKit) when a daemon answers `docker info` (none is started here).
- * Scenarios: a 3-stage build of ~200 files; a 20,000-file (~100 MB) context whose .dockerignore excludes
- * 30% of it; 30 RUN steps each writing 1 MB. Cases: cold (empty cache, base image present), unchanged
- * rebuild, rebuild after changing one file. `BENCH_QUICK=1` runs fewer repetitions.
+ * `npm run bench`: wall-clock medians of real builds (a fresh process each time, as a CI job runs them),
+ * tsbuild side by side with the reference BuildKit v0.13 (Docker 26.1 with a warm daemon,
+ * `../shared/reference/buildkit.sh`, `docker buildx build`) and buildah (Debian package), in one run.
+ *
+ * Every workload builds FROM an image in a local docker-registry (HTTP on 127.0.0.1) that the bench starts
+ * and fills: busybox (made by scripts/make-base-image.sh) and a Debian made once with debootstrap
+ * (cached under /var/cache/tsbuild-bench). All builders pull it from there; every RUN has the host network.
+ * Workloads: a 3-stage build of ~200 files with a .dockerignore; a 20,000-file (~100 MB) context with 30%
+ * ignored and `COPY . /app`; 30 RUN steps each writing 1 MB; `apt-get install` of a small package on the
+ * Debian base (through the Debian mirror).
+ * Cells: cold (no build cache, no base image), unchanged rebuild, one file changed, export to a docker tar
+ * (`-o type=docker,dest=`; BuildKit in dockerd has no such exporter: build + `docker save`; buildah: bud +
+ * push docker-archive:), push to a fresh repository of the local registry (BuildKit: `--push`; buildah: bud
+ * + push). The builders alternate inside each cell (run i of every builder, then run
+ * i + 1), so all see the same machine load. Ratios are tsbuild / peer (< 1: tsbuild is faster).
+ * `BENCH_QUICK=1`: fewer runs; `BENCH_ONLY=PREFIX`: one workload or section; `BENCH_PEERS=buildkit,buildah`.
  */
 import { filler, median } from './stats.js';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sandboxBench } from './sandbox.js';
+import { TestRegistry } from '../registry/harness.js';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const bin = join(repo, 'bin/tsbuild');
 const work = mkdtempSync(join(tmpdir(), 'tsbuild-bench-'));
 const quick = process.env.BENCH_QUICK === '1';
-const REPS = { cold: quick ? 1 : 3, unchanged: quick ? 3 : 7, changed: quick ? 2 : 3 };
+const REPS = { cold: quick ? 1 : 3, unchanged: quick ? 3 : 5, changed: quick ? 2 : 3, export: quick ? 1 : 3, push: quick ? 1 : 3 };
+const CELLS = ['cold', 'unchanged', 'one file changed', 'export to docker tar', 'push to a fresh repo'] as const;
+type Cell = (typeof CELLS)[number];
+const DEBIAN_CACHE = '/var/cache/tsbuild-bench';
+const referenceScript = join(repo, '..', 'shared', 'reference', 'buildkit.sh');
 
 function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): number {
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(cmd, args, { encoding: 'utf8', env, maxBuffer: 64 * 1024 * 1024 });
+  const r = spawnSync(cmd, args, { encoding: 'utf8', env, maxBuffer: 64 * 1024 * 1024, timeout: 900_000 });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}):\n${r.stderr}\n${r.stdout}`);
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}):\n${String(r.stderr).slice(-3000)}\n${String(r.stdout).slice(-2000)}`);
   return ms;
 }
 
+/** What one build writes besides its build cache. */
+type Output = { kind: 'none' } | { kind: 'docker-tar'; dest: string } | { kind: 'push'; ref: string };
 
-/** One builder under test. `fresh()` gives it an empty cache holding only the base image. */
+/** One builder under test. `fresh()` empties its build cache and drops the base images (cold = pull too). */
 interface Builder {
   name: string;
   fresh(): void;
-  build(ctx: string): number;
+  build(ctx: string, out: Output): number;
 }
 
-const tsbuildTemplate = join(work, 'tsbuild-template');
-
-function tsbuildBuilder(): Builder {
+function tsbuildBuilder(registry: string): Builder {
   const root = join(work, 'tsbuild-root');
+  const common = ['build', '--progress', 'quiet', '--root', root, '--network', 'host', '--insecure-registry', registry];
   return {
     name: 'tsbuild',
-    fresh() {
-      rmSync(root, { recursive: true, force: true });
-      cpSync(tsbuildTemplate, root, { recursive: true });
+    fresh: () => rmSync(root, { recursive: true, force: true }),
+    build(ctx, out) {
+      const o = out.kind === 'docker-tar' ? ['-o', `type=docker,dest=${out.dest}`] : out.kind === 'push' ? ['-o', `type=registry,name=${out.ref}`] : [];
+      return timed(process.execPath, [bin, ...common, '-t', 'bench:latest', ...o, ctx]);
     },
-    build: (ctx) => timed(process.execPath, [bin, 'build', '--progress', 'quiet', '--root', root, '-t', 'bench:latest', ctx]),
+  };
+}
+
+function buildahBuilder(registry: string): Builder {
+  const root = join(work, 'buildah-root');
+  const runroot = join(work, 'buildah-runroot');
+  const common = ['--root', root, '--runroot', runroot, '--storage-driver', 'overlay'];
+  return {
+    name: 'buildah',
+    fresh() {
+      spawnSync('buildah', [...common, 'rm', '--all'], { stdio: 'ignore' });
+      spawnSync('umount', ['-R', join(root, 'overlay')], { stdio: 'ignore' });
+      rmSync(root, { recursive: true, force: true });
+      rmSync(runroot, { recursive: true, force: true });
+    },
+    build(ctx, out) {
+      let ms = timed('buildah', [...common, 'bud', '--layers', '--isolation', 'chroot', '--network', 'host', '--tls-verify=false', '-q', '-t', 'bench:latest', ctx]);
+      if (out.kind === 'docker-tar') ms += timed('buildah', [...common, 'push', '-q', 'bench:latest', `docker-archive:${out.dest}:bench:latest`]);
+      if (out.kind === 'push') ms += timed('buildah', [...common, 'push', '-q', '--tls-verify=false', 'bench:latest', `docker://${out.ref}`]);
+      void registry;
+      return ms;
+    },
+  };
+}
+
+/** The reference BuildKit v0.13 (dockerd's, warm daemon): started if needed, never stopped (it is shared). */
+function buildkitBuilder(): Builder | undefined {
+  if (!existsSync(referenceScript)) return undefined;
+  const start = spawnSync('bash', [referenceScript, 'start'], { encoding: 'utf8' });
+  if (start.status !== 0) {
+    console.error(`bench: the reference BuildKit did not start: ${start.stderr.slice(-500)}`);
+    return undefined;
+  }
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  let docker = 'docker';
+  for (const kv of execFileSync('bash', [referenceScript, 'env']).toString().trim().split(/\s+/)) {
+    const i = kv.indexOf('=');
+    if (kv.slice(0, i) === 'DOCKER') docker = kv.slice(i + 1);
+    else env[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  return {
+    name: 'buildkit',
+    fresh() {
+      spawnSync(docker, ['builder', 'prune', '-af'], { stdio: 'ignore', env });
+      spawnSync(docker, ['image', 'prune', '-af'], { stdio: 'ignore', env });
+    },
+    build(ctx, out) {
+      // dockerd's builder (the docker driver) has no type=docker,dest= exporter: its export is `docker save`
+      // --push pushes every -t name: only the fresh repository's
+      const o = out.kind === 'push' ? ['-t', out.ref, '--push'] : ['-t', 'bench:latest', '--load'];
+      let ms = timed(docker, ['buildx', 'build', '-q', '--network', 'host', ...o, ctx], env);
+      if (out.kind === 'docker-tar') ms += timed(docker, ['save', '-o', out.dest, 'bench:latest'], env);
+      return ms;
+    },
   };
 }
 
 function ensureBuildah(): boolean {
-  if (spawnSync('sh', ['-c', 'command -v buildah']).status === 0) return true;
-  console.error('bench: installing buildah (Debian package)…');
-  const r = spawnSync('apt-get', ['install', '-y', '-q', 'buildah'], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, stdio: 'ignore' });
-  return r.status === 0;
+  return spawnSync('bash', [join(repo, 'scripts/ensure-packages.sh'), 'buildah'], { stdio: 'ignore' }).status === 0;
 }
 
-function buildahBuilder(baseArchive: string): Builder {
-  const root = join(work, 'buildah-root');
-  const runroot = join(work, 'buildah-runroot');
-  const common = ['--root', root, '--runroot', runroot, '--storage-driver', 'overlay'];
-  const wipe = () => {
-    spawnSync('buildah', [...common, 'rm', '--all'], { stdio: 'ignore' });
-    spawnSync('umount', ['-R', join(root, 'overlay')], { stdio: 'ignore' });
-    rmSync(root, { recursive: true, force: true });
-    rmSync(runroot, { recursive: true, force: true });
-  };
-  return {
-    name: 'buildah',
-    fresh() {
-      wipe();
-      execFileSync('skopeo', ['copy', '-q', `oci-archive:${baseArchive}`, `containers-storage:[overlay@${root}+${runroot}]docker.io/library/busybox:latest`], { stdio: 'pipe' });
-    },
-    build: (ctx) => timed('buildah', [...common, 'bud', '--pull=never', '--layers', '--isolation', 'chroot', '-q', '-t', 'bench:latest', ctx]),
-  };
-}
-
-function dockerBuilder(): Builder | undefined {
-  if (spawnSync('docker', ['info'], { stdio: 'ignore', timeout: 5000 }).status !== 0) return undefined;
-  const env = { ...process.env, DOCKER_BUILDKIT: '1' };
-  return {
-    name: 'docker',
-    fresh() {
-      spawnSync('docker', ['builder', 'prune', '-af'], { stdio: 'ignore', env });
-    },
-    build: (ctx) => timed('docker', ['build', '-q', '--network', 'host', '-t', 'bench:latest', ctx], env),
-  };
-}
-
-interface Scenario {
+interface Workload {
   name: string;
-  make(dir: string): void;
-  /** Change one file for the "one changed file" case (i: repetition). */
+  make(dir: string, bases: Bases): void;
+  /** Change one file for the "one file changed" cell (i: repetition). */
   change(dir: string, i: number): void;
+}
+
+interface Bases {
+  busybox: string;
+  debian?: string;
 }
 
 function write(path: string, text: string | Buffer): void {
@@ -103,20 +141,23 @@ function write(path: string, text: string | Buffer): void {
   writeFileSync(path, text);
 }
 
-
-const scenarios: Scenario[] = [
+const workloads: Workload[] = [
   {
-    name: '3-stage, 200 files',
-    make(dir) {
+    name: '3-stage, 200 files, .dockerignore',
+    make(dir, b) {
       cpSync(join(repo, 'test/fixtures/bench/multistage'), dir, { recursive: true });
+      write(join(dir, 'Dockerfile'), execFileSync('cat', [join(dir, 'Dockerfile')]).toString().replace(/^FROM busybox/gm, `FROM ${b.busybox}`));
+      write(join(dir, '.dockerignore'), '**/*.log\nnotes/\n');
       for (let i = 0; i < 200; i++) write(join(dir, 'src', `mod${i % 10}`, `file${i}.txt`), `module ${i}\n`.repeat(20 + (i % 7)));
+      for (let i = 0; i < 20; i++) write(join(dir, 'src', `mod${i % 10}`, `debug${i}.log`), `log ${i}\n`);
+      write(join(dir, 'notes/todo.md'), 'not in the context\n');
     },
     change: (dir, i) => write(join(dir, 'src/mod3/file3.txt'), `changed ${Date.now()} ${i}\n`),
   },
   {
-    name: '20,000 files (~100 MB), 30% ignored',
-    make(dir) {
-      write(join(dir, 'Dockerfile'), 'FROM busybox\nWORKDIR /app\nCOPY . .\nRUN find . -type f | wc -l > /count\n');
+    name: '20,000 files (~100 MB), 30% ignored, COPY . /app',
+    make(dir, b) {
+      write(join(dir, 'Dockerfile'), `FROM ${b.busybox}\nCOPY . /app\nRUN find /app -type f | wc -l > /count\n`);
       write(join(dir, '.dockerignore'), '**/*.tmp\n');
       for (let i = 0; i < 20_000; i++) {
         const ext = i % 10 < 3 ? 'tmp' : 'txt';
@@ -127,85 +168,147 @@ const scenarios: Scenario[] = [
   },
   {
     name: '30 RUN steps writing 1 MB each',
-    make(dir) {
+    make(dir, b) {
       const runs = Array.from({ length: 30 }, (_, i) => `RUN head -c 1048576 /dev/urandom > /out${i}`);
-      write(join(dir, 'Dockerfile'), ['FROM busybox', 'COPY seed.txt /seed.txt', ...runs].join('\n') + '\n');
+      write(join(dir, 'Dockerfile'), [`FROM ${b.busybox}`, ...runs, 'COPY seed.txt /seed.txt'].join('\n') + '\n');
       write(join(dir, 'seed.txt'), 'seed\n');
     },
     change: (dir, i) => write(join(dir, 'seed.txt'), `seed ${Date.now()} ${i}\n`),
   },
+  {
+    name: 'Debian base, apt-get install',
+    make(dir, b) {
+      const lines = [`FROM ${b.debian}`, 'COPY trigger.txt /trigger.txt', 'RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends libjq1 >/dev/null && rm -rf /var/lib/apt/lists/*'];
+      write(join(dir, 'Dockerfile'), lines.join('\n') + '\n');
+      write(join(dir, 'trigger.txt'), 'v0\n');
+    },
+    change: (dir, i) => write(join(dir, 'trigger.txt'), `v${Date.now()} ${i}\n`),
+  },
 ];
 
+/** A Debian minbase rootfs tar, made once with debootstrap from the host's mirror and suite. */
+function debianRootfs(): string | undefined {
+  const tar = join(DEBIAN_CACHE, 'debian-minbase.tar');
+  if (existsSync(tar)) return tar;
+  if (spawnSync('bash', [join(repo, 'scripts/ensure-packages.sh'), 'debootstrap'], { stdio: 'inherit' }).status !== 0) return undefined;
+  const suite = execFileSync('sh', ['-c', '. /etc/os-release && echo $VERSION_CODENAME']).toString().trim();
+  const sources = execFileSync('sh', ['-c', "grep -hoE '^(URIs:|deb) *https?://[^ ]+/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/*.sources 2>/dev/null | head -1 | awk '{print $2}'"]).toString().trim() || 'http://deb.debian.org/debian';
+  const dir = join(DEBIAN_CACHE, 'rootfs.tmp');
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  console.error(`bench: making a Debian ${suite} base with debootstrap (once; cached in ${DEBIAN_CACHE})…`);
+  const r = spawnSync('debootstrap', ['--variant=minbase', suite, dir, sources], { stdio: 'ignore' });
+  if (r.status !== 0) {
+    console.error('bench: debootstrap failed; the Debian workload is skipped');
+    return undefined;
+  }
+  execFileSync('tar', ['-C', dir, '--numeric-owner', '-cf', tar + '.tmp', '.']);
+  renameSync(tar + '.tmp', tar);
+  rmSync(dir, { recursive: true, force: true });
+  return tar;
+}
+
+/** Put the base images into the registry (made with tsbuild in a scratch store). */
+function publishBases(registry: string, debian: boolean): Bases {
+  const store = join(work, 'bases-root');
+  execFileSync('bash', [join(repo, 'scripts/make-base-image.sh'), '--root', store], { stdio: 'pipe' });
+  const busybox = `${registry}/bench/busybox:latest`;
+  execFileSync(process.execPath, [bin, 'tag', '--root', store, 'busybox:latest', busybox], { stdio: 'pipe' });
+  execFileSync(process.execPath, [bin, 'push', '--root', store, '--insecure-registry', registry, '--progress', 'quiet', busybox], { stdio: 'pipe' });
+  const bases: Bases = { busybox };
+  const rootfs = debian ? debianRootfs() : undefined;
+  if (rootfs) {
+    const ctx = join(work, 'debian-ctx');
+    mkdirSync(ctx, { recursive: true });
+    execFileSync('ln', ['-f', rootfs, join(ctx, 'rootfs.tar')]);
+    write(join(ctx, 'Dockerfile'), 'FROM scratch\nADD rootfs.tar /\nCMD ["bash"]\n');
+    bases.debian = `${registry}/bench/debian:latest`;
+    execFileSync(process.execPath, [bin, 'build', '--root', store, '--progress', 'quiet', '--insecure-registry', registry, '-o', `type=registry,name=${bases.debian}`, ctx], { stdio: 'pipe' });
+  }
+  return bases;
+}
+
 interface Row {
-  scenario: string;
-  kase: string;
+  workload: string;
+  cell: Cell;
   medians: Map<string, number>;
 }
 
-function runScenario(s: Scenario, builders: Builder[]): Row[] {
-  const ctx = join(work, 'ctx-' + s.name.replace(/[^a-z0-9]+/gi, '-'));
-  s.make(ctx);
-  const rows: Row[] = [
-    { scenario: s.name, kase: 'cold', medians: new Map() },
-    { scenario: s.name, kase: 'unchanged rebuild', medians: new Map() },
-    { scenario: s.name, kase: 'one changed file', medians: new Map() },
-  ];
-  for (const b of builders) {
-    const cold: number[] = [];
-    for (let i = 0; i < REPS.cold; i++) {
-      b.fresh();
-      cold.push(b.build(ctx));
+let pushes = 0;
+
+function runWorkload(w: Workload, builders: Builder[], bases: Bases, registry: string): Row[] {
+  const ctx = join(work, 'ctx-' + w.name.replace(/[^a-z0-9]+/gi, '-'));
+  w.make(ctx, bases);
+  const times = new Map<Cell, Map<string, number[]>>(CELLS.map((c) => [c, new Map(builders.map((b) => [b.name, []]))]));
+  const add = (c: Cell, b: Builder, ms: number) => times.get(c)!.get(b.name)!.push(ms);
+  const each = (c: Cell, n: number, before: (i: number) => void, out: (b: Builder, i: number) => Output, prep?: (b: Builder) => void) => {
+    for (let i = 0; i < n; i++) {
+      before(i);
+      for (const b of builders) {
+        prep?.(b);
+        const o = out(b, i);
+        try {
+          add(c, b, b.build(ctx, o));
+        } catch (err) {
+          // one builder failing a cell is reported (n/a) and the bench goes on
+          console.error(`bench: ${w.name}, ${c}: ${b.name} failed: ${(err as Error).message.slice(0, 1500)}`);
+          add(c, b, Number.NaN);
+        }
+        if (o.kind === 'docker-tar') rmSync(o.dest, { force: true });
+      }
     }
-    const unchanged: number[] = [];
-    for (let i = 0; i < REPS.unchanged; i++) unchanged.push(b.build(ctx));
-    const changed: number[] = [];
-    for (let i = 0; i < REPS.changed; i++) {
-      s.change(ctx, i);
-      changed.push(b.build(ctx));
-    }
-    rows[0]!.medians.set(b.name, median(cold));
-    rows[1]!.medians.set(b.name, median(unchanged));
-    rows[2]!.medians.set(b.name, median(changed));
-    console.error(`bench: ${s.name}: ${b.name} done`);
-  }
+  };
+  const none = (): Output => ({ kind: 'none' });
+  each('cold', REPS.cold, () => {}, none, (b) => b.fresh());
+  each('unchanged', REPS.unchanged, () => {}, none);
+  each('one file changed', REPS.changed, (i) => w.change(ctx, i), none);
+  each('export to docker tar', REPS.export, () => {}, (b) => ({ kind: 'docker-tar', dest: join(work, `${b.name}.tar`) }));
+  each('push to a fresh repo', REPS.push, () => {}, (b) => ({ kind: 'push', ref: `${registry}/fresh-${b.name}-${pushes++}:v1` }));
   rmSync(ctx, { recursive: true, force: true });
-  return rows;
+  console.error(`bench: ${w.name}: done`);
+  // a cell with a failed run has no median (NaN: printed n/a)
+  return CELLS.map((cell) => ({ workload: w.name, cell, medians: new Map([...times.get(cell)!].map(([n, xs]) => [n, xs.some(Number.isNaN) ? Number.NaN : median(xs)])) }));
 }
 
+let reg: TestRegistry | undefined;
 try {
-  execFileSync('bash', [join(repo, 'scripts/make-base-image.sh'), '--root', tsbuildTemplate], { stdio: 'pipe' });
-  const builders: Builder[] = [tsbuildBuilder()];
-  if (ensureBuildah()) {
-    const archive = join(work, 'busybox.oci.tar');
-    const ctx = join(work, 'export-ctx');
-    write(join(ctx, 'Dockerfile'), 'FROM busybox\n');
-    execFileSync(process.execPath, [bin, 'build', '--progress', 'quiet', '--root', tsbuildTemplate, '--output', `type=oci,dest=${archive}`, ctx], { stdio: 'pipe' });
-    builders.push(buildahBuilder(archive));
-  } else {
-    console.error('bench: buildah is not available; skipping it');
-  }
-  const docker = dockerBuilder();
-  if (docker) builders.push(docker);
-  else console.error('bench: no Docker daemon answers `docker info`; skipping docker build');
-
   const only = process.env.BENCH_ONLY;
-  const rows = scenarios.filter((s) => !only || s.name.startsWith(only)).flatMap((s) => runScenario(s, builders));
+  let chosen = workloads.filter((w) => !only || w.name.startsWith(only));
+  reg = chosen.length ? await TestRegistry.start('open') : undefined;
+  const registry = reg?.domain ?? '127.0.0.1:1';
+  const bases = chosen.length ? publishBases(registry, chosen.some((w) => w.name.startsWith('Debian'))) : { busybox: '' };
+  chosen = chosen.filter((w) => !w.name.startsWith('Debian') || bases.debian !== undefined);
+  const builders: Builder[] = [tsbuildBuilder(registry)];
+  const peers = !chosen.length ? [] : (process.env.BENCH_PEERS ?? 'buildkit,buildah').split(',').filter(Boolean);
+  if (peers.includes('buildkit')) {
+    const bk = buildkitBuilder();
+    if (bk) builders.push(bk);
+    else console.error('bench: the reference BuildKit is not available; skipping it');
+  }
+  if (peers.includes('buildah')) {
+    if (ensureBuildah()) builders.push(buildahBuilder(registry));
+    else console.error('bench: buildah is not available; skipping it');
+  }
+  const rows = chosen.flatMap((w) => runWorkload(w, builders, bases, registry));
 
-  const startup: number[] = [];
-  for (let i = 0; i < 7; i++) startup.push(timed(process.execPath, [bin, '--version']));
-
-  const peers = builders.slice(1).map((b) => b.name);
-  const head = ['scenario', 'case', 'tsbuild s', ...peers.flatMap((p) => [`${p} s`, `${p}/tsbuild`])];
+  const names = builders.slice(1).map((b) => b.name);
+  const head = ['workload', 'cell', 'tsbuild s', ...names.map((p) => `${p} s`), ...names.map((p) => `tsbuild/${p}`)];
   const table = rows.map((r) => {
     const t = r.medians.get('tsbuild')!;
-    return [r.scenario, r.kase, (t / 1000).toFixed(3), ...peers.flatMap((p) => [(r.medians.get(p)! / 1000).toFixed(3), `${(r.medians.get(p)! / t).toFixed(1)}x`])];
+    const sec = (ms: number) => (Number.isNaN(ms) ? 'n/a' : (ms / 1000).toFixed(3));
+    const ratio = (p: string) => (Number.isNaN(t / r.medians.get(p)!) ? 'n/a' : `${(t / r.medians.get(p)!).toFixed(2)}x`);
+    return [r.workload, r.cell, sec(t), ...names.map((p) => sec(r.medians.get(p)!)), ...names.map(ratio)];
   });
   const widths = head.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ');
-  console.log(`\ntsbuild bench, ${new Date().toISOString()}, medians of ${REPS.cold} cold / ${REPS.unchanged} unchanged / ${REPS.changed} changed runs`);
+  const load = execFileSync('cat', ['/proc/loadavg']).toString().split(' ').slice(0, 3).join(' ');
+  console.log(`\ntsbuild bench, ${new Date().toISOString()}, load average ${load}; medians of ${Object.entries(REPS).map(([k, v]) => `${v} ${k}`).join(' / ')} runs, builders alternating`);
   console.log(line(head));
   console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
-  for (const row of table) console.log(line(row));
+  if (rows.length) for (const row of table) console.log(line(row));
+  const startup: number[] = [];
+  for (let i = 0; i < 7; i++) startup.push(timed(process.execPath, [bin, '--version']));
+
   console.log(`startup (tsbuild --version): ${(median(startup) / 1000).toFixed(3)} s`);
   if (!only || 'sandbox'.startsWith(only)) for (const l of await sandboxBench(repo, quick ? 1 : 3)) console.log(l);
   // layer export speed (test/bench/layers.ts), in its own process
@@ -215,6 +318,7 @@ try {
   // the CI runner: a fresh store with --cache-from a registry cache (test/bench/ci-runner.ts), in its own process
   if (!only || 'ci-runner'.startsWith(only)) execFileSync(process.execPath, [join(repo, 'dist/test/bench/ci-runner.js')], { stdio: 'inherit' });
 } finally {
+  await reg?.stop();
   spawnSync('umount', ['-R', join(work, 'buildah-root', 'overlay')], { stdio: 'ignore' });
   rmSync(work, { recursive: true, force: true });
 }
