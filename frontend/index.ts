@@ -19,7 +19,7 @@
  * UNKNOWN_INSTRUCTION, INVALID_INSTRUCTION, INVALID_FLAG, INVALID_JSON, INVALID_DIRECTIVE, INVALID_HEREDOC,
  * UNTERMINATED_HEREDOC, NO_INSTRUCTIONS, NO_STAGES, NO_BUILD_STAGE, INVALID_STAGE_NAME, DUPLICATE_STAGE,
  * STAGE_NOT_FOUND, CIRCULAR_DEPENDENCY, IMAGE_NOT_FOUND, PATH_OUTSIDE_CONTEXT, EXPANSION_FAILED,
- * INVALID_ONBUILD, CHECK_FAILED (`# check=error=true`), NOT_SUPPORTED (git sources);
+ * INVALID_ONBUILD, CHECK_FAILED (`# check=error=true`);
  * NotFoundError 'TARGET_NOT_FOUND' for an unknown --target. Every DockerfileError has a column (the caret).
  * Build checks (`checks/`): warnings with `rule` set, filtered by `# check=skip=...`.
  * Messages do not repeat file:line (the location carries it).

@@ -33,6 +33,8 @@ export interface KeyFacts {
   localChecksums?: Record<number, string>;
   /** Exec op: checksum of the context files a bind (or cache `from`) mount reads, by mount index. */
   mountChecksums?: Record<number, string>;
+  /** git source: the commit its ref resolves to. */
+  gitCommit?: string;
   /** http source: the --checksum, or the downloaded content's digest. */
   httpDigest?: string;
   /** File op: what each of those checksums covers, file by file (to explain a cache miss), by action index. */

@@ -4,11 +4,12 @@
  * - heredocs (`COPY <<EOF /dest`): a file `/<delimiter>` made on scratch (mode 0644, content expanded
  *   unless the delimiter was quoted; quotes kept, as BuildKit's ExpandRaw), then copied like a file;
  * - ADD http(s) URLs: an http source op (file named after the URL's last path segment, or `__unnamed__`),
- *   `--checksum` pinning its content; git URLs are refused clearly (not supported yet).
+ *   `--checksum` pinning its content; a git URL (ADD only) is a git source checked out into the destination.
  * ADD unpacks local tar archives (by content) unless `--unpack=false`; remote files only with `--unpack`.
  */
 import { DockerfileError } from '../../src/errors.js';
-import type { Chown, CopyAction, FileAction, HttpSource, MkfileAction } from '../../src/llb/types.js';
+import type { Chown, CopyAction, FileAction, GitSource, HttpSource, MkfileAction } from '../../src/llb/types.js';
+import { parseGitUrl, type GitUrl } from '../../src/git/repo.js';
 import { isValidModeSpec } from '../../src/copy/chmod.js';
 import type { Heredoc } from '../parse/types.js';
 import type { CopyInstruction } from '../parse/instructions.js';
@@ -53,7 +54,7 @@ export function urlFilename(url: string): string {
   return name === '' || name === '.' || name === '..' || name.includes('/') ? '__unnamed__' : name;
 }
 
-type Source = { kind: 'path'; text: string } | { kind: 'url'; url: string } | { kind: 'heredoc'; doc: Heredoc; word: string };
+type Source = { kind: 'path'; text: string } | { kind: 'url'; url: string } | { kind: 'git'; url: string; git: GitUrl } | { kind: 'heredoc'; doc: Heredoc; word: string };
 
 export async function dispatchCopy(c: Converter, s: StageState, inst: CopyInstruction): Promise<void> {
   const loc = inst.loc;
@@ -73,7 +74,14 @@ export async function dispatchCopy(c: Converter, s: StageState, inst: CopyInstru
     if (text === '') fail(loc, 'INVALID_INSTRUCTION', `${kw}: a source path can not be empty`);
     if (GIT_SOURCE.test(text)) {
       if (kw === 'COPY') fail(loc, 'INVALID_INSTRUCTION', `source can't be a URL for COPY: ${text}`, undefined, word);
-      fail(loc, 'NOT_SUPPORTED', `ADD from a git repository is not supported by tsbuild yet: ${text}`, undefined, word);
+      let git: GitUrl;
+      try {
+        git = parseGitUrl(text, 'ADD git source');
+      } catch (err) {
+        return fail(loc, 'INVALID_INSTRUCTION', (err as Error).message, err, word);
+      }
+      sources.push({ kind: 'git', url: text, git });
+      continue;
     }
     if (HTTP_SOURCE.test(text)) {
       if (kw === 'COPY') fail(loc, 'INVALID_INSTRUCTION', `source can't be a URL for COPY: ${text}`, undefined, word);
@@ -118,7 +126,7 @@ export async function dispatchCopy(c: Converter, s: StageState, inst: CopyInstru
     if (!sources.every((src) => src.kind === 'url')) fail(loc, 'INVALID_FLAG', `${kw} --checksum can only be used with an http(s) source`, undefined, '--checksum');
     if (!CHECKSUM.test(checksum)) fail(loc, 'INVALID_FLAG', `${kw} --checksum: expected sha256:<64 hex digits>, got ${JSON.stringify(checksum)}`, undefined, '--checksum');
   }
-  if (inst.keepGitDir !== undefined) fail(loc, 'INVALID_FLAG', `${kw} --keep-git-dir can only be used with a git source`, undefined, '--keep-git-dir');
+  if (inst.keepGitDir !== undefined && !sources.some((src) => src.kind === 'git')) fail(loc, 'INVALID_FLAG', `${kw} --keep-git-dir can only be used with a git source`, undefined, '--keep-git-dir');
 
   const actions: FileAction[] = [];
   const inputs: NodeId[] = [s.node];
@@ -195,6 +203,13 @@ export async function dispatchCopy(c: Converter, s: StageState, inst: CopyInstru
       const a = withCommon({ sourceInput: addInput(node), src: [filename], allowWildcard: false });
       if (inst.unpack === true) a.unpack = true;
       actions.push(a);
+    } else if (src.kind === 'git') {
+      // As BuildKit: the checkout's contents land in the destination directory.
+      const git: GitSource = { kind: 'git', remote: src.git.remote, keepGitDir: inst.keepGitDir === true };
+      if (src.git.ref !== undefined) git.ref = src.git.ref;
+      if (src.git.subdir !== undefined) git.subdir = src.git.subdir;
+      const node = c.graph.add({ type: 'source', source: git }, [], { description: `[internal] git ${src.url}` });
+      actions.push(withCommon({ sourceInput: addInput(node), src: ['.'], allowWildcard: false }));
     } else if (src.kind === 'heredoc') {
       const node = heredocFile(c, s, src.doc, loc);
       actions.push(withCommon({ sourceInput: addInput(node), src: [src.doc.name], allowWildcard: false }));
@@ -207,7 +222,7 @@ export async function dispatchCopy(c: Converter, s: StageState, inst: CopyInstru
     location: { file: loc.file, line: loc.startLine, endLine: loc.endLine },
   });
   s.steps.push({ text: inst.original, meta: c.graph.node(s.node).meta });
-  const words = sources.map((src) => (src.kind === 'path' ? src.text : src.kind === 'url' ? src.url : src.word));
+  const words = sources.map((src) => (src.kind === 'path' ? src.text : src.kind === 'url' || src.kind === 'git' ? src.url : src.word));
   commitHistory(s.image, `${kw} ${[...words, dest].join(' ')} # buildkit`, true);
 }
 

@@ -8,6 +8,7 @@ import type { Op } from '../../src/llb/types.js';
 import type { KeyFacts } from '../types.js';
 import { execOp } from './exec/index.js';
 import { fileOp } from './file/index.js';
+import { gitOp } from './git/index.js';
 import { httpOp } from './http/index.js';
 import { imageOp } from './image/index.js';
 import { localOp } from './local/index.js';
@@ -21,6 +22,7 @@ export const OP_MODULES: OpModules = {
   local: localOp,
   scratch: scratchOp,
   http: httpOp,
+  git: gitOp,
 };
 
 /** True for ops whose output is inputs[0] plus one layer of their own (exec, file); false for the start of a chain. */

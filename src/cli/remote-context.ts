@@ -6,7 +6,6 @@
  * reads as it reads a local context, removed when the build ends. Tar entries are extracted with the same
  * safe extraction ADD uses (nothing escapes the directory).
  */
-import { execFile } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, open, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -18,6 +17,7 @@ import { detectArchive } from '../archive/detect.js';
 import { extractArchive } from '../archive/extract.js';
 import { mkdirAllInRoot } from '../copy/copy.js';
 import { isGitContext, isUrlContext } from './context-kind.js';
+import { checkoutGit, parseGitUrl, type GitUrl } from '../git/repo.js';
 
 const owner = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
 
@@ -88,37 +88,13 @@ async function fetchUrl(url: string, dest: string, signal?: AbortSignal): Promis
   await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), createWriteStream(dest));
 }
 
-/** `URL#REF:SUBDIR` (ref and subdir optional), as buildx/BuildKit read a git context. */
-export function parseGitContext(context: string): { remote: string; ref?: string; subdir?: string } {
-  let remote = context;
-  let fragment = '';
-  const hash = context.indexOf('#');
-  if (hash >= 0) {
-    remote = context.slice(0, hash);
-    fragment = context.slice(hash + 1);
+/** `URL#REF:SUBDIR` (ref and subdir optional), as buildx/BuildKit read a git context (src/git/repo.ts). */
+export function parseGitContext(context: string): GitUrl {
+  try {
+    return parseGitUrl(context, 'git context');
+  } catch (err) {
+    throw err instanceof ContextError && err.code === 'GIT_BAD_URL' ? new UsageError(err.message) : err;
   }
-  if (remote.startsWith('github.com/')) remote = `https://${remote}`;
-  const colon = fragment.indexOf(':');
-  const ref = colon >= 0 ? fragment.slice(0, colon) : fragment;
-  const subdir = colon >= 0 ? fragment.slice(colon + 1) : '';
-  const out: { remote: string; ref?: string; subdir?: string } = { remote };
-  if (ref !== '') out.ref = ref;
-  if (subdir !== '') {
-    if (subdir.split('/').includes('..')) throw new UsageError(`invalid git context "${context}": the subdirectory may not contain ".."`);
-    out.subdir = subdir;
-  }
-  return out;
-}
-
-function git(args: string[], cwd: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile('git', args, { cwd, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, GIT_TERMINAL_PROMPT: '0' } }, (err, stdout, stderr) => {
-      if (!err) return resolve(stdout);
-      const e = err as NodeJS.ErrnoException;
-      if (e.code === 'ENOENT') return reject(new ContextError('GIT_NOT_FOUND', 'a git build context needs the `git` command (Debian package git)'));
-      reject(new Error(String(stderr).trim().split('\n').slice(-3).join('; ') || e.message));
-    });
-  });
 }
 
 /** Fetch one ref (default: the remote's HEAD) shallowly, check it out, drop .git. */
@@ -128,22 +104,11 @@ async function gitContext(context: string, base: string): Promise<Omit<Materiali
   await mkdir(repo);
   const describe = `git ${remote}${ref ? `#${ref}` : ''}`;
   try {
-    await git(['init', '-q'], repo);
-    await git(['remote', 'add', 'origin', remote], repo);
-    try {
-      await git(['fetch', '-q', '--depth', '1', '--no-tags', 'origin', ref ?? 'HEAD'], repo);
-    } catch (err) {
-      // A commit id some servers refuse to serve shallowly by name: fetch everything, then look it up.
-      if (ref === undefined || !/^[0-9a-f]{7,40}$/.test(ref)) throw err;
-      await git(['fetch', '-q', '--no-tags', 'origin'], repo);
-    }
-    await git(['-c', 'advice.detachedHead=false', 'checkout', '-q', ref !== undefined && /^[0-9a-f]{7,40}$/.test(ref) ? ref : 'FETCH_HEAD'], repo);
-    await git(['submodule', 'update', '-q', '--init', '--recursive', '--depth', '1'], repo);
+    await checkoutGit(remote, ref, undefined, repo);
   } catch (err) {
     if (err instanceof ContextError) throw err;
     throw new ContextError('GIT_FETCH_FAILED', `cannot fetch the build context ${describe}: ${(err as Error).message}`);
   }
-  await rm(join(repo, '.git'), { recursive: true, force: true });
   const dir = subdir ? join(repo, subdir) : repo;
   const st = await stat(dir).catch(() => undefined);
   if (!st?.isDirectory()) throw new ContextError('CONTEXT_NOT_FOUND', `build context ${describe}: the repository has no directory "${subdir}"`);

@@ -21,7 +21,7 @@ export type Op = SourceOp | ExecOp | FileOp;
 export interface SourceOp {
   type: 'source';
   inputs: [];
-  source: ImageSource | LocalSource | ScratchSource | HttpSource;
+  source: ImageSource | LocalSource | ScratchSource | HttpSource | GitSource;
 }
 
 /** An image from the local image store (later also a registry). `ref` is normalized (docker.io/library/x:tag). */
@@ -54,6 +54,19 @@ export interface ScratchSource {
  * mode 0600, mtime from Last-Modified when the server sends it. The cache key is `checksum` when given
  * (the download must match it), else the downloaded content's digest; never the URL alone.
  */
+/**
+ * A git repository (ADD <git url>): the output holds the checkout of `ref` (default: the remote's HEAD) at
+ * its root, or of `subdir` of it; `.git` only when `keepGitDir`. The cache key is the commit the ref
+ * resolves to (`git ls-remote`), never the URL alone.
+ */
+export interface GitSource {
+  kind: 'git';
+  remote: string;
+  ref?: string;
+  subdir?: string;
+  keepGitDir: boolean;
+}
+
 export interface HttpSource {
   kind: 'http';
   url: string;

@@ -160,6 +160,45 @@ describe('git context', () => {
     const sub = await sb.tsbuild(['build', `git://127.0.0.1:${daemonPort}/repo.git#main:nodir`]);
     expect(sub.stderr).toMatch(/the repository has no directory "nodir"/);
   });
+  it('ADD <git url>: the checkout (ref, subdir) lands in the destination without .git unless --keep-git-dir; keyed by the commit', async () => {
+    const ctx = join(sb.dir, `add-git-${++n}`);
+    mkdirSync(ctx);
+    const daemonUrl = `git://127.0.0.1:${daemonPort}/repo.git`;
+    const httpUrl = `http://127.0.0.1:${httpPort}/repo.git`;
+    writeFileSync(
+      join(ctx, 'Dockerfile'),
+      `FROM busybox:latest\nADD ${daemonUrl}#feature:app /feat/\nADD --keep-git-dir=true ${httpUrl} /kept/\nADD ${httpUrl}#main /plain/\nRUN ls -A /feat /plain > /ls && git_head=$(cat /kept/.git/HEAD) && echo "$git_head" > /head\n`,
+    );
+    const build = async () => {
+      const out = outDir();
+      const r = await sb.tsbuild(['build', '--progress', 'plain', '-o', `type=local,dest=${out}`, ctx]);
+      expect(r.code, r.stderr).toBe(0);
+      return { out, r };
+    };
+    const first = await build();
+    expect(readFileSync(join(first.out, 'feat', 'v.txt'), 'utf8')).toBe('feature branch\n');
+    expect(readFileSync(join(first.out, 'ls'), 'utf8')).toBe('/feat:\nDockerfile\nv.txt\n\n/plain:\nDockerfile\napp\n');
+    // --keep-git-dir keeps the checkout's .git, at the resolved commit.
+    const mainCommit = git(join(base, 'repo.git'), 'rev-parse', 'main').trim();
+    expect(readFileSync(join(first.out, 'head'), 'utf8').trim()).toBe(mainCommit);
+    // Unchanged commits: every ADD is a hit. A new commit on main: the main checkouts rerun, the feature one does not.
+    const again = await build();
+    expect(again.r.stderr.match(/ADD .*\n#\d+ CACHED/g)?.length).toBe(3);
+    const work = join(base, 'work');
+    writeFileSync(join(work, 'new.txt'), 'new\n');
+    git(work, 'add', 'new.txt');
+    git(work, 'commit', '-qm', 'three');
+    git(work, 'push', '-q', join(base, 'repo.git'), 'main');
+    const moved = await build();
+    expect(moved.r.stderr).toMatch(/\[internal\] git http:\S+\/repo\.git\n#\d+ cache miss: git commit changed: [0-9a-f]{12} → [0-9a-f]{12}/);
+    expect(moved.r.stderr).toMatch(/ADD \S+#feature:app \/feat\/\n#\d+ CACHED/);
+    expect(readFileSync(join(moved.out, 'plain', 'new.txt'), 'utf8')).toBe('new\n');
+    // A ref that does not exist names the source.
+    writeFileSync(join(ctx, 'Dockerfile'), `FROM busybox:latest\nADD ${daemonUrl}#nope /x/\n`);
+    const bad = await sb.tsbuild(['build', '--progress', 'plain', ctx]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/cannot fetch git:\/\/127\.0\.0\.1:\d+\/repo\.git#nope: .*no ref "nope"/);
+  });
 });
 
 describe('https tarball context', () => {
