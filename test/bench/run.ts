@@ -315,6 +315,8 @@ try {
   if (!only || 'layers'.startsWith(only)) execFileSync(process.execPath, [join(repo, 'dist/test/bench/layers.js')], { stdio: 'inherit' });
   // registry push/pull against skopeo (test/bench/registry.ts), in its own process
   if (!only || 'registry'.startsWith(only)) execFileSync(process.execPath, [join(repo, 'dist/test/bench/registry.js')], { stdio: 'inherit' });
+  // multi-platform: amd64 alone, arm64 alone (emulated), both in one build (test/bench/multiplatform.ts), in its own process
+  if (!only || 'multiplatform'.startsWith(only)) execFileSync(process.execPath, [join(repo, 'dist/test/bench/multiplatform.js')], { stdio: 'inherit' });
   // the CI runner: a fresh store with --cache-from a registry cache (test/bench/ci-runner.ts), in its own process
   if (!only || 'ci-runner'.startsWith(only)) execFileSync(process.execPath, [join(repo, 'dist/test/bench/ci-runner.js')], { stdio: 'inherit' });
 } finally {
