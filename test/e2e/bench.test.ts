@@ -101,6 +101,33 @@ describe('tsbuild bench', () => {
     expect(storeListing(sb.root)).toEqual(before);
   });
 
+  it('--in-place benches in the user\'s store; COPY of the whole context before an install gives the copy-before-install and cache-mount hints', { timeout: 600_000 }, async () => {
+    const ctx = sb.context('bench/install');
+    await sb.build([ctx]);
+    const before = storeListing(sb.root);
+    const json = join(sb.dir, 'install.json');
+    const out = await sb.tsbuild(['bench', '--in-place', '--runs', '1', '--scenario', 'noop,change=app.js', '--json', json, ctx]);
+    expect(out.code, out.stderr).toBe(0);
+    const r = JSON.parse(readFileSync(json, 'utf8')) as BenchReport;
+    expect(validate(schema, r)).toEqual([]);
+    expect(r.inPlace).toBe(true);
+    // The change build's steps were cached in the user's own store (without --in-place it stays as it was).
+    expect(storeListing(sb.root)).not.toEqual(before);
+    const kinds = r.hints.map((h) => h.kind).sort();
+    expect(kinds).toEqual(['cache-mount', 'copy-before-install']);
+    expect(r.hints.find((h) => h.kind === 'copy-before-install')!.message).toMatch(/^`COPY \. \.` \(line 5\) comes before `RUN sleep 1\.5 && echo "pretend: npm install" > \/app\/installed` \(line 6\): every source change reruns it/);
+    expect(r.hints.find((h) => h.kind === 'cache-mount')!.message).toContain('RUN --mount=type=cache,target=/root/.npm');
+    // Per step: the bytes the COPY read from the context when it ran.
+    const change = byName(r, 'change=app.js');
+    const copyId = r.steps.find((s) => s.name.includes('COPY . .'))!.id;
+    expect(change.stepBytes?.find((b) => b.step === copyId)?.read).toBe(['Dockerfile', 'app.js'].reduce((n, f) => n + statSync(join(ctx, f)).size, 0));
+    expect(change.stepBytes?.find((b) => b.step === copyId)?.written).toBeGreaterThan(0);
+    // --in-place never runs cold or base (they would empty the cache or change the user's base images).
+    const cold = await sb.tsbuild(['bench', '--in-place', '--scenario', 'cold', ctx]);
+    expect(cold.code).toBe(2);
+    expect(cold.stderr).toContain('--in-place cannot run the cold or base scenarios');
+  });
+
   it('answers bad input with a usage error', async () => {
     const ctx = sb.context('bench/change-cost');
     const bad = await sb.tsbuild(['bench', '--scenario', 'warm', ctx]);

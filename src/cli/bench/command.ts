@@ -24,7 +24,7 @@ import { writeFileAtomic } from '../../fsutil/atomic.js';
 import type { Definition } from '../../llb/types.js';
 import { storeRoot } from '../store-root.js';
 import { criticalPath, parallelism, runFromEvents, stageTimes, stepsOf, type BuildRun, type StepInfo } from '../report/model.js';
-import { blobSizes, copyStore, copyTree, runTsbuild, tsbuildOutput, type ChildBuild } from './runner.js';
+import { blobSizes, layerBytesByStep, copyStore, copyTree, runTsbuild, tsbuildOutput, type ChildBuild } from './runner.js';
 import { changeFile, copySelections, fileToChange, updateBaseImages, type CopySelection } from './changes.js';
 import { changeCosts, hints, instruction, stepTimes } from './analysis.js';
 import { BENCH_SCHEMA, type BenchReport, type ScenarioKind, type ScenarioResult } from './types.js';
@@ -162,7 +162,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
     let runNo = 0;
     const scenarios: ScenarioResult[] = [];
     for (const spec of specs) {
-      const runs: { run: BuildRun; bytesWritten: number }[] = [];
+      const runs: { run: BuildRun; bytesWritten: number; layers: Map<string, number> }[] = [];
       for (let k = 1; k <= opts.runs; k++) {
         runNo += 1;
         log(`${spec.name}: run ${k}/${opts.runs}`);
@@ -193,8 +193,9 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
             }
           }
           let written = 0;
-          for (const [hex, size] of blobSizes(root)) if (!blobsBefore.has(hex)) written += size;
-          runs.push({ run: runFromEvents(steps, child.events, child.startedAt, child.wallMs), bytesWritten: written });
+          const fresh = new Map<string, number>();
+          for (const [hex, size] of blobSizes(root)) if (!blobsBefore.has(hex)) (written += size), fresh.set(hex, size);
+          runs.push({ run: runFromEvents(steps, child.events, child.startedAt, child.wallMs), bytesWritten: written, layers: layerBytesByStep(root, fresh) });
         } finally {
           if (!opts.inPlace) rmSync(root, { recursive: true, force: true });
         }
@@ -234,7 +235,7 @@ function allFiles(steps: StepInfo[], selections: Map<string, CopySelection>): Sp
   return out;
 }
 
-function summarize(spec: Spec, runs: { run: BuildRun; bytesWritten: number }[], steps: StepInfo[], selections: Map<string, CopySelection>): ScenarioResult {
+function summarize(spec: Spec, runs: { run: BuildRun; bytesWritten: number; layers: Map<string, number> }[], steps: StepInfo[], selections: Map<string, CopySelection>): ScenarioResult {
   const order = runs.map((r, i) => i).sort((a, b) => runs[a]!.run.wallMs - runs[b]!.run.wallMs);
   const mid = runs[order[(order.length - 1) >> 1]!]!;
   const { run } = mid;
@@ -254,6 +255,7 @@ function summarize(spec: Spec, runs: { run: BuildRun; bytesWritten: number }[], 
     stages: stageTimes(steps, run),
     bytesReadFromContext: ranIds.reduce((n, id) => n + (selections.get(id)?.bytes ?? 0), 0),
     bytesWritten: mid.bytesWritten,
+    stepBytes: ranIds.map((id) => ({ step: id, read: selections.get(id)?.bytes ?? 0, written: mid.layers.get(steps.find((s) => s.id === id)?.name ?? '') ?? 0 })),
     run: { ...run, wallMs: Math.round(run.wallMs) },
   };
 }

@@ -6,7 +6,7 @@
  * every store file is replaced by rename, never rewritten), falling back to `cp -a --reflink=auto`.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TsbuildError } from '../../errors.js';
 import type { ProgressEvent } from '../../progress/types.js';
@@ -123,6 +123,28 @@ export function blobSizes(root: string): Map<string, number> {
   for (const name of existsSync(dir) ? readdirSync(dir) : []) {
     const st = statSync(join(dir, name), { throwIfNoEntry: false });
     if (st?.isFile()) out.set(name, st.size);
+  }
+  return out;
+}
+
+/**
+ * The layer blob each step's cache record memoizes, by step name (the record keeps the step's description),
+ * for the records whose blob is one of `fresh` (hex → size): the bytes a step wrote as its layer. Steps off
+ * the output's layer chain keep no layer (their snapshot is used as it is) and write none.
+ */
+export function layerBytesByStep(root: string, fresh: Map<string, number>): Map<string, number> {
+  const dir = join(root, 'cache', 'records');
+  const out = new Map<string, number>();
+  for (const name of existsSync(dir) ? readdirSync(dir) : []) {
+    if (!name.endsWith('.json')) continue;
+    try {
+      const rec = JSON.parse(readFileSync(join(dir, name), 'utf8')) as { name?: string; layer?: { descriptor?: { digest?: string } } };
+      const hex = rec.layer?.descriptor?.digest?.replace(/^sha256:/, '');
+      const size = hex !== undefined ? fresh.get(hex) : undefined;
+      if (rec.name !== undefined && size !== undefined) out.set(rec.name, (out.get(rec.name) ?? 0) + size);
+    } catch {
+      // a record being replaced: it is not this build's
+    }
   }
   return out;
 }

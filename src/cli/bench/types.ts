@@ -32,6 +32,8 @@ export interface ScenarioResult {
   bytesReadFromContext: number;
   /** Bytes of new blobs in the content store: layers, plus the image config and manifest. */
   bytesWritten: number;
+  /** Per step that ran (median run): bytes it read from the context (COPY/ADD) and wrote as its layer blob. */
+  stepBytes?: { step: string; read: number; written: number }[];
   /** The median run (by wall time): each step's status, start, duration and miss reasons. */
   run: BuildRun;
 }
