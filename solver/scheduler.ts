@@ -69,6 +69,8 @@ export interface ImportedCacheLookup {
   restore(rec: ImportedRecord, parent: string | null, signal: AbortSignal): Promise<string>;
   /** Leave the output's snapshot unmade when it is an imported hit (no output reads the rootfs). */
   lazyOutput?: boolean;
+  /** Why the sources have no usable record for a step that missed (for --explain), or undefined. */
+  missReason?(key: string, parentKey: string | undefined, name: string): string | undefined;
 }
 
 /** The reason given for a step whose cache record was found but whose result is gone. */
@@ -280,7 +282,8 @@ class Solve {
         v.inputs.map((i) => i.metadata.description),
         { op: v.op, modules: this.modules },
       );
-      this.missReasons.set(v, reasons);
+      const there = isLayered(v.op, this.modules) ? this.opts.imported?.missReason?.(key, v.inputs[0] ? this.keyOf.get(v.inputs[0]) : undefined, v.metadata.description) : undefined;
+      this.missReasons.set(v, there ? [...reasons, there] : reasons);
       if (prev && files && v.op.type === 'file' && sameExceptLocalFiles(prev.map, map)) this.previous.set(v, { key: prev.key, files });
     });
   }

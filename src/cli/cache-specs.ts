@@ -5,6 +5,7 @@
  */
 import { UsageError } from '../errors.js';
 import { splitCsv } from './outputs.js';
+import type { Compression } from '../diff/compress.js';
 
 export interface CacheSpec {
   type: 'local' | 'registry' | 'inline';
@@ -16,6 +17,8 @@ export interface CacheSpec {
   ignoreError: boolean;
   /** --cache-to cache-mounts=true: RUN --mount=type=cache contents travel too. */
   cacheMounts: boolean;
+  /** compression=, compression-level=, force-compression=: the exported layers' compression (as an output's). */
+  layers: { compression?: Compression; level?: number; force?: boolean };
   /** Every field as given. */
   attrs: Record<string, string>;
 }
@@ -51,7 +54,40 @@ export function parseCacheSpec(flag: '--cache-to' | '--cache-from', spec: string
   if (ie !== 'true' && ie !== 'false') throw new UsageError(`invalid ${flag} "${spec}": ignore-error must be true or false`);
   const cm = attrs['cache-mounts'] ?? 'false';
   if (cm !== 'true' && cm !== 'false') throw new UsageError(`invalid ${flag} "${spec}": cache-mounts must be true or false`);
-  return { type, target, mode, ignoreError: ie === 'true', cacheMounts: cm === 'true', attrs };
+  return { type, target, mode, ignoreError: ie === 'true', cacheMounts: cm === 'true', layers: flag === '--cache-to' ? layerOptions(spec, attrs) : {}, attrs };
+}
+
+/**
+ * The layer fields of a --cache-to: compression=gzip|zstd|uncompressed, compression-level=N (gzip 0–9, zstd
+ * 1–22), force-compression=true|false. oci-mediatypes=true and image-manifest=true are what tsbuild writes
+ * (an OCI image manifest with an artifact type); =false (Docker media types, BuildKit's index form) is refused.
+ */
+function layerOptions(spec: string, attrs: Record<string, string>): CacheSpec['layers'] {
+  const bad = (why: string, hint?: string) => new UsageError(`invalid --cache-to "${spec}": ${why}`, hint ? { hint } : {});
+  for (const k of ['oci-mediatypes', 'image-manifest'] as const) {
+    const v = attrs[k];
+    if (v === undefined || v === 'true') continue;
+    if (v === 'false') throw bad(`${k}=false is not supported`, "tsbuild's cache is always an OCI image manifest with an artifact type (oci-mediatypes=true, image-manifest=true)");
+    throw bad(`${k} must be true or false`);
+  }
+  const out: CacheSpec['layers'] = {};
+  const c = attrs.compression;
+  if (c !== undefined) {
+    if (c !== 'gzip' && c !== 'zstd' && c !== 'uncompressed') throw bad('compression must be gzip, zstd or uncompressed');
+    out.compression = c;
+  }
+  const lv = attrs['compression-level'];
+  if (lv !== undefined) {
+    const n = Number(lv);
+    const [lo, hi] = out.compression === 'zstd' ? [1, 22] : [0, 9];
+    if (!/^\d+$/.test(lv) || n < lo || n > hi) throw bad(`compression-level must be an integer from ${lo} to ${hi}${out.compression === 'zstd' ? ' for zstd' : ' for gzip'}`);
+    if (out.compression === 'uncompressed') throw bad('compression-level does not apply to compression=uncompressed');
+    out.level = n;
+  }
+  const f = attrs['force-compression'];
+  if (f !== undefined && f !== 'true' && f !== 'false') throw bad('force-compression must be true or false');
+  if (f === 'true') out.force = true;
+  return out;
 }
 
 /** `--cache-to type=inline`: mode=min only (the image carries its own chain's records); no other field. */
@@ -62,5 +98,5 @@ function inlineSpec(spec: string, attrs: Record<string, string>): CacheSpec {
     if (k === 'mode') throw new UsageError(`invalid --cache-to "${spec}": type=inline carries mode=min only`, { hint: 'use type=registry,ref=REF,mode=max to export every stage' });
     throw new UsageError(`invalid --cache-to "${spec}": type=inline takes no field "${k}"`);
   }
-  return { type: 'inline', target: '', mode: 'min', ignoreError: false, cacheMounts: false, attrs };
+  return { type: 'inline', target: '', mode: 'min', ignoreError: false, cacheMounts: false, layers: {}, attrs };
 }

@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import type { ContentStore } from '../content/types.js';
 import { TsbuildError } from '../errors.js';
 import type { Descriptor } from '../image/types.js';
+import { prepareLayers } from '../diff/variants.js';
 import { normalizeReference } from '../image/reference.js';
 import type { BuildResult } from '../llb/result.js';
 import type { ProgressSink } from '../progress/types.js';
@@ -14,7 +15,7 @@ import type { RegistryClient } from '../registry/client.js';
 import type { BlobSources } from '../registry/sources.js';
 import type { Snapshotter } from '../snapshot/types.js';
 import type { CacheStore } from '../cache/store.js';
-import { collectCache, inlineCache } from '../cache/remote/export.js';
+import { collectCache, inlineCache, payloadLayers, withLayers, type CachePayload } from '../cache/remote/export.js';
 import { ImportedCache, type CacheSource } from '../cache/remote/imported.js';
 import { loadLocalSource, writeLocalCache } from '../cache/remote/local-dir.js';
 import { loadRegistrySource, pushRegistryCache } from '../cache/remote/registry.js';
@@ -97,6 +98,15 @@ export function inlineCacheOf(result: BuildResult): { field: Record<string, unkn
 }
 
 /** Run every `--cache-to`; returns their messages. Throws after all ran when one failed without ignore-error. */
+/** `payload` with its layers in the compression `spec` asks for (a lazy blob is fetched first: it is read). */
+async function compressAs(spec: CacheSpec, payload: CachePayload, content: ContentStore, ensureBlob: (d: Descriptor) => Promise<void>, signal?: AbortSignal): Promise<CachePayload> {
+  if (spec.layers.compression === undefined && !spec.layers.force) return payload;
+  const layers = payloadLayers(payload);
+  for (const l of layers) await ensureBlob(l.descriptor);
+  const converted = await prepareLayers(layers, spec.layers, content, signal); // as an output's compression= (src/diff/variants.ts)
+  return withLayers(payload, converted.map((l) => l.descriptor));
+}
+
 export async function exportCaches(
   specs: CacheSpec[],
   result: BuildResult,
@@ -113,7 +123,7 @@ export async function exportCaches(
     const name = label(spec);
     try {
       const msg = await step(deps.progress, `cache-to:${i}`, `exporting cache to ${name} (mode=${spec.mode})`, async () => {
-        const payload = await collectCache(result.cacheSteps ?? [], spec.mode, {
+        const collected = await collectCache(result.cacheSteps ?? [], spec.mode, {
           content: deps.content,
           snapshotter: deps.snapshotter,
           cache: deps.cache,
@@ -121,6 +131,7 @@ export async function exportCaches(
           ...(spec.cacheMounts ? { mounts: await (packed ??= packCacheMounts(deps.mounts.ids, deps.mounts.dir, deps.content, deps.signal)) } : {}),
           ...(deps.signal ? { signal: deps.signal } : {}),
         });
+        const payload = await compressAs(spec, collected, deps.content, ensureBlob, deps.signal);
         if (spec.type === 'local') {
           await writeLocalCache(resolve(spec.target), payload, async (d) => {
             await ensureBlob(d);

@@ -225,6 +225,11 @@ class LocalWriter implements ContentWriter {
     if (this.state !== 'open') return Promise.reject(new StoreError('WRITER_CLOSED', `content writer already ${this.state}`));
     if (this.failed) return Promise.reject(this.failed);
     this.size += chunk.byteLength;
+    // More bytes than expected can never commit: stop now (an untrusted source may never end).
+    if (this.opts.size !== undefined && this.size > this.opts.size) {
+      this.failed = new StoreError('SIZE_MISMATCH', `content: more than the expected ${this.opts.size} bytes${this.opts.expected ? ` (digest ${this.opts.expected})` : ''}`);
+      return Promise.reject(this.failed);
+    }
     if (chunk.byteLength >= STAGE_BYTES) {
       this.flushStage();
       return this.enqueue(chunk);

@@ -6,13 +6,14 @@
  * - warm remote: `--cache-from` a registry cache that an earlier job exported (`--cache-to …,mode=max`);
  * - warm remote, one changed file: the same with one source file changed.
  * Side by side with buildah 1.28 (`bud --layers --cache-from/--cache-to REPO`, then `buildah push`), its own
- * storage, the base image copied in from an OCI archive tsbuild exported (`BENCH_CI_BUILDAH=0`: tsbuild only). Workloads: the 3-stage fixture
+ * storage, the base image copied in from an OCI archive tsbuild exported (`BENCH_CI_BUILDAH=0`: tsbuild only;
+ * `BENCH_CI_ONLY=TEXT`: the workloads whose name has TEXT). Cases run interleaved. Workloads: the 3-stage fixture
  * with 200 files; 30 RUN steps writing 1 MB each with the changed file copied last. (The apt workload of
  * issue 13 needs a Debian mirror inside the build; this machine's builds have no network, so it is not run.)
  */
 import { median } from './stats.js';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,26 +24,39 @@ const bin = join(repo, 'bin/tsbuild');
 const RUNS = process.env.BENCH_QUICK === '1' ? 1 : 3;
 const work = mkdtempSync(join(tmpdir(), 'tsbuild-bench-ci-'));
 
+/** One timed command: wall time and CPU time (user + system, its waited-for children included), in ms. */
+interface Timing {
+  wall: number;
+  cpu: number;
+}
+
 /**
- * A command's wall time; one that takes over 5 minutes is killed and counts as a failure (n/a). Async: the
- * test registry's logs are read by this process, so a blocked event loop would stall the registry.
+ * A command's wall and CPU time (GNU time's %U+%S: on this shared, loaded machine CPU time is the steadier
+ * of the two); one that takes over 5 minutes is killed and counts as a failure (n/a). Async: the test
+ * registry's logs are read by this process, so a blocked event loop would stall the registry.
  */
-function timed(cmd: string, args: string[]): Promise<number> {
+let timings = 0;
+function timed(cmd: string, args: string[]): Promise<Timing> {
+  const out = join(work, `time-${++timings}.txt`);
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
+    const child = spawn('/usr/bin/time', ['-f', '%U %S', '-o', out, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    child.stdout.on('data', (d) => (text += d));
+    child.stderr.on('data', (d) => (text += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), 300_000);
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);
-      if (code === 0) resolve(Number(process.hrtime.bigint() - t0) / 1e6);
-      else reject(new Error(`${cmd} ${args.join(' ')} failed (${code}): ${out.split('\n').slice(-6).join(' ')}`));
+      const wall = Number(process.hrtime.bigint() - t0) / 1e6;
+      if (code !== 0) return reject(new Error(`${cmd} ${args.join(' ')} failed (${code}): ${text.split('\n').slice(-6).join(' ')}`));
+      const [u, sys] = readFileSync(out, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
+      resolve({ wall, cpu: ((u ?? 0) + (sys ?? 0)) * 1000 });
     });
   });
 }
+
+const plus = (a: Timing, b: Timing): Timing => ({ wall: a.wall + b.wall, cpu: a.cpu + b.cpu });
 
 function write(path: string, text: string): void {
   mkdirSync(dirname(path), { recursive: true });
@@ -79,7 +93,7 @@ interface Builder {
   name: string;
   fresh(): void;
   /** One CI job: build (with the cache flags) and push `image`. */
-  job(ctx: string, image: string, cache: { from?: string; to?: string }): Promise<number>;
+  job(ctx: string, image: string, cache: { from?: string; to?: string }): Promise<Timing>;
 }
 
 function tsbuild(template: string): Builder {
@@ -120,7 +134,7 @@ function buildah(archive: string): Builder {
         ...(cache.to ? ['--cache-to', cache.to.replace(/:[^:/]+$/, '')] : []),
         '-t', image, ctx,
       ]);
-      return t + await timed('buildah', [...common, 'push', '-q', '--tls-verify=false', image, `docker://${image}`]);
+      return plus(t, await timed('buildah', [...common, 'push', '-q', '--tls-verify=false', image, `docker://${image}`]));
     },
   };
 }
@@ -141,30 +155,28 @@ try {
   } else console.error('bench ci-runner: buildah is not installed; tsbuild only');
 
   const rows: string[][] = [];
-  for (const w of workloads) {
+  // BENCH_CI_ONLY=TEXT: only the workloads whose name contains TEXT.
+  for (const w of workloads.filter((x) => !process.env.BENCH_CI_ONLY || x.name.includes(process.env.BENCH_CI_ONLY))) {
     const ctx = join(work, 'ctx-' + w.name.replace(/[^a-z0-9]+/gi, '-'));
     w.make(ctx);
-    const res = new Map<string, number[]>();
+    const res = new Map<string, Timing[]>();
     for (const b of builders) {
       const tag = `${reg.domain}/${b.name}/${w.name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}`;
       const cacheRef = `${tag}-cache:buildcache`;
-      const cold: number[] = [];
-      const warm: number[] = [];
-      const changed: number[] = [];
+      const cold: Timing[] = [];
+      const warm: Timing[] = [];
+      const changed: Timing[] = [];
       try {
+        // The job that exports the cache (not timed) first, then cold, warm and changed jobs interleaved
+        // run by run, so that a change in the machine's load falls on every case alike.
+        b.fresh();
+        await b.job(ctx, `${tag}:export`, { to: cacheRef });
+        const copy = `${ctx}-changed`;
         for (let i = 0; i < RUNS; i++) {
           b.fresh();
           cold.push(await b.job(ctx, `${tag}:cold`, {}));
-        }
-        // The job that exports the cache (not timed), then fresh runners import it.
-        b.fresh();
-        await b.job(ctx, `${tag}:export`, { to: cacheRef });
-        for (let i = 0; i < RUNS; i++) {
           b.fresh();
           warm.push(await b.job(ctx, `${tag}:warm`, { from: cacheRef }));
-        }
-        const copy = `${ctx}-changed`;
-        for (let i = 0; i < RUNS; i++) {
           rmSync(copy, { recursive: true, force: true });
           cpSync(ctx, copy, { recursive: true });
           w.change(copy, i);
@@ -179,22 +191,27 @@ try {
       res.set(`${b.name}:changed`, changed);
       console.error(`bench ci-runner: ${w.name}: ${b.name} done`);
     }
-    const s = (xs: number[] | undefined) => (xs && xs.length ? (median(xs) / 1000).toFixed(2) : 'n/a');
-    const ratio = (a: number[] | undefined, b: number[] | undefined) => (a?.length && b?.length ? `${Math.round((median(a) / median(b)) * 100)}%` : 'n/a');
+    const med = (xs: Timing[] | undefined, k: keyof Timing) => (xs && xs.length ? median(xs.map((x) => x[k])) : undefined);
+    const s = (xs: Timing[] | undefined, k: keyof Timing) => (med(xs, k) !== undefined ? (med(xs, k)! / 1000).toFixed(2) : 'n/a');
+    const ratio = (a: Timing[] | undefined, b: Timing[] | undefined, k: keyof Timing) => (med(a, k) !== undefined && med(b, k) ? `${Math.round((med(a, k)! / med(b, k)!) * 100)}%` : 'n/a');
     for (const kase of ['cold', 'warm', 'changed'] as const) {
+      const t = res.get(`tsbuild:${kase}`);
+      const bh = res.get(`buildah:${kase}`);
       rows.push([
         w.name,
         { cold: 'cold, no cache', warm: 'cold store, --cache-from', changed: '--cache-from, 1 file changed' }[kase],
-        s(res.get(`tsbuild:${kase}`)),
-        kase === 'cold' ? '100%' : ratio(res.get(`tsbuild:${kase}`), res.get('tsbuild:cold')),
-        ...(builders.length > 1 ? [s(res.get(`buildah:${kase}`)), ratio(res.get(`buildah:${kase}`), res.get(`tsbuild:${kase}`))] : []),
+        s(t, 'wall'),
+        kase === 'cold' ? '100%' : ratio(t, res.get('tsbuild:cold'), 'wall'),
+        s(t, 'cpu'),
+        kase === 'cold' ? '100%' : ratio(t, res.get('tsbuild:cold'), 'cpu'),
+        ...(builders.length > 1 ? [s(bh, 'wall'), s(bh, 'cpu'), ratio(bh, t, 'wall')] : []),
       ]);
     }
   }
-  const head = ['workload', 'case (fresh store, build + push)', 'tsbuild s', 'of cold', ...(builders.length > 1 ? ['buildah s', 'buildah/tsbuild'] : [])];
+  const head = ['workload', 'case (fresh store, build + push)', 'tsbuild wall s', 'of cold', 'tsbuild CPU s', 'of cold', ...(builders.length > 1 ? ['buildah wall s', 'buildah CPU s', 'buildah/tsbuild wall'] : [])];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ');
-  console.log(`\nCI runner (issue 13), medians of ${RUNS} runs; target: warm ≤ 25% of cold and ≤ buildah's --cache-from`);
+  console.log(`\nCI runner (issue 13), medians of ${RUNS} runs (cases interleaved; CPU = user+sys of the command and its children); target: warm ≤ 25% of cold and ≤ buildah's --cache-from`);
   console.log(line(head));
   console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
   for (const r of rows) console.log(line(r));

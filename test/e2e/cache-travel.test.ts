@@ -8,7 +8,7 @@
  */
 import { describe, expect, it, beforeAll, afterAll } from 'vitest';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Sandbox, fixtures, skopeoInspect, suiteSandbox } from './harness.js';
 import { parseSteps } from './cache-steps.js';
@@ -146,13 +146,17 @@ describe('cache export/import through a directory', () => {
     const b = await machine();
     const ctx = checkout(b);
     writeFileSync(join(ctx, 'lib.txt'), 'lib v2\n');
-    const out = await b.build(['--cache-from', `type=local,src=${maxDir}`, ctx]);
+    const out = await b.build(['--explain', '--cache-from', `type=local,src=${maxDir}`, ctx]);
     expect(ran(out.stderr).sort()).toEqual(['COPY lib.txt ./', 'RUN cat lib.txt >> /out.txt', 'COPY --from=build /out.txt /artifact.txt', 'COPY --from=tools /tool.txt /tool.txt', 'RUN cat /artifact.txt /tool.txt > /all.txt'].sort());
+    // --explain says why each step missed in the source: the same step is there with other inputs.
+    expect(out.stderr).toMatch(new RegExp(`RAN +\\[build \\d/\\d\\] COPY lib.txt ./[^\\n]*\\n[^\\n]*key[^\\n]*\\n(?:[^\\n]*miss:[^\\n]*\\n)*[^\\n]*miss: cache source ${maxDir} has this step with other inputs`));
+    expect(out.stderr).toMatch(/RAN +\[build \d\/\d\] COPY lib.txt[\s\S]*CACHED +\[tools 2\/2\] RUN echo tool[^\n]*\n[^\n]*from cache source/);
 
     const c = await machine();
     const ctx2 = checkout(c);
     writeFileSync(join(ctx2, 'lib.txt'), 'lib v2\n');
-    const out2 = await c.build(['--cache-from', `type=local,src=${minDir}`, ctx2]);
+    const out2 = await c.build(['--explain', '--cache-from', `type=local,src=${minDir}`, ctx2]);
+    expect(out2.stderr).toMatch(new RegExp(`RAN +\\[tools 2/2\\] RUN echo tool > /tool.txt[^\\n]*\\n[^\\n]*key[^\\n]*\\n(?:[^\\n]*miss:[^\\n]*\\n)*[^\\n]*miss: not in cache source ${minDir}`));
     expect(ran(out2.stderr)).toContain('WORKDIR /src');
     expect(ran(out2.stderr)).toContain('RUN tr a-z A-Z < app.txt > /out.txt');
     expect(ran(out2.stderr)).toContain('RUN echo tool > /tool.txt');
@@ -207,6 +211,31 @@ describe('cache export/import through a directory', () => {
       ['unknown version', (d) => forgeConfig(d, (c) => void (c.version = 99)), /unknown cache format version 99/],
       ['blob outside the manifest', (d) => forgeConfig(d, (c) => void ((c.records as { layer: number }[])[0]!.layer = 1000)), /names a blob outside its manifest/],
       ['truncated index', (d) => writeFileSync(join(d, 'index.json'), '{"schemaVersion":2,"manif'), /index.json is not JSON/],
+      [
+        'oversized manifest',
+        (d) => {
+          const index = JSON.parse(readFileSync(join(d, 'index.json'), 'utf8'));
+          const m = Buffer.concat([readFileSync(join(d, 'blobs/sha256', index.manifests[0].digest.slice(7))), Buffer.alloc(5 << 20, 32)]);
+          writeFileSync(join(d, 'blobs/sha256', sha(m).slice(7)), m);
+          index.manifests[0] = { ...index.manifests[0], digest: sha(m), size: m.length };
+          writeFileSync(join(d, 'index.json'), JSON.stringify(index));
+        },
+        /too large/,
+      ],
+      [
+        // Layer blobs that never end (/dev/zero): each read stops past the descriptor's size.
+        'endless layers',
+        (d) => {
+          const index = JSON.parse(readFileSync(join(d, 'index.json'), 'utf8'));
+          const manifest = JSON.parse(readFileSync(join(d, 'blobs/sha256', index.manifests[0].digest.slice(7)), 'utf8'));
+          for (const l of manifest.layers as { digest: string }[]) {
+            const p = join(d, 'blobs/sha256', l.digest.slice(7));
+            rmSync(p);
+            symlinkSync('/dev/zero', p);
+          }
+        },
+        /more than the expected \d+ bytes[^\n]*running the step instead/,
+      ],
     ];
     for (const [what, spoil, warning] of cases) {
       const dir = join(a.dir, `spoiled-${what.replace(/ /g, '-')}`);
@@ -237,6 +266,21 @@ describe('cache export/import through a directory', () => {
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.stderr).toMatch(/WARNING: cache export to .* failed: .*ignore-error=true/);
   }, 120_000);
+
+  it('compression=zstd / uncompressed: the cache\'s layers are recompressed (same diffIDs), and B still hits every step', async () => {
+    for (const [compression, mediaType] of [['zstd', 'application/vnd.oci.image.layer.v1.tar+zstd'], ['uncompressed', 'application/vnd.oci.image.layer.v1.tar']]) {
+      const dir = join(a.dir, `cache-${compression}`);
+      const out = await a.build(['--cache-to', `type=local,dest=${dir},mode=max,compression=${compression}`, checkout(a)]);
+      expect(out.stderr).toMatch(/exported 9 cache records/);
+      const index = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8'));
+      const manifest = JSON.parse(readFileSync(join(dir, 'blobs/sha256', index.manifests[0].digest.slice(7)), 'utf8'));
+      expect(manifest.layers.map((l: { mediaType: string }) => l.mediaType), compression).toEqual(manifest.layers.map(() => mediaType));
+      const b = await machine();
+      const got = await b.build(['--cache-from', `type=local,src=${dir}`, '-o', `type=local,dest=${join(b.dir, `out-${compression}`)}`, checkout(b)]);
+      expect(ran(got.stderr), compression).toEqual([]);
+      expect(readFileSync(join(b.dir, `out-${compression}`, 'all.txt'), 'utf8')).toBe('HELLO APP\nlib v1\ntool\n');
+    }
+  }, 240_000);
 
   it('bad --cache-to / --cache-from specs are usage errors', async () => {
     for (const spec of [['--cache-to', 'type=gha'], ['--cache-to', 'type=local'], ['--cache-to', 'type=local,dest=x,mode=all'], ['--cache-from', 'type=local,dest=x'], ['--cache-to', 'type=registry,ref=r,bogus=1']]) {

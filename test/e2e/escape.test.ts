@@ -7,6 +7,10 @@
  * no build output nor exported file) nor written (the host dir is unchanged), whether the build
  * succeeded (stayed inside) or was refused. The tally (tried / escaped) is printed at the end.
  *
+ * Evil cache sources (`--cache-from type=local`): a record whose layer holds the evil entries, applied under
+ * a cached step that the next step runs on; a cache mount whose contents hold them; a record naming a blob
+ * outside its manifest and an index naming a manifest outside the directory (refused with a warning).
+ *
  * Also: `-o type=local` never creates device nodes and strips setuid/setgid unless keep-setuid=true.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -330,6 +334,97 @@ describe('evil image layers (tsbuild load, then FROM)', () => {
       args: () => ['-o', `type=local,dest=${outDir}-2`],
     });
   });
+});
+
+describe('evil cache sources (--cache-from type=local)', () => {
+  const shaHex = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+  const cached = 'FROM busybox\nRUN echo cached > /cached.txt\n';
+  let good = '';
+
+  beforeAll(async () => {
+    const ctx = join(sb.dir, 'cache-good-ctx');
+    mkdirSync(ctx, { recursive: true });
+    writeFileSync(join(ctx, 'Dockerfile'), cached);
+    good = join(sb.dir, 'cache-good');
+    const out = await sb.tsbuild(['build', '--progress', 'plain', '--cache-to', `type=local,dest=${good},mode=max`, ctx]);
+    expect(out.code, out.stderr).toBe(0);
+  }, 120_000);
+
+  /**
+   * A copy of the good cache as a forger makes it, digests consistent: `layer` (an uncompressed tar) replaces
+   * the RUN step's layer, or with `mount` becomes the contents of cache mount `mount`; `edit` changes the rest.
+   */
+  function forge(name: string, layer: Buffer, opts: { mount?: string; edit?: (index: any, manifest: any, config: any) => void } = {}): string {
+    const dir = join(sb.dir, `cache-evil-${++n}`);
+    execFileSync('cp', ['-a', good, dir]);
+    const blobs = join(dir, 'blobs/sha256');
+    const index = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8'));
+    const manifest = JSON.parse(readFileSync(join(blobs, index.manifests[0].digest.slice(7)), 'utf8'));
+    const config = JSON.parse(readFileSync(join(blobs, manifest.config.digest.slice(7)), 'utf8'));
+    writeFileSync(join(blobs, shaHex(layer)), layer);
+    const at = manifest.layers.push({ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: `sha256:${shaHex(layer)}`, size: layer.length }) - 1;
+    if (opts.mount) config.mounts = [{ id: opts.mount, layer: at, diffID: `sha256:${shaHex(layer)}`, mode: 0o755, uid: 0, gid: 0 }];
+    else {
+      const rec = config.records.find((r: { name: string }) => r.name.includes('echo cached'));
+      expect(rec, name).toBeDefined();
+      Object.assign(rec, { layer: at, diffID: `sha256:${shaHex(layer)}` });
+    }
+    opts.edit?.(index, manifest, config);
+    const cb = Buffer.from(JSON.stringify(config));
+    writeFileSync(join(blobs, shaHex(cb)), cb);
+    manifest.config = { ...manifest.config, digest: `sha256:${shaHex(cb)}`, size: cb.length };
+    const mb = Buffer.from(JSON.stringify(manifest));
+    writeFileSync(join(blobs, shaHex(mb)), mb);
+    if (!index.manifests[0].digest.includes('..')) index.manifests[0] = { ...index.manifests[0], digest: `sha256:${shaHex(mb)}`, size: mb.length };
+    writeFileSync(join(dir, 'index.json'), JSON.stringify(index));
+    return dir;
+  }
+
+  /** The store forgets every record and cache mount, so the next build asks the cache source. */
+  async function forget(): Promise<void> {
+    const out = await sb.tsbuild(['prune', '--all']);
+    expect(out.code, out.stderr).toBe(0);
+  }
+
+  it.each(Object.entries(evilEntries))('cache record layer: %s', async (name, entries) => {
+    const dir = forge(name, await tarOf(entries));
+    await forget();
+    const outDir = join(sb.dir, `out-cache-${n}`);
+    const out = await attempt(`cache layer: ${name}`, {
+      dockerfile: cached + 'RUN cat /hl /m /lnk/marker 2>&1; echo pwned > /lnk/pwned-run; true\n',
+      args: () => ['--explain', '--cache-from', `type=local,src=${dir}`, '-o', `type=local,dest=${outDir}`],
+      outDir: () => outDir,
+    });
+    // The source was used: the step hit there (and the evil layer was applied under the next step), or its
+    // layer was refused while being applied and the step ran instead.
+    expect(out.stdout + out.stderr, name).toMatch(new RegExp(`from cache source ${dir}|running the step instead`));
+  });
+
+  it.each(Object.entries(evilEntries))('cache mount contents: %s', async (name, entries) => {
+    const id = `evil-${n + 1}`;
+    const dir = forge(name, await tarOf(entries), { mount: id });
+    await forget();
+    const out = await attempt(`cache mount: ${name}`, {
+      dockerfile: `FROM busybox\nRUN --mount=type=cache,id=${id},target=/m cat /m/hl /m/m /m/lnk/marker 2>&1; echo pwned > /m/lnk/pwned-run; true\n`,
+      args: () => ['--cache-from', `type=local,src=${dir}`],
+    });
+    expect(out.stdout + out.stderr, name).toMatch(new RegExp(`restoring cache mount ${id}|cache mount ${id}: .*starting it empty`));
+  });
+
+  it('a record naming a blob outside its manifest, an index naming a manifest outside the directory: refused, the build goes on', async () => {
+    const layer = await tarOf([{ name: 'ok', data: 'fine\n' }]);
+    const cases: [string, string, RegExp][] = [
+      ['blob outside the manifest', forge('outside', layer, { edit: (_i, m, c) => void (c.records[0].layer = m.layers.length + 5) }), /names a blob outside its manifest/],
+      ['manifest outside the directory', forge('escape', layer, { edit: (i) => void (i.manifests[0].digest = `sha256:${climb(join(host, 'marker'))}`) }), /invalid digest/],
+    ];
+    for (const [what, dir, warning] of cases) {
+      await forget();
+      const out = await attempt(`cache source: ${what}`, { dockerfile: cached, args: () => ['--cache-from', `type=local,src=${dir}`] });
+      expect(out.code, what).toBe(0);
+      expect(out.stderr, what).toMatch(/WARNING: --cache-from .*building without this cache source/);
+      expect(out.stderr, what).toMatch(warning);
+    }
+  }, 120_000);
 });
 
 describe('outputs', () => {

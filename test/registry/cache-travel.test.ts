@@ -134,12 +134,15 @@ describe('cache export/import through a registry', () => {
       ['401', `${basic.domain}/cache/app:buildcache`, () => {}, /401|unauthorized|authentication|credentials/i],
       ['5xx', cacheRef, () => void (proxy.failures = { path: /\/manifests\//, statuses: [500, 500, 500, 500, 500, 500] }), /500|building without this cache source/],
       ['corrupt manifest', cacheRef, () => void (proxy.corrupt = /\/manifests\//), /digest|building without this cache source/],
+      // An endless manifest body: read up to the 4 MiB cap, then refused (before the cap, the build hung).
+      ['oversized manifest', cacheRef, () => void (proxy.endless = /\/manifests\//), /manifest is larger than 4 MiB/],
     ];
     for (const [what, ref, arrange, warning] of cases) {
       arrange();
       const out = await build(b, ['--cache-from', ref, '-t', `x:${what.replace(/ /g, '-')}`, checkout(b)], what === '401' ? { DOCKER_CONFIG: noCreds } : {});
       proxy.failures = undefined;
       proxy.corrupt = undefined;
+      proxy.endless = undefined;
       expect(out.code, `${what}: ${out.text}`).toBe(0);
       expect(out.text, what).toMatch(/WARNING: --cache-from .*building without this cache source/);
       expect(out.text, what).toMatch(warning);
@@ -151,7 +154,15 @@ describe('cache export/import through a registry', () => {
     expect(out.code, out.text).toBe(0);
     expect(out.text).toMatch(/running the step instead/);
     expect((await c.tsbuild(['doctor'])).stdout).toMatch(/store OK/);
-  }, 300_000);
+    // Endless layer blobs: each download stops past its descriptor's size; the steps run instead.
+    const d = await machine();
+    proxy.endless = new RegExp(`/blobs/(${layers.join('|')})`);
+    const endless = await build(d, ['--cache-from', cacheRef, '-t', 'x:endless-layer', checkout(d)]);
+    proxy.endless = undefined;
+    expect(endless.code, endless.text).toBe(0);
+    expect(endless.text).toMatch(/more than .*bytes[^\n]*running the step instead/);
+    expect((await d.tsbuild(['doctor'])).stdout).toMatch(/store OK/);
+  }, 400_000);
 
   it('a registry failing mid-export fails the build after the image is written; ignore-error=true warns', async () => {
     const ctx = checkout(a);

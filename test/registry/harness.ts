@@ -265,6 +265,8 @@ export class CountingProxy {
   failures: { path: RegExp; statuses: number[] } | undefined;
   /** The first GET whose path matches gets half its body, then the connection is cut. */
   truncateOnce: RegExp | undefined;
+  /** GETs whose path matches get an endless 200 body (no Content-Length) until the client hangs up. */
+  endless: RegExp | undefined;
   /** Forward a request for another path (e.g. a sha512 manifest reference, which docker-registry cannot serve). */
   rewrite: ((path: string) => string) | undefined;
 
@@ -278,6 +280,18 @@ export class CountingProxy {
         const status = f.statuses.shift()!;
         req.resume();
         res.writeHead(status, status === 429 ? { 'retry-after': '0' } : {}).end();
+        return;
+      }
+      if (this.endless && req.method === 'GET' && this.endless.test(req.url ?? '')) {
+        req.resume();
+        res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json' });
+        const chunk = Buffer.alloc(1 << 16, 32);
+        const pump = () => {
+          while (!res.destroyed && res.write(chunk));
+          if (!res.destroyed) res.once('drain', pump);
+        };
+        res.on('close', () => res.removeAllListeners('drain'));
+        pump();
         return;
       }
       const path = this.rewrite ? this.rewrite(req.url ?? '') : req.url;

@@ -22,6 +22,8 @@ export interface CachePayload {
   records: CacheConfigRecord[];
   /** How many cache mounts it carries. */
   mounts: number;
+  /** The cache mounts' entries of the config. */
+  mountRecords: CacheConfigMount[];
   layers: Descriptor[];
   config: Descriptor;
   configBytes: Buffer;
@@ -72,7 +74,7 @@ export async function collectCache(steps: CacheStep[], mode: CacheMode, deps: Co
   const enc = encodeCache(records, layers, mounts);
   const config = descriptor(enc.config, CACHE_CONFIG_MEDIA_TYPE);
   const manifestBytes = enc.manifest(config);
-  return { records, mounts: mounts.length, layers, config, configBytes: enc.config, manifest: descriptor(manifestBytes, MediaType.OciManifest), manifestBytes };
+  return { records, mounts: mounts.length, mountRecords: mounts, layers, config, configBytes: enc.config, manifest: descriptor(manifestBytes, MediaType.OciManifest), manifestBytes };
 }
 
 /**
@@ -91,6 +93,19 @@ export function inlineCache(steps: CacheStep[], layers: Layer[]): { field: Recor
     records.push({ key: s.key, ...(s.parent ? { parent: s.parent } : {}), layer: i, diffID: s.layer!.diffID, created: s.created ?? new Date().toISOString(), name: s.name });
   }
   return { field: { [INLINE_CACHE_FIELD]: encodeInlineCache(records) }, records: records.length };
+}
+
+/** The layers of `payload` with their diffIDs (every layer is named by a record or a mount). */
+export function payloadLayers(payload: CachePayload): Layer[] {
+  const diff = new Map<number, string>();
+  for (const r of [...payload.records, ...payload.mountRecords]) diff.set(r.layer, r.diffID);
+  return payload.layers.map((d, i) => ({ descriptor: d, diffID: diff.get(i)! }));
+}
+
+/** `payload` with its layers replaced by `layers` (same order: recompressed variants, same diffIDs). */
+export function withLayers(payload: CachePayload, layers: Descriptor[]): CachePayload {
+  const manifestBytes = encodeCache(payload.records, layers, payload.mountRecords).manifest(payload.config);
+  return { ...payload, layers, manifest: descriptor(manifestBytes, MediaType.OciManifest), manifestBytes };
 }
 
 async function layerOf(s: CacheStep, deps: CollectDeps): Promise<Layer | undefined> {

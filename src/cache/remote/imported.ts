@@ -50,6 +50,21 @@ export class ImportedCache {
     return undefined;
   }
 
+  /**
+   * Why no source offers a usable record for a step that missed (--explain): a source has the key on
+   * another parent, has a step of the same name under another key (its inputs differ), or has neither.
+   */
+  missReason(key: string, parentKey: string | undefined, name: string): string | undefined {
+    if (this.sources.length === 0) return undefined;
+    const why: string[] = [];
+    for (const s of this.sources) {
+      const r = s.records.get(key);
+      if (r && r.parent !== parentKey) why.push(`cache source ${s.label} has this step on another parent step`);
+      else if ([...s.records.values()].some((x) => x.name === name)) why.push(`cache source ${s.label} has this step with other inputs (a copied file, build arg, flag or parent step differs)`);
+    }
+    return why.length ? why.join('; ') : `not in cache source${this.sources.length > 1 ? 's' : ''} ${this.sources.map((s) => s.label).join(', ')}`;
+  }
+
   /** The first source's contents of cache mount `id`. */
   mount(id: string): ImportedMount | undefined {
     for (const s of this.sources) {

@@ -8,6 +8,8 @@ describe('cache specs', () => {
     expect(parseCacheSpec('--cache-to', 'type=registry,ref=reg:5000/a/b:cache,mode=max')).toMatchObject({ type: 'registry', target: 'reg:5000/a/b:cache', mode: 'max', ignoreError: false });
     expect(parseCacheSpec('--cache-to', 'type=local,dest=/tmp/c,ignore-error=true')).toMatchObject({ type: 'local', target: '/tmp/c', mode: 'min', ignoreError: true });
     expect(parseCacheSpec('--cache-to', 'type=inline')).toMatchObject({ type: 'inline', mode: 'min' });
+    expect(parseCacheSpec('--cache-to', 'type=local,dest=d,compression=zstd,compression-level=19,force-compression=true,oci-mediatypes=true,image-manifest=true').layers).toEqual({ compression: 'zstd', level: 19, force: true });
+    expect(parseCacheSpec('--cache-to', 'type=local,dest=d').layers).toEqual({});
     expect(parseCacheSpec('--cache-to', 'type=inline,mode=min')).toMatchObject({ type: 'inline' });
     expect(parseCacheSpec('--cache-from', 'type=local,src=dir')).toMatchObject({ type: 'local', target: 'dir' });
     expect(parseCacheSpec('--cache-from', 'reg:5000/a/b:cache')).toMatchObject({ type: 'registry', target: 'reg:5000/a/b:cache' });
@@ -30,6 +32,13 @@ describe('cache specs', () => {
       ['--cache-to', 'type=local,dest=x,ignore-error=yes', /ignore-error must be true or false/],
       ['--cache-to', 'type=local,dest=x,colour=red', /unknown field "colour"/],
       ['--cache-to', 'type=local,dest=x,junk', /is not key=value/],
+      ['--cache-to', 'type=local,dest=x,compression=lz4', /compression must be gzip, zstd or uncompressed/],
+      ['--cache-to', 'type=local,dest=x,compression=zstd,compression-level=23', /from 1 to 22 for zstd/],
+      ['--cache-to', 'type=local,dest=x,compression-level=10', /from 0 to 9 for gzip/],
+      ['--cache-to', 'type=local,dest=x,compression=uncompressed,compression-level=1', /does not apply/],
+      ['--cache-to', 'type=local,dest=x,force-compression=1', /force-compression must be true or false/],
+      ['--cache-to', 'type=registry,ref=r,oci-mediatypes=false', /oci-mediatypes=false is not supported/],
+      ['--cache-to', 'type=registry,ref=r,image-manifest=false', /image-manifest=false is not supported/],
     ] as const) {
       expect(() => parseCacheSpec(flag, spec), spec).toThrow(msg);
       expect(() => parseCacheSpec(flag, spec), spec).toThrow(new RegExp(`invalid ${flag}`));

@@ -72,3 +72,26 @@ describe('hashing large blobs on a worker thread', () => {
     }
   });
 });
+
+describe('an untrusted stream longer than its descriptor', () => {
+  it('stops reading as soon as it passes the expected size (a source that never ends cannot hang a build)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tsbuild-endless-'));
+    try {
+      const store = new LocalContentStore(dir);
+      let read = 0;
+      async function* endless(): AsyncGenerator<Uint8Array> {
+        const chunk = new Uint8Array(64 * 1024);
+        for (;;) {
+          read += chunk.length;
+          yield chunk;
+        }
+      }
+      const expected = `sha256:${'0'.repeat(64)}`;
+      await expect(store.putStream(endless(), { expected, size: 100_000 })).rejects.toThrow(/more than the expected 100000 bytes/);
+      expect(read).toBeLessThanOrEqual(100_000 + 64 * 1024);
+      expect(await store.has(expected)).toBe(false);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 20_000);
+});
