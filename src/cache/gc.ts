@@ -123,7 +123,8 @@ class SnapshotSizes {
   }
 
   async save(): Promise<void> {
-    if (this.dirty) await writeFileAtomic(this.file, JSON.stringify(this.sizes), { mkdir: true });
+    // No fsync: sizes are measurements; a lost or unreadable file only means measuring again.
+    if (this.dirty) await writeFileAtomic(this.file, JSON.stringify(this.sizes), { mkdir: true, durable: false });
     this.dirty = false;
   }
 }

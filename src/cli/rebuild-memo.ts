@@ -19,7 +19,7 @@
  * A memo is written only when every one of those facts is known: not when the registry was used for more
  * than resolving base images by tag (or could not be asked about one), an ADD URL without --checksum is
  * fetched (it is fetched each build), a witness entry is racy or a source path went through a symlink.
- * Memos are written atomically; an unreadable one is ignored. At most KEEP are kept.
+ * Memos are written atomically without fsync (an unreadable one is ignored). At most KEEP are kept.
  * TSBUILD_NO_MEMO=1 turns memos off; TSBUILD_MEMO_DEBUG=1 says on stderr why a memo was or was not used/kept.
  */
 import { isRemoteContext } from './context-kind.js';
@@ -200,7 +200,8 @@ export async function composeMemo(f: MemoFacts): Promise<RebuildMemo | { none: s
 
 /** Write the memo atomically, then drop the oldest memos beyond KEEP. */
 export async function saveMemo(path: string, memo: RebuildMemo): Promise<void> {
-  await writeFileAtomic(path, JSON.stringify(memo), { mkdir: true, mode: 0o600 });
+  // No fsync: an unreadable memo is ignored, and an old one is checked fact by fact like any other.
+  await writeFileAtomic(path, JSON.stringify(memo), { mkdir: true, mode: 0o600, durable: false });
   const dir = join(path, '..');
   const names = readdirSync(dir).filter((n) => n.endsWith('.json'));
   if (names.length <= KEEP) return;

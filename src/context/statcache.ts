@@ -107,7 +107,7 @@ export class StatCache {
   async flush(): Promise<void> {
     if (this.selectionsDirty) {
       const data = { version: VERSION, selections: [...this.selections] };
-      await writeFileAtomic(join(dirname(this.file), 'selections.json'), JSON.stringify(data), { mkdir: true });
+      await writeFileAtomic(join(dirname(this.file), 'selections.json'), JSON.stringify(data), { mkdir: true, durable: false });
       this.selectionsDirty = false;
     }
     if (!this.dirty) return;
@@ -115,7 +115,8 @@ export class StatCache {
       for (const k of [...this.rows.keys()]) if (!this.used.has(k)) this.rows.delete(k);
     }
     const entries: Record<string, Row> = Object.fromEntries(this.rows);
-    await writeFileAtomic(this.file, JSON.stringify({ version: VERSION, entries }), { mkdir: true });
+    // No fsync (here and above): an unreadable cache starts empty, and every row is keyed by the stat it was made from.
+    await writeFileAtomic(this.file, JSON.stringify({ version: VERSION, entries }), { mkdir: true, durable: false });
     this.dirty = false;
   }
 }
