@@ -6,7 +6,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { resolve, relative, dirname, basename, join } from 'node:path';
 import { parseBuildArgs, type BuildArgs } from './args.js';
 import { materializeContext, type MaterializedContext } from './remote-context.js';
-import { prepareNamedContexts } from './named-contexts.js';
+import { cleanupNamedContexts, prepareNamedContexts } from './named-contexts.js';
 import { storeRoot, storeLayout, ensureStore } from './store-root.js';
 import { selectRenderer } from './render/select.js';
 import { ContextError, TsbuildError, UsageError } from '../errors.js';
@@ -66,6 +66,7 @@ export async function buildCommand(argv: string[]): Promise<number> {
     throw diskFullError(err, storeLayout(storeRoot(args.root)).root) ?? err;
   } finally {
     await remote?.cleanup();
+    await cleanupNamedContexts();
   }
 }
 

@@ -10,6 +10,7 @@ import { UsageError } from '../errors.js';
 import { hostPlatform, parsePlatform, parsePlatformList, platformMatches } from '../image/platform.js';
 import type { Platform } from '../image/types.js';
 import { LEGACY_OPTIONS, legacyNotes } from './legacy-flags.js';
+import { isGitContext, isUrlContext } from './context-kind.js';
 
 /** parseArgs option definitions for these flags. */
 export const BUILDX_OPTIONS = {
@@ -35,7 +36,9 @@ export type CallMode = 'build' | 'check' | 'outline' | 'targets';
 export type BuildContext =
   | { name: string; kind: 'local'; path: string }
   | { name: string; kind: 'image'; ref: string }
-  | { name: string; kind: 'oci-layout'; dir: string; tag?: string; digest?: string };
+  | { name: string; kind: 'oci-layout'; dir: string; tag?: string; digest?: string }
+  /** A git repository or an http(s) tarball, fetched as a build context would be (./remote-context.ts). */
+  | { name: string; kind: 'remote'; url: string };
 
 export interface BuildxArgs {
   /** The first target platform (normalised); the host's when --platform is not given. */
@@ -119,8 +122,9 @@ export function parseBuildContext(v: string): BuildContext {
     out.dir = dir;
     return out;
   }
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value) || value.startsWith('git@') || value.startsWith('target:')) {
-    throw new UsageError(`invalid --build-context "${v}": only a local directory, docker-image:// and oci-layout:// are supported`);
+  if (isGitContext(value) || isUrlContext(value)) return { name: lname, kind: 'remote', url: value };
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value) || value.startsWith('target:')) {
+    throw new UsageError(`invalid --build-context "${v}": expected a directory, a git or https URL, docker-image:// or oci-layout://`);
   }
   return { name: lname, kind: 'local', path: value };
 }

@@ -44,7 +44,7 @@ Options:
   -t, --tag NAME              Name and optionally a tag (name:tag); repeatable
   -f, --file PATH             Dockerfile (default: CONTEXT/Dockerfile; - reads it from stdin)
       --build-arg K=V         Set a build-time variable; repeatable
-      --build-context N=V     Extra named context: N=DIR, N=docker-image://REF, N=oci-layout://DIR[:TAG]
+      --build-context N=V     Extra named context: N=DIR, N=GIT-OR-HTTPS-URL, N=docker-image://REF, N=oci-layout://DIR[:TAG]
       --target STAGE          Build the named stage
       --platform P            Target platform (this host's only: os/arch[/variant])
       --no-cache              Do not use the cache

@@ -14,6 +14,14 @@ import type { ImageConfig, Platform } from '../image/types.js';
 import { formatPlatform } from '../image/platform.js';
 import { readLayoutImage } from '../imagestore/layout-dir.js';
 import type { BuildContext } from './buildx-args.js';
+import { materializeContext } from './remote-context.js';
+
+const cleanups: (() => Promise<void>)[] = [];
+
+/** Remove the temp directories of git/URL named contexts (buildCommand calls it when the build ends). */
+export async function cleanupNamedContexts(): Promise<void> {
+  for (const c of cleanups.splice(0)) await c().catch(() => {});
+}
 
 /** The frontend's NamedContext (frontend/convert/input.ts; only build.ts may import the frontend). */
 export type NamedContext = { kind: 'local'; source: string; excludePatterns: string[] } | { kind: 'image'; ref: string };
@@ -33,10 +41,13 @@ export async function prepareNamedContexts(list: BuildContext[], deps: { content
     if (out.named[bc.name] !== undefined) throw new UsageError(`--build-context ${bc.name} is given twice`);
     if (bc.kind === 'image') {
       out.named[bc.name] = { kind: 'image', ref: bc.ref };
-    } else if (bc.kind === 'local') {
-      const dir = resolve(bc.path);
+    } else if (bc.kind === 'local' || bc.kind === 'remote') {
+      // A git repository or tarball becomes a temp directory for the length of the build, then is read as one.
+      const remote = bc.kind === 'remote' ? await materializeContext(bc.url, { dockerfileFromStdin: false }) : undefined;
+      if (remote) cleanups.push(remote.cleanup);
+      const dir = remote ? remote.dir : resolve((bc as { path: string }).path);
       const st = await stat(dir).catch(() => undefined);
-      if (!st?.isDirectory()) throw new ContextError('CONTEXT_NOT_FOUND', `--build-context ${bc.name}=${bc.path}: ${st ? 'not a directory' : `no such directory (${dir})`}`);
+      if (!st?.isDirectory()) throw new ContextError('CONTEXT_NOT_FOUND', `--build-context ${bc.name}=${bc.kind === 'local' ? bc.path : bc.url}: ${st ? 'not a directory' : `no such directory (${dir})`}`);
       // As BuildKit: a named directory is filtered by its own .dockerignore, never the main context's.
       const ignoreFile = join(dir, '.dockerignore');
       const text = await readFile(ignoreFile, 'utf8').catch((err: NodeJS.ErrnoException) => {

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { suiteSandbox, type RunOutput } from './harness.js';
 import { freePort } from '../registry/harness.js';
@@ -160,6 +160,19 @@ describe('git context', () => {
     const sub = await sb.tsbuild(['build', `git://127.0.0.1:${daemonPort}/repo.git#main:nodir`]);
     expect(sub.stderr).toMatch(/the repository has no directory "nodir"/);
   });
+  it('--build-context NAME=<git url> is fetched like a git context and read like a directory context', async () => {
+    const tmp = join(sb.dir, `bc-tmp-${n}`);
+    mkdirSync(tmp);
+    const ctx = join(sb.dir, `bc-git-${++n}`);
+    mkdirSync(ctx);
+    writeFileSync(join(ctx, 'Dockerfile'), 'FROM busybox:latest\nCOPY --from=lib v.txt /v.txt\n');
+    const out = outDir();
+    const r = await sb.tsbuild(['build', '--progress', 'plain', '--build-context', `lib=git://127.0.0.1:${daemonPort}/repo.git#feature:app`, '-o', `type=local,dest=${out}`, ctx], { env: { TMPDIR: tmp } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(join(out, 'v.txt'), 'utf8')).toBe('feature branch\n');
+    expect(readdirSync(tmp)).toEqual([]); // its temp checkout is removed when the build ends
+  });
+
   it('ADD <git url>: the checkout (ref, subdir) lands in the destination without .git unless --keep-git-dir; keyed by the commit', async () => {
     const ctx = join(sb.dir, `add-git-${++n}`);
     mkdirSync(ctx);
