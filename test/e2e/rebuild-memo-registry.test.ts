@@ -19,6 +19,7 @@ import { busyboxImage } from '../registry/images.js';
 let reg: TestRegistry;
 let proxy: CountingProxy;
 let tokenReg: TestRegistry;
+let basicReg: TestRegistry;
 let sb: Sandbox;
 let fixtures: LocalContentStore;
 let n = 0;
@@ -28,10 +29,10 @@ const memoSaid = (stderr: string) => /rebuild memo: (.*)/.exec(stderr)?.[1];
 const imageDigest = (stderr: string) => /writing image (sha256:[0-9a-f]{64})/.exec(stderr)?.[1];
 
 /** Push a new busybox-based image (unique content) to `ref` of `registry`. */
-async function pushBase(ref: string, opts: { auth?: boolean } = {}): Promise<string> {
+async function pushBase(ref: string, opts: { auth?: boolean; certsDir?: string } = {}): Promise<string> {
   const img = await busyboxImage(fixtures, { extra: 1, unique: `base-${++n}` });
   const credentials = async () => (opts.auth ? { username: USER, password: PASSWORD } : undefined);
-  await new RegistryClient({ credentials }).push([ref], img.manifest, { content: fixtures });
+  await new RegistryClient({ credentials, ...(opts.certsDir ? { certsDir: opts.certsDir } : {}) }).push([ref], img.manifest, { content: fixtures });
   return img.manifest.digest;
 }
 
@@ -51,6 +52,7 @@ beforeAll(async () => {
   reg = await TestRegistry.start('open');
   proxy = await new CountingProxy(reg.port).start();
   tokenReg = await TestRegistry.start('token');
+  basicReg = await TestRegistry.start('basic');
   sb = new Sandbox();
   fixtures = new LocalContentStore(join(sb.dir, 'fixture-content'));
 }, 120_000);
@@ -58,6 +60,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await reg?.stop();
   await tokenReg?.stop();
+  await basicReg?.stop();
   sb?.cleanup();
 });
 
@@ -143,6 +146,26 @@ describe('rebuild memo FROM a registry image', () => {
     const after = await sb.build(['-t', 'regmemo:5', dir], debug);
     expect(memoSaid(after.stderr)).toBe(`${base} moved in its registry (now ${moved})`);
     expect(after.stderr).toMatch(new RegExp(`pulling ${base}`));
+  }, 120_000);
+
+  it('a registry with a private CA and a password: the full client checks the tag; no credential in the output', async () => {
+    const base = `${basicReg.domain}/team/base:v1`;
+    await pushBase(base, { auth: true, certsDir: basicReg.certsDir });
+    const docker = join(sb.dir, 'docker');
+    mkdirSync(docker, { recursive: true });
+    writeFileSync(join(docker, 'config.json'), JSON.stringify({ auths: { [basicReg.domain]: { auth: Buffer.from(`${USER}:${PASSWORD}`).toString('base64') } } }));
+    const env = { ...debug.env, DOCKER_CONFIG: docker, TSBUILD_CERTS_DIR: basicReg.certsDir };
+    const dir = await project(base);
+    await sb.build(['-t', 'regmemo:7', dir], { env });
+    const again = await sb.build(['-t', 'regmemo:7', dir], { env });
+    expect(memoSaid(again.stderr)).toBe('replayed');
+    const moved = await pushBase(base, { auth: true, certsDir: basicReg.certsDir });
+    const after = await sb.build(['-t', 'regmemo:7', dir], { env });
+    expect(memoSaid(after.stderr)).toBe(`${base} moved in its registry (now ${moved})`);
+    for (const out of [again, after]) {
+      expect(out.stderr).not.toContain(PASSWORD);
+      expect(out.stderr).not.toContain(Buffer.from(`${USER}:${PASSWORD}`).toString('base64'));
+    }
   }, 120_000);
 });
 
