@@ -17,7 +17,7 @@
  * `BENCH_QUICK=1`: fewer runs; `BENCH_ONLY=PREFIX`: one workload or section; `BENCH_PEERS=buildkit,buildah`.
  */
 import { filler, median } from './stats.js';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -35,12 +35,26 @@ type Cell = (typeof CELLS)[number];
 const DEBIAN_CACHE = '/var/cache/tsbuild-bench';
 const referenceScript = join(repo, '..', 'shared', 'reference', 'buildkit.sh');
 
-function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): number {
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync(cmd, args, { encoding: 'utf8', env, maxBuffer: 64 * 1024 * 1024, timeout: 900_000 });
-  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}):\n${String(r.stderr).slice(-3000)}\n${String(r.stdout).slice(-2000)}`);
-  return ms;
+/**
+ * A command's wall time (ms). Async: the test registry's logs are read by this process, so a blocked event
+ * loop (spawnSync) would stall the registry once its pipe fills, and a push would hang. Killed after 15 min.
+ */
+function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    const keep = (d: Buffer) => (out = (out + d.toString()).slice(-5000));
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 900_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(Number(process.hrtime.bigint() - t0) / 1e6);
+      else reject(new Error(`${cmd} ${args.join(' ')} failed (${code}):\n${out}`));
+    });
+  });
 }
 
 /** What one build writes besides its build cache. */
@@ -50,7 +64,7 @@ type Output = { kind: 'none' } | { kind: 'docker-tar'; dest: string } | { kind: 
 interface Builder {
   name: string;
   fresh(): void;
-  build(ctx: string, out: Output): number;
+  build(ctx: string, out: Output): Promise<number>;
 }
 
 function tsbuildBuilder(registry: string): Builder {
@@ -78,10 +92,10 @@ function buildahBuilder(registry: string): Builder {
       rmSync(root, { recursive: true, force: true });
       rmSync(runroot, { recursive: true, force: true });
     },
-    build(ctx, out) {
-      let ms = timed('buildah', [...common, 'bud', '--layers', '--isolation', 'chroot', '--network', 'host', '--tls-verify=false', '-q', '-t', 'bench:latest', ctx]);
-      if (out.kind === 'docker-tar') ms += timed('buildah', [...common, 'push', '-q', 'bench:latest', `docker-archive:${out.dest}:bench:latest`]);
-      if (out.kind === 'push') ms += timed('buildah', [...common, 'push', '-q', '--tls-verify=false', 'bench:latest', `docker://${out.ref}`]);
+    async build(ctx, out) {
+      let ms = await timed('buildah', [...common, 'bud', '--layers', '--isolation', 'chroot', '--network', 'host', '--tls-verify=false', '-q', '-t', 'bench:latest', ctx]);
+      if (out.kind === 'docker-tar') ms += await timed('buildah', [...common, 'push', '-q', 'bench:latest', `docker-archive:${out.dest}:bench:latest`]);
+      if (out.kind === 'push') ms += await timed('buildah', [...common, 'push', '-q', '--tls-verify=false', 'bench:latest', `docker://${out.ref}`]);
       void registry;
       return ms;
     },
@@ -109,12 +123,12 @@ function buildkitBuilder(): Builder | undefined {
       spawnSync(docker, ['builder', 'prune', '-af'], { stdio: 'ignore', env });
       spawnSync(docker, ['image', 'prune', '-af'], { stdio: 'ignore', env });
     },
-    build(ctx, out) {
+    async build(ctx, out) {
       // dockerd's builder (the docker driver) has no type=docker,dest= exporter: its export is `docker save`
       // --push pushes every -t name: only the fresh repository's
       const o = out.kind === 'push' ? ['-t', out.ref, '--push'] : ['-t', 'bench:latest', '--load'];
-      let ms = timed(docker, ['buildx', 'build', '-q', '--network', 'host', ...o, ctx], env);
-      if (out.kind === 'docker-tar') ms += timed(docker, ['save', '-o', out.dest, 'bench:latest'], env);
+      let ms = await timed(docker, ['buildx', 'build', '-q', '--network', 'host', ...o, ctx], env);
+      if (out.kind === 'docker-tar') ms += await timed(docker, ['save', '-o', out.dest, 'bench:latest'], env);
       return ms;
     },
   };
@@ -209,12 +223,12 @@ function debianRootfs(): string | undefined {
 }
 
 /** Put the base images into the registry (made with tsbuild in a scratch store). */
-function publishBases(registry: string, debian: boolean): Bases {
+async function publishBases(registry: string, debian: boolean): Promise<Bases> {
   const store = join(work, 'bases-root');
   execFileSync('bash', [join(repo, 'scripts/make-base-image.sh'), '--root', store], { stdio: 'pipe' });
   const busybox = `${registry}/bench/busybox:latest`;
   execFileSync(process.execPath, [bin, 'tag', '--root', store, 'busybox:latest', busybox], { stdio: 'pipe' });
-  execFileSync(process.execPath, [bin, 'push', '--root', store, '--insecure-registry', registry, '--progress', 'quiet', busybox], { stdio: 'pipe' });
+  await timed(process.execPath, [bin, 'push', '--root', store, '--insecure-registry', registry, '--progress', 'quiet', busybox]);
   const bases: Bases = { busybox };
   const rootfs = debian ? debianRootfs() : undefined;
   if (rootfs) {
@@ -223,7 +237,7 @@ function publishBases(registry: string, debian: boolean): Bases {
     execFileSync('ln', ['-f', rootfs, join(ctx, 'rootfs.tar')]);
     write(join(ctx, 'Dockerfile'), 'FROM scratch\nADD rootfs.tar /\nCMD ["bash"]\n');
     bases.debian = `${registry}/bench/debian:latest`;
-    execFileSync(process.execPath, [bin, 'build', '--root', store, '--progress', 'quiet', '--insecure-registry', registry, '-o', `type=registry,name=${bases.debian}`, ctx], { stdio: 'pipe' });
+    await timed(process.execPath, [bin, 'build', '--root', store, '--progress', 'quiet', '--insecure-registry', registry, '-o', `type=registry,name=${bases.debian}`, ctx]);
   }
   return bases;
 }
@@ -236,19 +250,19 @@ interface Row {
 
 let pushes = 0;
 
-function runWorkload(w: Workload, builders: Builder[], bases: Bases, registry: string): Row[] {
+async function runWorkload(w: Workload, builders: Builder[], bases: Bases, registry: string): Promise<Row[]> {
   const ctx = join(work, 'ctx-' + w.name.replace(/[^a-z0-9]+/gi, '-'));
   w.make(ctx, bases);
   const times = new Map<Cell, Map<string, number[]>>(CELLS.map((c) => [c, new Map(builders.map((b) => [b.name, []]))]));
   const add = (c: Cell, b: Builder, ms: number) => times.get(c)!.get(b.name)!.push(ms);
-  const each = (c: Cell, n: number, before: (i: number) => void, out: (b: Builder, i: number) => Output, prep?: (b: Builder) => void) => {
+  const each = async (c: Cell, n: number, before: (i: number) => void, out: (b: Builder, i: number) => Output, prep?: (b: Builder) => void) => {
     for (let i = 0; i < n; i++) {
       before(i);
       for (const b of builders) {
         prep?.(b);
         const o = out(b, i);
         try {
-          add(c, b, b.build(ctx, o));
+          add(c, b, await b.build(ctx, o));
         } catch (err) {
           // one builder failing a cell is reported (n/a) and the bench goes on
           console.error(`bench: ${w.name}, ${c}: ${b.name} failed: ${(err as Error).message.slice(0, 1500)}`);
@@ -259,11 +273,11 @@ function runWorkload(w: Workload, builders: Builder[], bases: Bases, registry: s
     }
   };
   const none = (): Output => ({ kind: 'none' });
-  each('cold', REPS.cold, () => {}, none, (b) => b.fresh());
-  each('unchanged', REPS.unchanged, () => {}, none);
-  each('one file changed', REPS.changed, (i) => w.change(ctx, i), none);
-  each('export to docker tar', REPS.export, () => {}, (b) => ({ kind: 'docker-tar', dest: join(work, `${b.name}.tar`) }));
-  each('push to a fresh repo', REPS.push, () => {}, (b) => ({ kind: 'push', ref: `${registry}/fresh-${b.name}-${pushes++}:v1` }));
+  await each('cold', REPS.cold, () => {}, none, (b) => b.fresh());
+  await each('unchanged', REPS.unchanged, () => {}, none);
+  await each('one file changed', REPS.changed, (i) => w.change(ctx, i), none);
+  await each('export to docker tar', REPS.export, () => {}, (b) => ({ kind: 'docker-tar', dest: join(work, `${b.name}.tar`) }));
+  await each('push to a fresh repo', REPS.push, () => {}, (b) => ({ kind: 'push', ref: `${registry}/fresh-${b.name}-${pushes++}:v1` }));
   rmSync(ctx, { recursive: true, force: true });
   console.error(`bench: ${w.name}: done`);
   // a cell with a failed run has no median (NaN: printed n/a)
@@ -276,7 +290,7 @@ try {
   let chosen = workloads.filter((w) => !only || w.name.startsWith(only));
   reg = chosen.length ? await TestRegistry.start('open') : undefined;
   const registry = reg?.domain ?? '127.0.0.1:1';
-  const bases = chosen.length ? publishBases(registry, chosen.some((w) => w.name.startsWith('Debian'))) : { busybox: '' };
+  const bases = chosen.length ? await publishBases(registry, chosen.some((w) => w.name.startsWith('Debian'))) : { busybox: '' };
   chosen = chosen.filter((w) => !w.name.startsWith('Debian') || bases.debian !== undefined);
   const builders: Builder[] = [tsbuildBuilder(registry)];
   const peers = !chosen.length ? [] : (process.env.BENCH_PEERS ?? 'buildkit,buildah').split(',').filter(Boolean);
@@ -289,7 +303,8 @@ try {
     if (ensureBuildah()) builders.push(buildahBuilder(registry));
     else console.error('bench: buildah is not available; skipping it');
   }
-  const rows = chosen.flatMap((w) => runWorkload(w, builders, bases, registry));
+  const rows: Row[] = [];
+  for (const w of chosen) rows.push(...(await runWorkload(w, builders, bases, registry)));
 
   const names = builders.slice(1).map((b) => b.name);
   const head = ['workload', 'cell', 'tsbuild s', ...names.map((p) => `${p} s`), ...names.map((p) => `tsbuild/${p}`)];
@@ -307,7 +322,7 @@ try {
   console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
   if (rows.length) for (const row of table) console.log(line(row));
   const startup: number[] = [];
-  for (let i = 0; i < 7; i++) startup.push(timed(process.execPath, [bin, '--version']));
+  for (let i = 0; i < 7; i++) startup.push(await timed(process.execPath, [bin, '--version']));
 
   console.log(`startup (tsbuild --version): ${(median(startup) / 1000).toFixed(3)} s`);
   if (!only || 'sandbox'.startsWith(only)) for (const l of await sandboxBench(repo, quick ? 1 : 3)) console.log(l);
