@@ -6,7 +6,7 @@
 import { TsbuildError } from '../src/errors.js';
 import type { BuildResult } from '../src/llb/result.js';
 import { compressionOf, type Compression } from '../src/diff/compress.js';
-import { hasUncompressed, prepareLayer, type LayerOptions } from '../src/diff/variants.js';
+import { hasUncompressed, mapLimited, prepareLayer, type LayerOptions } from '../src/diff/variants.js';
 import { writeImageWith } from './manifest.js';
 import type { Exporter, ExportContext, ExportResponse, ImageBlobs } from './types.js';
 import type { PlatformImage } from './platforms.js';
@@ -58,12 +58,12 @@ export async function imageFor(result: BuildResult, base: ImageBlobs, opts: Imag
   // A layer the build keeps uncompressed leaves the store gzip-compressed unless compression= is given.
   const leaving = !local && layerOpts.compression === undefined && hasUncompressed(result.layers);
   if (plain && !leaving && oci && Object.keys(opts.annotations).length === 0) return base;
-  const layers = plain && !leaving ? result.layers : await Promise.all(result.layers.map(async (l) => {
+  const layers = plain && !leaving ? result.layers : await mapLimited(result.layers, async (l) => {
     if (!leaving || compressionOf(l.descriptor.mediaType) !== 'uncompressed') return prepareLayer(l, layerOpts, ctx.content, ctx.signal);
     // a lazily imported cache layer is fetched first
     if (ctx.ensureBlob && !(await ctx.content.has(l.descriptor.digest))) await ctx.ensureBlob(l.descriptor);
     return prepareLayer(l, { ...layerOpts, compression: 'gzip' }, ctx.content, ctx.signal);
-  }));
+  });
   return writeImageWith(result, ctx.content, {
     ...(ctx.imageOptions ?? {}),
     oci,

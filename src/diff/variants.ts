@@ -9,7 +9,7 @@
  * Each variant is made once: `<content root>/variants/<sha256(key)>.json` maps
  * (source diffID, compression, level, engine, epoch) → the variant's descriptor and diffID, written
  * atomically after its blob is committed; a later export or push reads the memo and reuses the blob.
- * Independent layers are converted in parallel.
+ * Independent layers are converted in parallel, VARIANT_CONCURRENCY at a time.
  */
 import { digestHasher, parseDigest } from '../content/digest.js';
 import { createHash } from 'node:crypto';
@@ -40,13 +40,28 @@ export interface LayerOptions {
  * `ensure` first fetches a blob the store lacks (a lazily imported cache layer).
  */
 export async function forExport(layers: Layer[], content: ContentStore, signal?: AbortSignal, ensure?: (l: Layer) => Promise<void>): Promise<Layer[]> {
-  return Promise.all(
-    layers.map(async (l) => {
-      if (compressionOf(l.descriptor.mediaType) !== 'uncompressed') return l;
-      if (ensure && !(await content.has(l.descriptor.digest))) await ensure(l);
-      return prepareLayer(l, { compression: 'gzip' }, content, signal);
-    }),
-  );
+  return mapLimited(layers, async (l) => {
+    if (compressionOf(l.descriptor.mediaType) !== 'uncompressed') return l;
+    if (ensure && !(await content.has(l.descriptor.digest))) await ensure(l);
+    return prepareLayer(l, { compression: 'gzip' }, content, signal);
+  });
+}
+
+/** Variants made at once: each is a compressor process (pigz is itself parallel); 31 at once thrash 2 cores. */
+export const VARIANT_CONCURRENCY = 2;
+
+/** `fn` over `xs`, in order, at most VARIANT_CONCURRENCY at a time. */
+export async function mapLimited<T, R>(xs: T[], fn: (x: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(xs.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < xs.length) {
+      const i = next++;
+      out[i] = await fn(xs[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(VARIANT_CONCURRENCY, xs.length) }, lane));
+  return out;
 }
 
 /** True when some layer is stored uncompressed (forExport would change the image). */
@@ -55,7 +70,7 @@ export function hasUncompressed(layers: Layer[]): boolean {
 }
 
 export async function prepareLayers(layers: Layer[], opts: LayerOptions, content: ContentStore, signal?: AbortSignal): Promise<Layer[]> {
-  return Promise.all(layers.map((l) => prepareLayer(l, opts, content, signal)));
+  return mapLimited(layers, (l) => prepareLayer(l, opts, content, signal));
 }
 
 export async function prepareLayer(layer: Layer, opts: LayerOptions, content: ContentStore, signal?: AbortSignal): Promise<Layer> {
@@ -74,7 +89,9 @@ export async function prepareLayer(layer: Layer, opts: LayerOptions, content: Co
   const diffHash = createHash('sha256');
   const stages: unknown[] = [decompressStream(have)];
   if (rewrite !== undefined) stages.push(clampMtimes(rewrite));
-  stages.push(tap((c) => diffHash.update(c)));
+  // an uncompressed source is its own diff: its verified digest is the diffID (no second hash)
+  const sameBytes = have === 'uncompressed' && rewrite === undefined;
+  if (!sameBytes) stages.push(tap((c) => diffHash.update(c)));
   if (want !== 'uncompressed') stages.push(compressStream(want, opts.level));
   const writer = await content.writer();
   try {
@@ -89,7 +106,7 @@ export async function prepareLayer(layer: Layer, opts: LayerOptions, content: Co
       throw new StoreError('LAYER_CORRUPT', `layer blob ${layer.descriptor.digest} in the content store does not match its digest`);
     }
     const info = await writer.commit();
-    const diffID = 'sha256:' + diffHash.digest('hex');
+    const diffID = sameBytes ? layer.descriptor.digest : 'sha256:' + diffHash.digest('hex');
     if (rewrite === undefined && diffID !== layer.diffID) {
       throw new StoreError('LAYER_CORRUPT', `layer ${layer.descriptor.digest} uncompresses to ${diffID}, not its diffID ${layer.diffID}`);
     }
