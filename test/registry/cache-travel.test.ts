@@ -206,6 +206,30 @@ describe('cache export/import through a registry', () => {
     expect(plain.text).toMatch(/WARNING: --cache-from .*app\/img:a: .*image without an inline tsbuild cache .*building without this cache source/);
   }, 180_000);
 
+  it('two jobs exporting to the same ref at once leave a valid cache: the last writer\'s, whole', async () => {
+    const ref = `${proxy.domain}/cache/race:1`;
+    const jobs = await Promise.all(['one', 'two'].map(async (v) => {
+      const m = await machine();
+      const ctx = checkout(m);
+      writeFileSync(join(ctx, 'app.txt'), `race ${v}\n`);
+      return { m, ctx, v };
+    }));
+    const outs = await Promise.all(jobs.map(({ m, ctx }) => build(m, ['--cache-to', `type=registry,ref=${ref},mode=max`, ctx])));
+    for (const o of outs) expect(o.code, o.text).toBe(0);
+    const c = await machine();
+    const hits = [];
+    for (const { v } of jobs) {
+      const ctx = checkout(c);
+      writeFileSync(join(ctx, 'app.txt'), `race ${v}\n`);
+      const out = await build(c, ['--cache-from', ref, '-t', `race:${v}`, ctx], { TSBUILD_NO_MEMO: '1' });
+      expect(out.code, out.text).toBe(0);
+      expect(out.text).not.toMatch(/WARNING/);
+      hits.push(ran(out.text).length === 0);
+    }
+    // Exactly one job's cache is there, and all of it (the other job's steps that depend on app.txt miss).
+    expect(hits.filter(Boolean).length).toBe(1);
+  }, 300_000);
+
   it('Basic auth over TLS with the credentials pushes use', async () => {
     const ref = `${basic.domain}/team/cache:1`;
     const out = await build(a, ['--cache-to', `type=registry,ref=${ref},mode=max`, checkout(a)]);
