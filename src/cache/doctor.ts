@@ -2,7 +2,8 @@
  * Store verification (`tsbuild doctor`): every blob's digest and size, every cache record (readable, named
  * by its key, its snapshot committed, its layer blob present), every committed snapshot's parent and
  * directory, every tag's manifest, config and layers. `fix` removes what is broken (corrupt blobs, bad
- * records, tags whose content is gone) so the next build rebuilds it instead of failing.
+ * records, snapshots whose directory or parent is gone together with the snapshots based on them, tags
+ * whose content is gone) so the next build restores or rebuilds it instead of failing.
  */
 import { parseDigest, type DigestAlgorithm } from '../content/digest.js';
 import { createHash } from 'node:crypto';
@@ -66,12 +67,31 @@ export async function doctor(deps: GcDeps, opts: { fix?: boolean } = {}): Promis
   await deps.snapshotter.walk((info) => {
     snaps.set(info.key, info);
   });
-  for (const info of snaps.values()) {
-    if (info.kind !== 'committed') continue;
+  const children = new Map<string, string[]>();
+  for (const info of snaps.values()) if (info.parent !== undefined) children.set(info.parent, [...(children.get(info.parent) ?? []), info.key]);
+  // A broken snapshot is removed with every snapshot based on it (children first: the snapshotter refuses
+  // to remove a parent); records naming them are then restored from their layer blob or removed below.
+  const removeTree = async (key: string): Promise<void> => {
+    if (!snaps.has(key)) return;
+    for (const child of children.get(key) ?? []) await removeTree(child);
+    await deps.snapshotter.remove(key);
+    snaps.delete(key);
+  };
+  const based = (key: string) => {
+    const n = (children.get(key) ?? []).length;
+    return n ? ` (${n} snapshot(s) based on it${opts.fix ? ' removed with it' : ''})` : '';
+  };
+  for (const info of [...snaps.values()]) {
+    if (info.kind !== 'committed' || !snaps.has(info.key)) continue;
     report.snapshots++;
-    if (info.parent && !snaps.has(info.parent)) await problem({ kind: 'snapshot', id: info.key, message: `parent ${info.parent} is missing` });
+    if (info.parent && !snaps.has(info.parent)) {
+      await problem({ kind: 'snapshot', id: info.key, message: `parent ${info.parent} is missing${based(info.key)}` }, () => removeTree(info.key));
+      continue;
+    }
     const dir = await deps.snapshotter.layerDir(info.key).catch(() => undefined);
-    if (!dir || !(await stat(dir).catch(() => undefined))?.isDirectory()) await problem({ kind: 'snapshot', id: info.key, message: 'its directory is missing' });
+    if (!dir || !(await stat(dir).catch(() => undefined))?.isDirectory()) {
+      await problem({ kind: 'snapshot', id: info.key, message: `its directory is missing${based(info.key)}` }, () => removeTree(info.key));
+    }
   }
   // Cache records.
   const dir = join(deps.cache.dir, 'records');

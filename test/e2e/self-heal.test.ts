@@ -191,4 +191,35 @@ describe('self-healing store', () => {
     expect(out.stderr).toContain('tsbuild doctor --fix');
     expect(out.stderr).not.toMatch(/\n\s+at /); // no stack trace
   }, 120_000);
+
+  it('doctor --fix removes snapshots left broken (directory gone) with those based on them; the next build restores them', async () => {
+    const want = imageDigest((await sb.build(['-t', 'healed:1', ctx])).stderr);
+    const top = join(sb.dir, 'ctx-fix');
+    mkdirSync(top, { recursive: true });
+    writeFileSync(join(top, 'Dockerfile'), readFileSync(join(ctx, 'Dockerfile'), 'utf8') + 'RUN echo fix > /fix\n');
+    writeFileSync(join(top, 'a.txt'), 'a\n');
+    await sb.build([top]);
+    const dirs = readdirSync(join(sb.root, 'snapshots')).filter((n) => /^[0-9a-f]{8}$/.test(n));
+    for (const d of dirs) rmSync(join(sb.root, 'snapshots', d), { recursive: true });
+    await sb.build(['-t', 'healed:1', ctx]); // all cached: makes no snapshot again, the broken ones stay
+    const before = await sb.tsbuild(['doctor']);
+    expect(before.stdout).toMatch(/PROBLEM snapshot .*: its directory is missing/);
+    const meta = join(sb.root, 'snapshots', 'meta');
+    const parents = readdirSync(meta)
+      .filter((n) => n.endsWith('.json') && !n.startsWith('.'))
+      .map((n) => (JSON.parse(readFileSync(join(meta, n), 'utf8')) as { parent?: string }).parent);
+    expect(parents.filter((p) => p !== undefined && metaKeys().includes(p)).length).toBeGreaterThan(0); // broken ones with dependents
+    const fix = await sb.tsbuild(['doctor', '--fix']);
+    expect(fix.stdout).toMatch(/FIXED snapshot /);
+    expect(fix.stdout).not.toMatch(/^PROBLEM/m);
+    expect(fix.code, fix.stdout).toBe(0);
+    await doctorOK();
+    const runs = sb.runcRuns();
+    const out = await sb.build(['-t', 'healed:1', ctx]);
+    expect(imageDigest(out.stderr)).toBe(want);
+    const again = await sb.build([top]);
+    expect(again.stderr).toMatch(/RUN echo fix > \/fix\n#\d+ CACHED/);
+    expect(sb.runcRuns()).toBe(runs); // restored from the records' layer blobs: no step runs
+    await doctorOK();
+  }, 120_000);
 });
