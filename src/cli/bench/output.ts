@@ -133,10 +133,18 @@ export function benchHtml(r: BenchReport, before?: BenchReport): string {
     timelines: r.scenarios.map((s) => ({
       label: s.name + (s.group ? ` — ${s.group}` : ''),
       run: s.run,
-      extra: Object.fromEntries(
-        r.steps.filter((st) => st.contextSources).map((st) => [st.id, [`context sources: ${st.contextSources!.join(' ')}`, `instruction: ${instruction(st)}`]]),
-      ),
+      extra: stepDetails(r, s),
     })),
     tables: tables(r, before),
   });
+}
+
+/** Detail lines of a step in a scenario's timeline: its context sources and, for steps that ran, the bytes. */
+export function stepDetails(r: BenchReport, s: BenchReport['scenarios'][number]): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const st of r.steps) if (st.contextSources) out[st.id] = [`context sources: ${st.contextSources.join(' ')}`, `instruction: ${instruction(st)}`];
+  for (const b of s.stepBytes ?? []) {
+    (out[b.step] ??= []).push(`context read: ${decimalSize(b.read)}`, `layer written: ${decimalSize(b.written)}`);
+  }
+  return out;
 }
