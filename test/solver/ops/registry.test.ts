@@ -23,9 +23,10 @@ const ops: Op[] = [
   { type: 'source', inputs: [], source: { kind: 'local', name: 'context', excludePatterns: [] } },
   { type: 'source', inputs: [], source: { kind: 'scratch' } },
   { type: 'source', inputs: [], source: { kind: 'http', url: 'http://x/f', filename: 'f' } },
+  { type: 'source', inputs: [], source: { kind: 'git', remote: 'https://git.example/r.git', ref: 'main', keepGitDir: false } },
 ];
 const scratch: Op = { type: 'source', inputs: [], source: { kind: 'scratch' } };
-const facts = { imageDigest: sha256('m'), httpDigest: sha256('h') };
+const facts = { imageDigest: sha256('m'), httpDigest: sha256('h'), gitCommit: 'a'.repeat(40) };
 const maps: CacheMap[] = ops.map((op) => cacheMap(op, op.inputs.map((k) => ({ op: scratch, key: k })), facts));
 
 /** Memos a store may hold: other kinds, other versions, damaged or hand-edited files. */
@@ -57,6 +58,7 @@ describe('op module table', () => {
     expect(baseLayersOf(ops[7]!, {})).toEqual([]);
     expect(() => baseLayersOf(ops[6]!, {})).toThrow(/local source "context" cannot be an image's root filesystem/);
     expect(() => baseLayersOf(ops[8]!, {})).toThrow(/http source "http:\/\/x\/f" cannot be an image's root filesystem/);
+    expect(() => baseLayersOf(ops[9]!, {})).toThrow(/git source "https:\/\/git.example\/r.git" cannot be an image's root filesystem/);
     expect(() => baseLayersOf(ops[0]!, {})).toThrow(/does not start a layer chain/);
   });
 
