@@ -96,7 +96,7 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
   // The registry client (and undici) loads only when an image comes from or goes to a registry.
   let client: Promise<RegistryClient> | undefined;
   // A rebuild memo (./rebuild-memo.ts) is kept for plain builds whose every input it can check again.
-  const memoFile = memoEligible(args) && (args.platforms ?? []).length <= 1 ? memoPath(store.root, args) : undefined;
+  const memoFile = memoEligible(args) ? memoPath(store.root, args) : undefined;
   const witness = memoFile !== undefined ? new PathWitness() : undefined;
   const shown: ProgressEvent[] = [];
   const show = (e: ProgressEvent): void => {
@@ -255,14 +255,12 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
     const sde = sourceDateEpoch(args.buildArgs);
     // --cache-to type=inline: each image config carries its chain's cache records (./cache-travel.ts).
     const inlineOf = args.cacheTo.some((c) => c.type === 'inline') ? (await import('./cache-travel.js')).inlineCacheOf : undefined;
-    const optionsFor = (r: typeof result) => {
-      const inline = inlineOf?.(r);
-      return { ...(sde !== undefined ? { sourceDateEpoch: sde } : {}), labels: args.labels, ...(inline ? { inlineCache: inline.field } : {}) };
-    };
-    const inline = inlineOf?.(result);
-    const imageOptions = optionsFor(result);
+    const inlines = results.map((r) => inlineOf?.(r));
+    const inline = inlines[0];
+    const optionsList = inlines.map((c) => ({ ...(sde !== undefined ? { sourceDateEpoch: sde } : {}), labels: args.labels, ...(c ? { inlineCache: c.field } : {}) }));
+    const imageOptions = optionsList[0]!;
     const perPlatform: PlatformImage[] = [];
-    for (const [i, r] of results.entries()) perPlatform.push({ platform: platforms[i]!, result: r, blobs: await writeImageWith(r, content, i === 0 ? imageOptions : optionsFor(r)) });
+    for (const [i, r] of results.entries()) perPlatform.push({ platform: platforms[i]!, result: r, blobs: await writeImageWith(r, content, optionsList[i]!) });
     const ensureBlob = imported ? (d: { digest: string; size: number; mediaType: string }) => imported.ensureBlob(d, controller.signal) : undefined;
     const ctx = { content, images, progress, signal: controller.signal, snapshotter, mountsDir, imageOptions, ...(ensureBlob ? { ensureBlob } : {}) };
     // Several platforms: the build's image is the index of its platforms' images (its digest is the build's ID).

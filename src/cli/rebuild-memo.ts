@@ -72,6 +72,7 @@ export function memoEligible(args: BuildArgs): boolean {
     !args.quiet &&
     !args.debug &&
     args.buildContexts.length === 0 &&
+    (args.platforms ?? []).length <= 1 &&
     !isRemoteContext(args.context) &&
     !args.printDefinition &&
     args.outputs.length === 0 &&

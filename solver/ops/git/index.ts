@@ -59,7 +59,7 @@ export const gitOp: OpModule<'git', GitCacheMap> = {
       // The subdirectory's contents (`..` was refused when the URL was read); never through a symlink.
       const from = op.source.subdir ? join(work, op.source.subdir) : work;
       const st = await stat(from).catch(() => undefined);
-      if (!st?.isDirectory() || (await run('realpath', ['-e', '--', from])).stdout.trim() !== from) {
+      if (!st?.isDirectory() || (await realpath(from)) !== from) {
         throw new ContextError('GIT_FETCH_FAILED', `${shown(op.source)}: the repository has no directory "${op.source.subdir}"`);
       }
       await run('chown', ['-R', '-h', '0:0', '--', from]);
