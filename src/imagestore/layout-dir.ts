@@ -9,6 +9,7 @@ import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ContentStore } from '../content/types.js';
+import { isVerifiableDigest, layoutBlobPath } from '../content/digest.js';
 import { TsbuildError } from '../errors.js';
 import { formatPlatform, selectPlatform } from '../image/platform.js';
 import { MediaType, type Descriptor, type ImageConfig, type Index, type Manifest, type Platform } from '../image/types.js';
@@ -46,11 +47,10 @@ export async function readLayoutImage(dir: string, want: { tag?: string; digest?
     }
   }
   const copy = async (d: Descriptor): Promise<void> => {
-    const m = /^sha256:([0-9a-f]{64})$/.exec(d.digest);
-    if (!m || !Number.isSafeInteger(d.size) || d.size < 0) throw bad(`invalid descriptor ${JSON.stringify(d.digest)}`);
+    if (!isVerifiableDigest(d.digest) || !Number.isSafeInteger(d.size) || d.size < 0) throw bad(`invalid descriptor ${JSON.stringify(d.digest)}`);
     if (await content.has(d.digest)) return;
     try {
-      await content.putStream(createReadStream(join(dir, 'blobs', 'sha256', m[1]!)), { expected: d.digest, size: d.size });
+      await content.putStream(createReadStream(join(dir, layoutBlobPath(d.digest))), { expected: d.digest, size: d.size });
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       throw new TsbuildError('OCI_LAYOUT_INVALID', `oci-layout://${dir}: blob ${d.digest}: ${e.code === 'ENOENT' ? 'missing' : e.message}`, { cause: err });

@@ -17,14 +17,12 @@ import { lockFile } from '../../fsutil/flock.js';
 import { MediaType, type Descriptor, type Index } from '../../image/types.js';
 import { CACHE_ARTIFACT_TYPE, CacheFormatError, MAX_MANIFEST_BYTES, parseCacheConfigFull, parseCacheManifest } from './format.js';
 import type { CacheSource } from './imported.js';
+import { isVerifiableDigest, layoutBlobPath } from '../../content/digest.js';
 import type { CachePayload } from './export.js';
 
-const HEX_RE = /^sha256:([0-9a-f]{64})$/;
-
 function blobPath(dir: string, digest: string): string {
-  const m = HEX_RE.exec(digest);
-  if (!m) throw new CacheFormatError(`invalid digest ${JSON.stringify(digest)}`);
-  return join(dir, 'blobs', 'sha256', m[1]!);
+  if (!isVerifiableDigest(digest)) throw new CacheFormatError(`invalid digest ${JSON.stringify(digest)}`);
+  return join(dir, layoutBlobPath(digest));
 }
 
 /** A small blob of the layout, read whole (at most `max` bytes) and verified. */
