@@ -23,7 +23,7 @@ export interface ExportContext {
   mountsDir?: string;
   /** Build-wide image settings every exporter applies (SOURCE_DATE_EPOCH, --label). */
   imageOptions?: { sourceDateEpoch?: number; labels?: Record<string, string> };
-  /** Brings a layer blob that only a --cache-from source has into `content` (lazy blobs); pushes call it before an upload. */
+  /** Brings a layer blob the store lacks into `content` (a lazy --cache-from blob; src/content/fetch.ts `BlobFetcher.ensure`); pushes call it before an upload. */
   ensureBlob?: (d: Descriptor) => Promise<void>;
   /** Where `dest=-` writes; default process.stdout. */
   stdout?: NodeJS.WritableStream;

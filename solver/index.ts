@@ -64,7 +64,7 @@ export interface SolveOptions {
   concurrency?: number;
   /** Told every context path a cache key depended on (see src/context/witness.ts). */
   witness?: ContextWitness;
-  /** Fetches a missing or corrupt base layer blob again (src/registry/refetch.ts). */
+  /** Fetches a missing or corrupt base layer blob again (src/content/fetch.ts). */
   blobs?: BlobRecovery;
   /** `<store>/state/locks`: a missed step is built by one build of the store at a time (./step-lock.ts). */
   locksDir?: string;

@@ -26,7 +26,7 @@ export interface DefaultOpResolverOptions {
   witness?: ContextWitness;
   /** The op modules; default: the registered ones. */
   modules?: OpModules;
-  /** Fetches a missing or corrupt base layer blob again (src/registry/refetch.ts). */
+  /** Fetches a missing or corrupt base layer blob again (src/content/fetch.ts). */
   blobs?: BlobRecovery;
 }
 

@@ -22,8 +22,8 @@ import { setTempLeaseDir } from '../fsutil/temp-lease.js';
 import { resolveBaseImage, type BaseImage } from './resolve-image.js';
 import type { TagCheck } from './tag-check.js';
 import { PulledRecords } from '../registry/pulled.js';
-import { BlobSources } from '../registry/sources.js';
-import { BlobRefetcher } from '../registry/refetch.js';
+import { BlobSources, registryOrigins } from '../registry/sources.js';
+import { BlobFetcher } from '../content/fetch.js';
 import type { RegistryClient } from '../registry/client.js';
 import { RegistryExporter } from '../../exporters/registry.js';
 import { formatExplain } from './explain.js';
@@ -112,11 +112,14 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
     return baseRegistry();
   };
   const baseImages = new Map<string, Promise<BaseImage>>();
+  // The one way to get a blob this store lacks by its digest (src/content/fetch.ts): from the registry
+  // repositories it was pulled from or pushed to, and (added when they are loaded) the --cache-from sources.
+  const fetcher = new BlobFetcher({ content, progress }).add(registryOrigins(new BlobSources(join(store.root, 'registry', 'sources')), registry));
   // --cache-from (./cache-travel.ts) is read while the Dockerfile is converted and the store recovered (a
   // network round trip or two that nothing before the solve needs); awaited just before the solve.
   const importAbort = new AbortController();
   const importing = args.cacheFrom.length
-    ? import('./cache-travel.js').then((m) => m.loadCacheSources(args.cacheFrom, { content, snapshotter, registry, progress, signal: importAbort.signal }))
+    ? import('./cache-travel.js').then((m) => m.loadCacheSources(args.cacheFrom, { content, snapshotter, registry, progress, blobs: fetcher, signal: importAbort.signal }))
     : undefined;
   importing?.catch(() => {}); // a build that fails before the solve never awaits it
 
@@ -223,7 +226,7 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
   let failure: { error: unknown } | undefined;
   try {
     // --cache-from (./cache-travel.ts): a layer blob stays in its source until an output needs its bytes.
-    const travel = { content, snapshotter, registry, progress, signal: controller.signal };
+    const travel = { content, snapshotter, registry, progress, blobs: fetcher, signal: controller.signal };
     const imported = await importing;
     if (imported) imported.lazyOutput = pushOnly(args);
     const cacheMountsDir = join(dirname(store.cache), 'cachemounts');
@@ -237,7 +240,7 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
       cacheDir: store.cache,
       stateDir: mountsDir,
       locksDir: join(store.state, 'locks'),
-      blobs: new BlobRefetcher({ content, sources: new BlobSources(join(store.root, 'registry', 'sources')), client: registry, progress }),
+      blobs: fetcher,
       locals: { ...named?.locals, context: contextDir },
       progress,
       signal: controller.signal,
@@ -261,8 +264,8 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
     const imageOptions = optionsList[0]!;
     const perPlatform: PlatformImage[] = [];
     for (const [i, r] of results.entries()) perPlatform.push({ platform: platforms[i]!, result: r, blobs: await writeImageWith(r, content, optionsList[i]!) });
-    const ensureBlob = imported ? (d: { digest: string; size: number; mediaType: string }) => imported.ensureBlob(d, controller.signal) : undefined;
-    const ctx = { content, images, progress, signal: controller.signal, snapshotter, mountsDir, imageOptions, ...(ensureBlob ? { ensureBlob } : {}) };
+    const ensureBlob = (d: { digest: string; size: number; mediaType: string }) => fetcher.ensure(d, controller.signal);
+    const ctx = { content, images, progress, signal: controller.signal, snapshotter, mountsDir, imageOptions, ensureBlob };
     // Several platforms: the build's image is the index of its platforms' images (its digest is the build's ID).
     const blobs = multi ? await defaultIndex(perPlatform, ctx) : perPlatform[0]!.blobs;
     if (imported && exporters.length) {

@@ -5,6 +5,7 @@
  */
 import { resolve } from 'node:path';
 import type { ContentStore } from '../content/types.js';
+import type { BlobFetcher } from '../content/fetch.js';
 import { TsbuildError } from '../errors.js';
 import type { Descriptor } from '../image/types.js';
 import { prepareLayers } from '../diff/variants.js';
@@ -27,6 +28,8 @@ export interface CacheTravelDeps {
   snapshotter: Snapshotter;
   registry: () => Promise<RegistryClient>;
   progress: ProgressSink;
+  /** The build's one blob fetcher (src/content/fetch.ts): lazy cache blobs come through it. */
+  blobs: BlobFetcher;
   signal?: AbortSignal;
 }
 
@@ -60,7 +63,7 @@ export async function loadCacheSources(specs: CacheSpec[], deps: CacheTravelDeps
       deps.progress.emit({ type: 'warning', message: `--cache-from ${name}: ${(err as Error).message}; building without this cache source` });
     }
   }
-  return new ImportedCache(sources, { content: deps.content, snapshotter: deps.snapshotter });
+  return new ImportedCache(sources, { content: deps.content, snapshotter: deps.snapshotter, blobs: deps.blobs });
 }
 
 /** Restore the cache mounts among `ids` that a source has and this store lacks; a failure is a warning. */
@@ -70,7 +73,7 @@ export async function restoreCacheMounts(imported: ImportedCache | undefined, id
     if (!m) continue;
     try {
       await step(deps.progress, `cache-mount:${id}`, `restoring cache mount ${id} from ${m.source}`, () =>
-        restoreCacheMount(m, dir, deps.content, () => imported!.ensureBlob(m.layer.descriptor, deps.signal), deps.signal),
+        restoreCacheMount(m, dir, deps.content, () => deps.blobs.ensure(m.layer.descriptor, deps.signal), deps.signal),
       );
     } catch (err) {
       if (deps.signal?.aborted) throw err;
@@ -115,9 +118,7 @@ export async function exportCaches(
   let packed: Promise<PackedMount[]> | undefined;
   const messages: string[] = [];
   const failed: string[] = [];
-  const ensureBlob = async (d: Descriptor): Promise<void> => {
-    await deps.imported?.ensureBlob(d, deps.signal);
-  };
+  const ensureBlob = (d: Descriptor): Promise<void> => deps.blobs.ensure(d, deps.signal);
   for (const [i, spec] of specs.entries()) {
     if (spec.type === 'inline') continue; // written with the image config (build.ts)
     const name = label(spec);

@@ -53,8 +53,8 @@ export interface ContentStore {
 
 /**
  * Getting a blob back from where it came from when the store lost it or holds a corrupt copy (a crash, a
- * manual cleanup, a damaged disk). Implemented by src/registry/refetch.ts for blobs pulled from (or pushed
- * to) a registry; the solver and the exporters only see this.
+ * manual cleanup, a damaged disk). Implemented by src/content/fetch.ts (`BlobFetcher`: the registry
+ * repositories a blob was pulled from or pushed to, the build's cache sources); the solver only sees this.
  */
 export interface BlobRecovery {
   /** Replace the blob (a copy that is present is taken as corrupt and removed first); false when it cannot be fetched. */

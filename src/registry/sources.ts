@@ -6,6 +6,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../fsutil/atomic.js';
+import type { BlobLocator } from '../content/fetch.js';
+import type { RegistryClient } from './client.js';
 
 export interface BlobSource {
   domain: string;
@@ -33,4 +35,16 @@ export class BlobSources {
     cur.push(src);
     await writeFileAtomic(this.file(digest), JSON.stringify(cur.slice(-16)), { mkdir: true });
   }
+}
+
+/**
+ * The repositories `sources` knows for a digest, as places to fetch the blob from (src/content/fetch.ts):
+ * verified like every pull. `client` is made on first use (a store that lost nothing never loads it).
+ */
+export function registryOrigins(sources: BlobSources, client: () => Promise<RegistryClient>): BlobLocator {
+  return async (digest) =>
+    (await sources.get(digest)).map((s) => ({
+      label: `${s.domain}/${s.repository}`,
+      fetch: async (d, content, signal) => (await client()).pullBlobs(`${s.domain}/${s.repository}`, [d], { content, ...(signal ? { signal } : {}) }),
+    }));
 }

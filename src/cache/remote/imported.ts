@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { ContentStore } from '../../content/types.js';
+import type { BlobFetcher, BlobOrigin } from '../../content/fetch.js';
 import { applyLayer } from '../../diff/apply.js';
 import { StoreError } from '../../errors.js';
 import type { Descriptor } from '../../image/types.js';
@@ -29,18 +30,19 @@ export interface CacheSource {
 export interface ImportedCacheDeps {
   content: ContentStore;
   snapshotter: Snapshotter;
+  /** The build's blob fetcher; `origins` is added to it as a locator by the constructor. */
+  blobs: BlobFetcher;
 }
 
 export class ImportedCache {
-  /** Blobs fetched from a source in this build (digest → source label). */
-  readonly fetched = new Map<string, string>();
-  private readonly inflight = new Map<string, Promise<void>>();
   lazyOutput = false;
 
   constructor(
     readonly sources: CacheSource[],
     private readonly deps: ImportedCacheDeps,
-  ) {}
+  ) {
+    deps.blobs.add((digest) => this.origins(digest));
+  }
 
   get(key: string): ImportedRecord | undefined {
     for (const s of this.sources) {
@@ -74,29 +76,14 @@ export class ImportedCache {
     return undefined;
   }
 
-  /** The source that offers blob `digest`, if any. */
+  /** The first source that offers blob `digest` (as a record's layer or a cache mount's contents), if any. */
   sourceOf(digest: string): CacheSource | undefined {
-    for (const s of this.sources) {
-      for (const r of s.records.values()) if (r.layer.descriptor.digest === digest) return s;
-      for (const m of s.mounts.values()) if (m.layer.descriptor.digest === digest) return s;
-    }
-    return undefined;
+    return this.sources.find((s) => offers(s, digest));
   }
 
-  /** Bring blob `d` into the content store from the source that offers it (no-op when present). */
-  async ensureBlob(d: Descriptor, signal?: AbortSignal): Promise<void> {
-    if (await this.deps.content.has(d.digest)) return;
-    let p = this.inflight.get(d.digest);
-    if (!p) {
-      const src = this.sourceOf(d.digest);
-      if (!src) return; // not ours: the caller's own error names the missing blob
-      p = src.fetchBlob(d, this.deps.content, signal).then(() => {
-        this.fetched.set(d.digest, src.label);
-      });
-      this.inflight.set(d.digest, p);
-      p.catch(() => this.inflight.delete(d.digest));
-    }
-    return p;
+  /** Every source offering blob `digest`, in order, as places to fetch it from. */
+  origins(digest: string): BlobOrigin[] {
+    return this.sources.filter((s) => offers(s, digest)).map((s) => ({ label: s.label, fetch: (d, content, signal) => s.fetchBlob(d, content, signal) }));
   }
 
   /** The committed snapshot `op:<key hex>` of `rec` on `parent` (the solver's snapshot name for that key). */
@@ -104,7 +91,7 @@ export class ImportedCache {
     const { snapshotter, content } = this.deps;
     const name = `op:${rec.key.slice('sha256:'.length)}`;
     if ((await snapshotter.stat(name))?.kind === 'committed') return name;
-    await this.ensureBlob(rec.layer.descriptor, signal);
+    await this.deps.blobs.ensure(rec.layer.descriptor, signal);
     const active = `import:${process.pid}:${randomBytes(6).toString('hex')}`;
     await snapshotter.prepare(active, parent ?? undefined);
     try {
@@ -122,4 +109,10 @@ export class ImportedCache {
       throw err;
     }
   }
+}
+
+function offers(s: CacheSource, digest: string): boolean {
+  for (const r of s.records.values()) if (r.layer.descriptor.digest === digest) return true;
+  for (const m of s.mounts.values()) if (m.layer.descriptor.digest === digest) return true;
+  return false;
 }
