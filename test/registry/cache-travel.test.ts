@@ -4,8 +4,9 @@
  * CACHED, the identical image digest, and no layer blob downloaded when the output is a push to the same
  * registry: the blobs are mounted across repositories); the format as skopeo sees it; an output that needs
  * the bytes downloads them (verified); untrusted sources (404, 401, 5xx, a corrupt manifest, a corrupt layer)
- * give a warning and a normal build; a registry failing mid-export fails the build after the image is
- * written (or warns with ignore-error=true); Basic auth over TLS with the push credentials.
+ * give a warning and a normal build; a registry failing mid-export (503s, or the process killed while a
+ * blob uploads) fails the build after the image is written (or warns with ignore-error=true), the store
+ * stays consistent and a later export is whole; Basic auth over TLS with the push credentials.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
@@ -178,6 +179,63 @@ describe('cache export/import through a registry', () => {
     expect(ok.code, ok.text).toBe(0);
     expect(ok.text).toMatch(/WARNING: cache export to .* failed: .*ignore-error=true/);
   }, 120_000);
+
+  it('a registry killed (SIGKILL) mid-export: the build fails after the image is written (ignore-error=true: a warning), the store stays consistent, a later export to the restarted registry is whole', async () => {
+    const dying = await TestRegistry.start('open');
+    const front = await new CountingProxy(dying.port).start();
+    try {
+      const m = await machine();
+      const ctx = checkout(m);
+      writeFileSync(join(ctx, 'app.txt'), 'registry killed mid-export\n');
+      const ref = `${front.domain}/cache/killed:1`;
+      // The registry dies when the first blob's bytes are on their way (the upload session already started).
+      let kills = 0;
+      const killOnUpload = () => {
+        front.beforeForward = async (r) => {
+          if ((r.method === 'PUT' || r.method === 'PATCH') && r.path.startsWith('/v2/cache/killed/blobs/uploads/')) {
+            front.beforeForward = undefined;
+            kills++;
+            await dying.kill();
+          }
+        };
+      };
+      killOnUpload();
+      const out = await build(m, ['-t', 'app:killed', '--cache-to', `type=registry,ref=${ref},mode=max`, ctx]);
+      expect(kills, out.text).toBe(1);
+      expect(out.code, out.text).not.toBe(0);
+      expect(out.text).toMatch(/cache export to .*cache\/killed:1 failed: .*\(the image was written\)/);
+      expect((await m.tsbuild(['images'])).stdout).toMatch(/app\s+killed/);
+      expect((await m.tsbuild(['doctor'])).stdout).toMatch(/store OK/);
+
+      await dying.launch();
+      killOnUpload();
+      const ignored = await build(m, ['--cache-to', `type=registry,ref=${ref},mode=max,ignore-error=true`, ctx]);
+      expect(kills, ignored.text).toBe(2);
+      expect(ignored.code, ignored.text).toBe(0);
+      expect(ignored.text).toMatch(/WARNING: cache export to .*cache\/killed:1 failed: .*ignore-error=true/);
+      expect((await m.tsbuild(['doctor'])).stdout).toMatch(/store OK/);
+
+      // Restarted (same storage, half-finished uploads in it): the next export is whole; a fresh store hits every step.
+      await dying.launch();
+      const again = await build(m, ['--cache-to', `type=registry,ref=${ref},mode=max`, ctx]);
+      expect(again.code, again.text).toBe(0);
+      expect(again.text).toMatch(/exported 9 cache records to/);
+      const b = await machine();
+      const ctxB = checkout(b);
+      writeFileSync(join(ctxB, 'app.txt'), 'registry killed mid-export\n');
+      const got = await build(b, ['--cache-from', ref, '-t', 'app:after-kill', ctxB]);
+      expect(got.code, got.text).toBe(0);
+      expect(got.text).not.toMatch(/WARNING/);
+      expect(steps(got.text).length).toBe(9);
+      expect(ran(got.text)).toEqual([]);
+      expect(b.runcRuns()).toBe(0);
+      expect((await b.tsbuild(['doctor'])).stdout).toMatch(/store OK/);
+    } finally {
+      front.beforeForward = undefined;
+      await front.stop();
+      await dying.stop();
+    }
+  }, 300_000);
 
   it('inline: A pushes an image carrying its chain\'s cache; B (empty store) builds with --cache-from that image: those steps CACHED, the same digest', async () => {
     const ref = `${proxy.domain}/inline/app:1`;

@@ -11,7 +11,7 @@
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { connect, createServer as createNetServer } from 'node:net';
-import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
+import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createHash, createPrivateKey, randomBytes, sign, X509Certificate } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -269,66 +269,82 @@ export class CountingProxy {
   endless: RegExp | undefined;
   /** Forward a request for another path (e.g. a sha512 manifest reference, which docker-registry cannot serve). */
   rewrite: ((path: string) => string) | undefined;
+  /**
+   * Called with each request before it is forwarded; the request waits for it (its body unread). E.g. kill
+   * the registry behind when a chosen request arrives: that request and the ones after it reach a dead port.
+   */
+  beforeForward: ((r: ProxyRequest) => void | Promise<void>) | undefined;
 
   constructor(readonly targetPort: number) {}
 
   async start(): Promise<this> {
     this.server = createServer((req, res) => {
-      this.requests.push({ method: req.method ?? '', path: req.url ?? '', authorized: req.headers.authorization !== undefined, ...(req.headers.range ? { range: req.headers.range } : {}) });
-      const f = this.failures;
-      if (f && f.path.test(req.url ?? '') && f.statuses.length > 0) {
-        const status = f.statuses.shift()!;
-        req.resume();
-        res.writeHead(status, status === 429 ? { 'retry-after': '0' } : {}).end();
-        return;
-      }
-      if (this.endless && req.method === 'GET' && this.endless.test(req.url ?? '')) {
-        req.resume();
-        res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json' });
-        const chunk = Buffer.alloc(1 << 16, 32);
-        const pump = () => {
-          while (!res.destroyed && res.write(chunk));
-          if (!res.destroyed) res.once('drain', pump);
-        };
-        res.on('close', () => res.removeAllListeners('drain'));
-        pump();
-        return;
-      }
-      const path = this.rewrite ? this.rewrite(req.url ?? '') : req.url;
-      const up = httpRequest({ host: '127.0.0.1', port: this.targetPort, method: req.method, path, headers: req.headers }, (ur) => {
-        if (this.truncateOnce && req.method === 'GET' && this.truncateOnce.test(req.url ?? '') && ur.statusCode === 200) {
-          this.truncateOnce = undefined;
-          const len = Number(ur.headers['content-length']);
-          res.writeHead(200, ur.headers);
-          let sent = 0;
-          ur.on('data', (c: Buffer) => {
-            if (sent >= len / 2) return;
-            const part = c.subarray(0, Math.max(0, Math.min(c.length, Math.floor(len / 2) - sent)));
-            sent += part.length;
-            res.write(part);
-            if (sent >= len / 2) setTimeout(() => res.socket?.destroy(), 20);
-          });
-          return;
-        }
-        const bad = this.corrupt && req.method === 'GET' && this.corrupt.test(req.url ?? '') && ur.statusCode === 200;
-        if (!bad) {
-          res.writeHead(ur.statusCode ?? 502, ur.headers);
-          ur.pipe(res);
-          return;
-        }
-        readBody(ur).then((b) => {
-          const copy = Buffer.from(b);
-          if (copy.length > 0) copy[copy.length >> 1] ^= 0xff;
-          res.writeHead(ur.statusCode ?? 200, ur.headers);
-          res.end(copy);
-        });
-      });
-      up.on('error', () => res.destroy());
-      req.pipe(up);
+      const rec: ProxyRequest = { method: req.method ?? '', path: req.url ?? '', authorized: req.headers.authorization !== undefined, ...(req.headers.range ? { range: req.headers.range } : {}) };
+      this.requests.push(rec);
+      const hook = this.beforeForward;
+      if (!hook) return this.handle(req, res);
+      req.pause();
+      Promise.resolve(hook(rec)).then(
+        () => this.handle(req, res),
+        () => res.destroy(),
+      );
     });
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', () => resolve()));
     this.port = (this.server.address() as { port: number }).port;
     return this;
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const f = this.failures;
+    if (f && f.path.test(req.url ?? '') && f.statuses.length > 0) {
+      const status = f.statuses.shift()!;
+      req.resume();
+      res.writeHead(status, status === 429 ? { 'retry-after': '0' } : {}).end();
+      return;
+    }
+    if (this.endless && req.method === 'GET' && this.endless.test(req.url ?? '')) {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json' });
+      const chunk = Buffer.alloc(1 << 16, 32);
+      const pump = () => {
+        while (!res.destroyed && res.write(chunk));
+        if (!res.destroyed) res.once('drain', pump);
+      };
+      res.on('close', () => res.removeAllListeners('drain'));
+      pump();
+      return;
+    }
+    const path = this.rewrite ? this.rewrite(req.url ?? '') : req.url;
+    const up = httpRequest({ host: '127.0.0.1', port: this.targetPort, method: req.method, path, headers: req.headers }, (ur) => {
+      if (this.truncateOnce && req.method === 'GET' && this.truncateOnce.test(req.url ?? '') && ur.statusCode === 200) {
+        this.truncateOnce = undefined;
+        const len = Number(ur.headers['content-length']);
+        res.writeHead(200, ur.headers);
+        let sent = 0;
+        ur.on('data', (c: Buffer) => {
+          if (sent >= len / 2) return;
+          const part = c.subarray(0, Math.max(0, Math.min(c.length, Math.floor(len / 2) - sent)));
+          sent += part.length;
+          res.write(part);
+          if (sent >= len / 2) setTimeout(() => res.socket?.destroy(), 20);
+        });
+        return;
+      }
+      const bad = this.corrupt && req.method === 'GET' && this.corrupt.test(req.url ?? '') && ur.statusCode === 200;
+      if (!bad) {
+        res.writeHead(ur.statusCode ?? 502, ur.headers);
+        ur.pipe(res);
+        return;
+      }
+      readBody(ur).then((b) => {
+        const copy = Buffer.from(b);
+        if (copy.length > 0) copy[copy.length >> 1] ^= 0xff;
+        res.writeHead(ur.statusCode ?? 200, ur.headers);
+        res.end(copy);
+      });
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
   }
 
   get domain(): string {
