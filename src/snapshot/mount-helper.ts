@@ -1,0 +1,204 @@
+/**
+ * The fast way to mount(2)/umount2(2) from Node, which has neither: one small perl process per tsbuild process,
+ * started on the first mount, that reads requests on stdin and makes the system calls itself (perl's
+ * `syscall`). A file op's mount and unmount then cost a line on a pipe instead of two processes (mount(8) and
+ * umount(8): each a fork of Node, an exec, libmount, libblkid; ~30–100 ms on a loaded 2-core machine).
+ *
+ * A seam of mount.ts, not a second way to mount: `helperMount`/`helperUnmount` answer `undefined` when the
+ * helper cannot do the request (no perl, an architecture whose syscall numbers are not known here, a mount
+ * option that is neither a plain flag nor the file system's own, a path with a newline, the helper died), and
+ * mount.ts then runs mount(8)/umount(8) as before. perl-base is Essential in Debian; elsewhere the fallback
+ * keeps everything working.
+ *
+ * Protocol: one request per line, fields separated by NUL: `m\0source\0target\0type\0flags\0data` or
+ * `u\0target\0flags`; one answer per line, in order: `OK` or `E<errno> <message>`. The helper exits when its
+ * stdin closes (this process exited or was killed), so it never outlives its build; it holds no state besides
+ * the pipe. Not referenced while idle: it never keeps a build's event loop alive.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { resolve } from 'node:path';
+
+/** mount(2) flags (linux/mount.h) for the generic options mount(8) turns into flags. */
+export const MS_RDONLY = 1;
+export const MS_NOSUID = 2;
+export const MS_NODEV = 4;
+export const MS_NOEXEC = 8;
+export const MS_REMOUNT = 32;
+export const MS_BIND = 4096;
+/** umount2(2) flag: detach now, clean up when no longer busy (umount -l). */
+export const MNT_DETACH = 2;
+
+/** System call numbers: x86_64 (arch/x86/entry/syscalls) and the generic table arm64 uses. */
+const SYSCALLS: Partial<Record<NodeJS.Architecture, { mount: number; umount2: number }>> = {
+  x64: { mount: 165, umount2: 166 },
+  arm64: { mount: 40, umount2: 39 },
+};
+
+const SCRIPT = String.raw`
+use strict; use warnings;
+my ($m, $u) = @ARGV;
+$| = 1;
+while (my $l = <STDIN>) {
+  chomp $l;
+  my @f = split /\0/, $l, -1;
+  my $c = shift @f;
+  my $r = -1;
+  if ($c eq 'm' && @f == 5) { $r = syscall($m, $f[0], $f[1], $f[2], 0 + $f[3], $f[4]); }
+  elsif ($c eq 'u' && @f == 2) { $r = syscall($u, $f[0], 0 + $f[1]); }
+  else { $! = 22; }
+  print $r == -1 ? 'E' . (0 + $!) . " $!\n" : "OK\n";
+}
+`;
+
+/** The system call failed: errno and perl's message for it. */
+export class HelperCallError extends Error {
+  constructor(
+    readonly errno: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+interface Pending {
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+class Helper {
+  private readonly queue: Pending[] = [];
+  private buf = '';
+  dead = false;
+
+  private constructor(private readonly child: ChildProcess) {
+    child.stdout!.setEncoding('utf8');
+    child.stdout!.on('data', (d: string) => this.onData(d));
+    const die = () => this.die();
+    child.on('error', die);
+    child.on('exit', die);
+    child.stdin!.on('error', die);
+    this.idle();
+  }
+
+  static start(): Helper | undefined {
+    const nums = SYSCALLS[process.arch];
+    if (!nums) return undefined;
+    const child = spawn('perl', ['-e', SCRIPT, String(nums.mount), String(nums.umount2)], { stdio: ['pipe', 'pipe', 'ignore'] });
+    spawned++;
+    return new Helper(child);
+  }
+
+  call(fields: (string | number)[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.dead) return reject(new Error('mount helper is gone'));
+      this.queue.push({ resolve, reject });
+      this.busy();
+      this.child.stdin!.write(fields.join('\0') + '\n');
+    });
+  }
+
+  private onData(d: string): void {
+    this.buf += d;
+    for (let i = this.buf.indexOf('\n'); i >= 0; i = this.buf.indexOf('\n')) {
+      const line = this.buf.slice(0, i);
+      this.buf = this.buf.slice(i + 1);
+      const p = this.queue.shift();
+      if (!p) continue;
+      const m = /^E(\d+) ?(.*)$/.exec(line);
+      if (line === 'OK') p.resolve();
+      else if (m) p.reject(new HelperCallError(Number(m[1]), m[2] || `errno ${m[1]}`));
+      else p.reject(new Error(`mount helper answered "${line}"`));
+    }
+    if (this.queue.length === 0) this.idle();
+  }
+
+  private die(): void {
+    if (this.dead) return;
+    this.dead = true;
+    for (const p of this.queue.splice(0)) p.reject(new Error('mount helper exited'));
+  }
+
+  /** Referenced only while an answer is awaited. */
+  private busy(): void {
+    this.child.ref();
+    (this.child.stdout as unknown as { ref(): void }).ref();
+  }
+
+  private idle(): void {
+    this.child.unref();
+    (this.child.stdout as unknown as { unref(): void }).unref();
+    (this.child.stdin as unknown as { unref?(): void }).unref?.();
+  }
+}
+
+let helper: Helper | undefined;
+/** Set once the helper could not start or died: mount(8) for the rest of this process. */
+let unavailable = false;
+let spawned = 0;
+
+/** How many helper processes this process started (tests: one per process, whatever the number of mounts). */
+export function helperSpawns(): number {
+  return spawned;
+}
+
+/** The running helper (started on first use), or undefined: mount(8). TSBUILD_MOUNT_HELPER=0 turns it off. */
+function current(): Helper | undefined {
+  if (unavailable || process.env.TSBUILD_MOUNT_HELPER === '0') return undefined;
+  if (!helper || helper.dead) {
+    helper = Helper.start();
+    if (!helper) unavailable = true;
+  }
+  return helper;
+}
+
+/**
+ * Run one request on the helper. `undefined`: the helper could not answer (it is missing or died before
+ * answering), the caller uses mount(8)/umount(8). A failed system call rejects with HelperCallError.
+ */
+async function request(fields: (string | number)[]): Promise<true | undefined> {
+  if (fields.some((f) => typeof f === 'string' && /[\n\0]/.test(f))) return undefined;
+  const h = current();
+  if (!h) return undefined;
+  try {
+    await h.call(fields);
+    return true;
+  } catch (err) {
+    if (err instanceof HelperCallError) throw err;
+    // perl missing (spawn ENOENT) or gone: never try it again in this process
+    unavailable = true;
+    return undefined;
+  }
+}
+
+/** Generic options mount(8) turns into flags; anything else is the file system's own (mount data). */
+const FLAG_OPTIONS: Record<string, number> = { ro: MS_RDONLY, rw: 0, nosuid: MS_NOSUID, nodev: MS_NODEV, noexec: MS_NOEXEC };
+/** Generic options this seam does not translate (mount(8) does). */
+const OTHER_GENERIC = /^(?:r?bind|remount|move|r?(?:shared|slave|private|unbindable)|sync|async|dirsync|(?:no)?(?:atime|diratime|relatime|strictatime|lazytime|suid|dev|exec|user|users|auto|mand)|defaults|loop.*|x-.*)$/;
+
+/** `mount -t type -o options source target` through the helper, or `undefined` (use mount(8)). */
+export async function helperMount(type: string, source: string, target: string, options: string[]): Promise<true | undefined> {
+  let flags = 0;
+  const data: string[] = [];
+  for (const o of options) {
+    const f = FLAG_OPTIONS[o];
+    if (f !== undefined) flags |= f;
+    else if (OTHER_GENERIC.test(o)) return undefined;
+    else data.push(o);
+  }
+  return request(['m', source, resolve(target), type, flags, data.join(',')]);
+}
+
+/** `mount --bind source target` through the helper, or `undefined`. */
+export function helperBind(source: string, target: string): Promise<true | undefined> {
+  return request(['m', resolve(source), resolve(target), '', MS_BIND, '']);
+}
+
+/** `mount -o remount,bind,ro target` through the helper, or `undefined`. */
+export function helperRemountReadonly(target: string): Promise<true | undefined> {
+  return request(['m', '', resolve(target), '', MS_REMOUNT | MS_BIND | MS_RDONLY, '']);
+}
+
+/** `umount [-l] target` through the helper, or `undefined` (use umount(8)). */
+export function helperUnmount(target: string, lazy: boolean): Promise<true | undefined> {
+  return request(['u', resolve(target), lazy ? MNT_DETACH : 0]);
+}
