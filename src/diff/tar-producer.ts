@@ -5,8 +5,13 @@
  * thread pool) and the content store: on 2 cores the reads, the compression and the writes overlap.
  * Where the compiled worker script is absent (the TypeScript sources run by the test runner), the tar is
  * made on the main thread, yielding to the event loop after every chunk. Both give the same bytes.
+ * A small tree (at most SMALL_ENTRIES entries and SMALL_BYTES of file data: a COPY of a few files, a RUN that
+ * wrote a config file) is also made on the main thread when no worker is idle: starting a worker (a V8
+ * isolate and Node's bootstrap, 50–120 ms of CPU on this project's machines) costs more than its reads, and
+ * the layer of a build's last step is on the critical path.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { StoreError } from '../errors.js';
@@ -17,6 +22,15 @@ import { tarChunks } from './tar-tree.js';
 const MAX_IDLE = 4;
 const idle: Worker[] = [];
 let script: URL | null | undefined;
+let started = 0;
+/** A tree this small is made on the main thread unless a worker is idle. */
+export const SMALL_ENTRIES = 256;
+export const SMALL_BYTES = 4 * 1024 * 1024;
+
+/** How many tar workers this process started (tests: a small layer starts none). */
+export function tarWorkersStarted(): number {
+  return started;
+}
 
 /** The worker script beside this module (tsc output or the esbuild bundle), or null when there is none. */
 function workerScript(): URL | null {
@@ -40,7 +54,12 @@ export async function produceTar(dir: string, opaque: ReadonlySet<string>, onChu
   signal?.throwIfAborted();
   const url = workerScript();
   if (!url) return inThread(dir, opaque, onChunk, signal);
-  const worker = takeIdle() ?? new Worker(url);
+  let worker = takeIdle();
+  if (!worker) {
+    if (isSmallTree(dir)) return inThread(dir, opaque, onChunk, signal);
+    worker = new Worker(url);
+    started++;
+  }
   worker.ref();
   return onWorker(worker, { dir, opaque: [...opaque], ctl: new SharedArrayBuffer(8) }, onChunk, signal);
 }
@@ -70,6 +89,32 @@ function putIdle(w: Worker): void {
   idleExit.set(w, onExit);
   w.once('exit', onExit);
   idle.push(w);
+}
+
+/**
+ * Whether `dir` has at most SMALL_ENTRIES entries and SMALL_BYTES of file data (a walk that stops as soon as
+ * either is passed). Anything unreadable answers false: the worker then reports it as usual.
+ */
+export function isSmallTree(dir: string): boolean {
+  let entries = 0;
+  let bytes = 0;
+  const visit = (d: string): boolean => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      if (++entries > SMALL_ENTRIES) return false;
+      if (e.isDirectory()) {
+        if (!visit(join(d, e.name))) return false;
+      } else if (e.isFile()) {
+        bytes += lstatSync(join(d, e.name)).size;
+        if (bytes > SMALL_BYTES) return false;
+      }
+    }
+    return true;
+  };
+  try {
+    return visit(dir);
+  } catch {
+    return false;
+  }
 }
 
 async function inThread(dir: string, opaque: ReadonlySet<string>, onChunk: (chunk: Buffer) => Promise<void>, signal?: AbortSignal): Promise<void> {

@@ -56,6 +56,36 @@ describe('produceTar', () => {
     expect(srcProducer.tarOnWorker()).toBe(false);
   });
 
+  it('a small tree is made on the main thread while no worker is idle (no worker started), a large one starts a worker that small ones then reuse', async () => {
+    const small = await sn.layerDir('top');
+    expect(dist.isSmallTree(small)).toBe(true);
+    expect(dist.isSmallTree(many)).toBe(false);
+    const before = dist.tarWorkersStarted();
+    const a = await distCompare.createLayer({ layerDir: small, content, compression: 'none' });
+    expect(dist.tarWorkersStarted()).toBe(before);
+    expect(a).toEqual(await srcCompare.createLayer({ layerDir: small, content, compression: 'none' }));
+    expect((await tarOf(dist.produceTar, many)).equals(await tarOf(srcProducer.produceTar, many))).toBe(true);
+    expect(dist.tarWorkersStarted()).toBe(before + 1);
+    await tarOf(dist.produceTar, small);
+    expect(dist.tarWorkersStarted()).toBe(before + 1);
+  });
+
+  it('a tree is small up to SMALL_ENTRIES entries and SMALL_BYTES of file data', async () => {
+    const entries = join(tmp, 'entries');
+    await mkdir(join(entries, 'd'), { recursive: true });
+    for (let i = 0; i < srcProducer.SMALL_ENTRIES - 1; i++) await writeFile(join(entries, 'd', `f${i}`), 'x');
+    expect(srcProducer.isSmallTree(entries)).toBe(true); // d + 255 files
+    await writeFile(join(entries, 'one-more'), 'x');
+    expect(srcProducer.isSmallTree(entries)).toBe(false);
+    const bytes = join(tmp, 'bytes');
+    await mkdir(join(bytes, 'd'), { recursive: true });
+    await writeFile(join(bytes, 'd', 'big'), Buffer.alloc(srcProducer.SMALL_BYTES));
+    expect(srcProducer.isSmallTree(bytes)).toBe(true);
+    await writeFile(join(bytes, 'one-byte'), 'x');
+    expect(srcProducer.isSmallTree(bytes)).toBe(false);
+    expect(srcProducer.isSmallTree(join(tmp, 'no-such-dir'))).toBe(false);
+  });
+
   it('gives the same layer bytes on the worker as on the main thread (whiteouts, opaque dirs, every entry type)', async () => {
     for (const key of ['base', 'top']) {
       const dir = await sn.layerDir(key);
