@@ -152,6 +152,14 @@ function current(): Helper | undefined {
 }
 
 /**
+ * Start the helper now if it is not running, so that its start (a fork of this process and perl's) overlaps
+ * what the caller does before its first mount. Never fails: a helper that cannot start is found out then.
+ */
+export function startMountHelper(): void {
+  current();
+}
+
+/**
  * Run one request on the helper. `undefined`: the helper could not answer (it is missing or died before
  * answering), the caller uses mount(8)/umount(8). A failed system call rejects with HelperCallError.
  */
