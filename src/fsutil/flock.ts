@@ -7,12 +7,15 @@
  * timeouts, no pid takeover races).
  * The lock file may be removed by its holder (`release(true)`): a waiter that then gets the lock on the old
  * inode sees that the path no longer names the file it locked (dev/ino) and tries again on the new file.
- * Costs one short process per acquisition: use it off the hot paths.
+ * A lock nobody holds is first tried without waiting by the system call helper (../proc/helper.ts, one perl
+ * process per build that holds the locks it takes: they die with it, and it dies when this process does):
+ * no process per acquisition then. A held lock (or no helper) is waited for as above, one flock(1) process.
  */
 import { spawn } from 'node:child_process';
 import { mkdir, open, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { TsbuildError } from '../errors.js';
+import { helperLock, helperUnlock } from '../proc/helper.js';
 
 export interface FileLock {
   /** Release the lock; with `remove`, the lock file is unlinked first (while still held). */
@@ -22,6 +25,8 @@ export interface FileLock {
 /** Wait for the exclusive lock on `path` (created if missing); rejects with the signal's reason on abort. */
 export async function lockFile(path: string, signal?: AbortSignal): Promise<FileLock> {
   await mkdir(dirname(path), { recursive: true });
+  signal?.throwIfAborted();
+  if (await helperLock(path)) return { release: (remove = false) => helperUnlock(path, remove) };
   for (;;) {
     const fh = await open(path, 'a', 0o644);
     try {

@@ -2,13 +2,13 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { SandboxError } from '../errors.js';
 import type { Mount } from './types.js';
-import { HelperCallError, helperBind, helperMount, helperRemountReadonly, helperUnmount } from './mount-helper.js';
+import { HelperCallError, helperBind, helperMount, helperRemountReadonly, helperUnmount } from '../proc/helper.js';
 
 const run = promisify(execFile);
 
 /**
  * Mount `mounts` (as returned by a Snapshotter) on `target`, in order. Node has no mount(2): the system call
- * is made by the mount helper (./mount-helper.ts, one process for the whole build) when it can, else by
+ * is made by the system call helper (../proc/helper.ts, one process for the whole build) when it can, else by
  * util-linux mount(8). A bind mount of a read-only view is remounted read-only.
  */
 export async function mountAll(mounts: Mount[], target: string): Promise<void> {

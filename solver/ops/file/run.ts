@@ -13,7 +13,7 @@ import { resolveUser } from '../../../src/fsutil/passwd.js';
 import { resolveInRoot } from '../../../src/fsutil/scoped.js';
 import type { Chown, CopyAction, FileOp, MkdirAction, MkfileAction } from '../../../src/llb/types.js';
 import { withMounts } from '../../../src/snapshot/mount.js';
-import { startMountHelper } from '../../../src/snapshot/mount-helper.js';
+import { startHelper } from '../../../src/proc/helper.js';
 import type { Snapshotter } from '../../../src/snapshot/types.js';
 import type { OpOutput, ResolvedInput, RunContext } from '../../types.js';
 import { commitSnapshot, keyHex, tempKey } from '../commit.js';
@@ -30,7 +30,7 @@ export interface FileOpDeps {
 export async function runFile(ctx: RunContext, deps: FileOpDeps): Promise<OpOutput> {
   const op = ctx.vertex.op as FileOp;
   const { snapshotter } = deps;
-  startMountHelper(); // every file op mounts: the helper starts while the snapshot is prepared
+  startHelper(); // every file op mounts: the helper starts while the snapshot is prepared
   const parent = ctx.inputs[0]?.snapshot ?? undefined;
   const active = tempKey(`file:${keyHex(ctx.key).slice(0, 16)}`);
   const mounts = await snapshotter.prepare(active, parent);

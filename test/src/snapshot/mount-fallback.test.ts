@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { withMounts } from '../../../src/snapshot/mount.js';
 import { isMountPoint } from '../../../src/executor/mountpoint.js';
-import { toolShims } from './tool-shims.js';
+import { toolShims } from '../proc/tool-shims.js';
 
 let tmp: string;
 let log: string;

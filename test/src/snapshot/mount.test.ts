@@ -1,5 +1,5 @@
 /**
- * mount.ts with its mount helper (src/snapshot/mount-helper.ts): real overlay and bind mounts made by the one
+ * mount.ts with its system call helper (src/proc/helper.ts): real overlay and bind mounts made by the one
  * perl helper process, never by mount(8)/umount(8). `mount` and `umount` shims first on PATH log every run of
  * the util-linux tools (and then run them), so a mount that went through the tools is seen.
  */
@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mountAll, unmount, withMounts } from '../../../src/snapshot/mount.js';
-import { helperSpawns } from '../../../src/snapshot/mount-helper.js';
+import { helperSpawns } from '../../../src/proc/helper.js';
 import { isMountPoint } from '../../../src/executor/mountpoint.js';
 import { SandboxError } from '../../../src/errors.js';
-import { toolShims } from './tool-shims.js';
+import { toolShims } from '../proc/tool-shims.js';
 
 let tmp: string;
 let log: string;

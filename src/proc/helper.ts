@@ -1,21 +1,26 @@
 /**
- * The fast way to mount(2)/umount2(2) from Node, which has neither: one small perl process per tsbuild process,
- * started on the first mount, that reads requests on stdin and makes the system calls itself (perl's
- * `syscall`). A file op's mount and unmount then cost a line on a pipe instead of two processes (mount(8) and
- * umount(8): each a fork of Node, an exec, libmount, libblkid; ~30–100 ms on a loaded 2-core machine).
+ * The system calls Node does not have, made by one small perl process per tsbuild process (perl's `syscall`
+ * and `flock`), started on first use, that reads requests on stdin:
+ * - mount(2) and umount2(2) (src/snapshot/mount.ts): a file op's mount and unmount cost a line on a pipe
+ *   instead of two processes (mount(8) and umount(8): each a fork of Node, an exec, libmount, libblkid;
+ *   ~30–100 ms on a loaded 2-core machine);
+ * - a non-blocking flock(2) held by the helper (src/fsutil/flock.ts): a step lock nobody else holds costs no
+ *   flock(1) process.
  *
- * A seam of mount.ts, not a second way to mount: `helperMount`/`helperUnmount` answer `undefined` when the
- * helper cannot do the request (no perl, an architecture whose syscall numbers are not known here, a mount
- * option that is neither a plain flag nor the file system's own, a path with a newline, the helper died), and
- * mount.ts then runs mount(8)/umount(8) as before. perl-base is Essential in Debian; elsewhere the fallback
- * keeps everything working.
+ * A seam, not a second way: every function answers `undefined` when the helper cannot do the request (no
+ * perl, an architecture whose syscall numbers are not known here, a mount option that is neither a plain
+ * flag nor the file system's own, a path with a newline, the helper died), and the caller then runs
+ * mount(8)/umount(8)/flock(1) as before. perl-base is Essential in Debian; elsewhere the fallback keeps
+ * everything working.
  *
- * Protocol: one request per line, fields separated by NUL: `m\0source\0target\0type\0flags\0data` or
- * `u\0target\0flags`; one answer per line, in order: `OK` or `E<errno> <message>`. The helper exits when its
- * stdin closes (this process exited or was killed), so it never outlives its build; it holds no state besides
- * the pipe. Not referenced while idle: it never keeps a build's event loop alive.
+ * Protocol: one request per line, fields separated by NUL: `m\0source\0target\0type\0flags\0data`,
+ * `u\0target\0flags`, `l\0path` (lock, never waits), `r\0path\0remove` (release); one answer per line, in
+ * order: `OK` or `E<errno> <message>`. The helper exits when its stdin closes (this process exited or was
+ * killed), so it never outlives its build, and the locks it holds die with it. Not referenced while idle: it
+ * never keeps a build's event loop alive.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { unlink } from 'node:fs/promises';
 import { resolve } from 'node:path';
 
 /** mount(2) flags (linux/mount.h) for the generic options mount(8) turns into flags. */
@@ -34,9 +39,11 @@ const SYSCALLS: Partial<Record<NodeJS.Architecture, { mount: number; umount2: nu
   arm64: { mount: 40, umount2: 39 },
 };
 
+// flock: 6 = LOCK_EX | LOCK_NB. A lock is kept only when the path still names the locked file (dev, ino).
 const SCRIPT = String.raw`
 use strict; use warnings;
 my ($m, $u) = @ARGV;
+my %locks;
 $| = 1;
 while (my $l = <STDIN>) {
   chomp $l;
@@ -45,6 +52,18 @@ while (my $l = <STDIN>) {
   my $r = -1;
   if ($c eq 'm' && @f == 5) { $r = syscall($m, $f[0], $f[1], $f[2], 0 + $f[3], $f[4]); }
   elsif ($c eq 'u' && @f == 2) { $r = syscall($u, $f[0], 0 + $f[1]); }
+  elsif ($c eq 'l' && @f == 1 && !$locks{$f[0]}) {
+    if (open(my $fh, '>>', $f[0])) {
+      if (flock($fh, 6)) {
+        my @a = stat($fh); my @b = stat($f[0]);
+        if (@b && $a[0] == $b[0] && $a[1] == $b[1]) { $locks{$f[0]} = $fh; $r = 0; } else { close($fh); $! = 11; }
+      } else { my $e = 0 + $!; close($fh); $! = $e; }
+    }
+  }
+  elsif ($c eq 'r' && @f == 2) {
+    my $fh = delete $locks{$f[0]};
+    if ($fh) { unlink($f[0]) if $f[1]; close($fh); $r = 0; } else { $! = 9; }
+  }
   else { $! = 22; }
   print $r == -1 ? 'E' . (0 + $!) . " $!\n" : "OK\n";
 }
@@ -90,7 +109,7 @@ class Helper {
 
   call(fields: (string | number)[]): Promise<void> {
     return new Promise((resolve, reject) => {
-      if (this.dead) return reject(new Error('mount helper is gone'));
+      if (this.dead) return reject(new Error('system call helper is gone'));
       this.queue.push({ resolve, reject });
       this.busy();
       this.child.stdin!.write(fields.join('\0') + '\n');
@@ -107,7 +126,7 @@ class Helper {
       const m = /^E(\d+) ?(.*)$/.exec(line);
       if (line === 'OK') p.resolve();
       else if (m) p.reject(new HelperCallError(Number(m[1]), m[2] || `errno ${m[1]}`));
-      else p.reject(new Error(`mount helper answered "${line}"`));
+      else p.reject(new Error(`system call helper answered "${line}"`));
     }
     if (this.queue.length === 0) this.idle();
   }
@@ -115,7 +134,7 @@ class Helper {
   private die(): void {
     if (this.dead) return;
     this.dead = true;
-    for (const p of this.queue.splice(0)) p.reject(new Error('mount helper exited'));
+    for (const p of this.queue.splice(0)) p.reject(new Error('system call helper exited'));
   }
 
   /** Referenced only while an answer is awaited. */
@@ -132,7 +151,7 @@ class Helper {
 }
 
 let helper: Helper | undefined;
-/** Set once the helper could not start or died: mount(8) for the rest of this process. */
+/** Set once the helper could not start or died: the tools for the rest of this process. */
 let unavailable = false;
 let spawned = 0;
 
@@ -141,9 +160,9 @@ export function helperSpawns(): number {
   return spawned;
 }
 
-/** The running helper (started on first use), or undefined: mount(8). TSBUILD_MOUNT_HELPER=0 turns it off. */
+/** The running helper (started on first use), or undefined (the callers' tools). TSBUILD_HELPER=0 turns it off. */
 function current(): Helper | undefined {
-  if (unavailable || process.env.TSBUILD_MOUNT_HELPER === '0') return undefined;
+  if (unavailable || process.env.TSBUILD_HELPER === '0') return undefined;
   if (!helper || helper.dead) {
     helper = Helper.start();
     if (!helper) unavailable = true;
@@ -155,13 +174,13 @@ function current(): Helper | undefined {
  * Start the helper now if it is not running, so that its start (a fork of this process and perl's) overlaps
  * what the caller does before its first mount. Never fails: a helper that cannot start is found out then.
  */
-export function startMountHelper(): void {
+export function startHelper(): void {
   current();
 }
 
 /**
  * Run one request on the helper. `undefined`: the helper could not answer (it is missing or died before
- * answering), the caller uses mount(8)/umount(8). A failed system call rejects with HelperCallError.
+ * answering), the caller uses its tool. A failed system call rejects with HelperCallError.
  */
 async function request(fields: (string | number)[]): Promise<true | undefined> {
   if (fields.some((f) => typeof f === 'string' && /[\n\0]/.test(f))) return undefined;
@@ -209,4 +228,26 @@ export function helperRemountReadonly(target: string): Promise<true | undefined>
 /** `umount [-l] target` through the helper, or `undefined` (use umount(8)). */
 export function helperUnmount(target: string, lazy: boolean): Promise<true | undefined> {
   return request(['u', resolve(target), lazy ? MNT_DETACH : 0]);
+}
+
+/**
+ * Take the exclusive flock(2) on `path` (created if missing) without waiting, held by the helper until
+ * `helperUnlock`. `true`: held, and `path` still names the locked file; `undefined`: not taken (someone holds
+ * it, the path was replaced meanwhile, or there is no helper): the caller waits its usual way.
+ */
+export async function helperLock(path: string): Promise<true | undefined> {
+  try {
+    return await request(['l', resolve(path)]);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Release a lock `helperLock` took; with `remove`, the file is unlinked first (while still held). A helper that
+ * died took its locks with it: then only the file is removed.
+ */
+export async function helperUnlock(path: string, remove: boolean): Promise<void> {
+  const done = await request(['r', resolve(path), remove ? 1 : 0]).catch(() => undefined);
+  if (!done && remove) await unlink(path).catch(() => {});
 }
