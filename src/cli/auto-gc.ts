@@ -4,9 +4,15 @@
  * (a size such as "5GB", or "off"), else 10% of the store's filesystem within [1 GiB, 20 GiB].
  * Over the cap, least recently used records go first; those this build used are kept, so a following
  * build of the same project stays cached. Skipped while other builds run on the store.
+ * Throttled as BuildKit's daemon throttles its GC (at most once a minute): measuring reads every record,
+ * snapshot and blob of the store (tens of ms on a small store, growing with it), so a cache found at most
+ * half its cap is not measured again for CHECK_EVERY_MS (`<cache>/cap-check.json`: when, size, cap). A cache
+ * nearer its cap is measured after every build. Cost: a burst of builds can take a cache that was under half
+ * its cap past it for up to a minute; the first build after that prunes it.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../fsutil/atomic.js';
 import { UsageError } from '../errors.js';
 import { cacheSize, defaultCap, parseSize, prune, type PruneReport } from '../cache/gc.js';
 import { metadataDirs, openStores } from './cache-stores.js';
@@ -30,12 +36,41 @@ export function cacheCap(root: string): number | undefined {
   return n;
 }
 
-/** Enforce the cap; returns what was pruned, or undefined when nothing had to be. */
-export async function enforceCacheCap(root: string, keep: Set<string>, signal?: AbortSignal): Promise<PruneReport | undefined> {
+/** How long a measurement that found the cache at most half its cap is trusted. */
+export const CHECK_EVERY_MS = 60_000;
+
+interface CapCheck {
+  at: number;
+  size: number;
+  cap: number;
+}
+
+function lastCheck(file: string): CapCheck | undefined {
+  try {
+    const c = JSON.parse(readFileSync(file, 'utf8')) as Partial<CapCheck>;
+    return typeof c.at === 'number' && typeof c.size === 'number' && typeof c.cap === 'number' ? (c as CapCheck) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Enforce the cap; returns what was pruned, or undefined when nothing had to be (or it was not measured: see above). */
+export async function enforceCacheCap(root: string, keep: Set<string>, signal?: AbortSignal, now = Date.now()): Promise<PruneReport | undefined> {
   const cap = cacheCap(root);
   if (cap === undefined) return undefined;
   const stores = openStores(root);
+  const file = join(stores.layout.cache, 'cap-check.json');
+  const last = lastCheck(file);
+  if (last && last.cap === cap && last.size * 2 <= cap && now >= last.at && now - last.at < CHECK_EVERY_MS) return undefined;
   if (otherLiveBuilds(stores.layout.state).length > 0) return undefined;
-  if ((await cacheSize(stores)) <= cap) return undefined;
-  return prune(stores, { keepStorage: cap, keep, metadataDirs: metadataDirs(stores.layout), ...(signal ? { signal } : {}) });
+  const size = await cacheSize(stores);
+  // No fsync: a lost or stale file only means measuring again (or once more than needed).
+  const note = (bytes: number) => writeFileAtomic(file, JSON.stringify({ at: now, size: bytes, cap } satisfies CapCheck), { mkdir: true, durable: false }).catch(() => {});
+  if (size <= cap) {
+    await note(size);
+    return undefined;
+  }
+  const report = await prune(stores, { keepStorage: cap, keep, metadataDirs: metadataDirs(stores.layout), ...(signal ? { signal } : {}) });
+  await note(Math.max(0, size - report.freed));
+  return report;
 }
