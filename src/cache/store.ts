@@ -138,14 +138,20 @@ export class CacheStore {
     }
   }
 
-  /** Remember a step's build under each of its identities. */
+  /**
+   * Remember a step's build under each of its identities. No fsync: a memo only explains a miss (--explain)
+   * or offers an incremental COPY its previous result, and its readers ignore an unreadable file and check
+   * its file list's key (getStepFiles) against the memo; after a power loss it may be old or gone, never
+   * wrong. (A build whose every step hits from a --cache-from source writes one per step on a fresh store:
+   * 2 fsyncs each were most of that build's wait.)
+   */
   async putStep(memo: StepMemo): Promise<void> {
     const { files, ...head } = memo;
     for (const id of memo.ids) {
       if (files && Object.keys(files).length) {
-        await writeFileAtomic(this.stepPath(id, '.files.json'), JSON.stringify({ key: memo.key, files }), { mkdir: true });
+        await writeFileAtomic(this.stepPath(id, '.files.json'), JSON.stringify({ key: memo.key, files }), { mkdir: true, durable: false });
       }
-      await writeFileAtomic(this.stepPath(id), JSON.stringify(head) + '\n', { mkdir: true });
+      await writeFileAtomic(this.stepPath(id), JSON.stringify(head) + '\n', { mkdir: true, durable: false });
     }
   }
 

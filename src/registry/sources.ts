@@ -33,7 +33,8 @@ export class BlobSources {
     const cur = await this.get(digest);
     if (cur.some((s) => s.domain === src.domain && s.repository === src.repository)) return;
     cur.push(src);
-    await writeFileAtomic(this.file(digest), JSON.stringify(cur.slice(-16)), { mkdir: true });
+    // No fsync: losing the file (or reading a cut one: get() answers []) only costs an upload instead of a mount.
+    await writeFileAtomic(this.file(digest), JSON.stringify(cur.slice(-16)), { mkdir: true, durable: false });
   }
 }
 
