@@ -6,21 +6,24 @@
  * - warm remote: `--cache-from` a registry cache that an earlier job exported (`--cache-to …,mode=max`);
  * - warm remote, one changed file: the same with one source file changed.
  * Side by side with buildah 1.28 (`bud --layers --cache-from/--cache-to REPO`, then `buildah push`), its own
- * storage, the base image copied in from an OCI archive tsbuild exported (`BENCH_CI_BUILDAH=0`: tsbuild only;
- * `BENCH_CI_ONLY=TEXT`: the workloads whose name has TEXT). Cases run interleaved. Workloads: the 3-stage fixture
- * with 200 files; 30 RUN steps writing 1 MB each with the changed file copied last. (The apt workload of
- * issue 13 needs a Debian mirror inside the build; this machine's builds have no network, so it is not run.)
+ * storage (./bases.ts), the busybox base copied in from an OCI archive tsbuild exported (`BENCH_CI_BUILDAH=0`:
+ * tsbuild only; `BENCH_CI_ONLY=TEXT`: the workloads whose name has TEXT). Cases run interleaved. Workloads: the
+ * 3-stage fixture with 200 files; 30 RUN steps writing 1 MB each with the changed file copied last; apt: on the
+ * Debian minbase base (./bases.ts: debootstrap once, pushed to this bench's registry; every job of both builders
+ * pulls it from there, as a CI runner does), `apt-get install` of a small package from the Debian mirror (host
+ * network), then the source copied and used (the changed file reruns the steps after the apt layer, which then
+ * has to be fetched: its content is needed). The apt workload is skipped when no Debian base can be made.
  */
 import { median } from './stats.js';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { TestRegistry } from '../registry/harness.js';
+import { bin, buildahStorage, ensureBuildah, publishBases, repo, write, type Bases } from './bases.js';
 
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-const bin = join(repo, 'bin/tsbuild');
+const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+const startLoad = loadavg();
 const RUNS = process.env.BENCH_QUICK === '1' ? 1 : 3;
 const work = mkdtempSync(join(tmpdir(), 'tsbuild-bench-ci-'));
 
@@ -58,20 +61,20 @@ function timed(cmd: string, args: string[]): Promise<Timing> {
 
 const plus = (a: Timing, b: Timing): Timing => ({ wall: a.wall + b.wall, cpu: a.cpu + b.cpu });
 
-function write(path: string, text: string): void {
-  mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, text);
-}
-
 interface Workload {
   name: string;
-  make(dir: string): void;
+  /** Its base: the local busybox every fresh store holds, or the Debian base pulled from the bench's registry. */
+  base: 'busybox' | 'debian';
+  /** RUN steps reach the network (host network). */
+  network?: boolean;
+  make(dir: string, bases: Bases): void;
   change(dir: string, i: number): void;
 }
 
 const workloads: Workload[] = [
   {
     name: '3-stage, 200 files',
+    base: 'busybox',
     make(dir) {
       cpSync(join(repo, 'test/fixtures/bench/multistage'), dir, { recursive: true });
       for (let i = 0; i < 200; i++) write(join(dir, 'src', `mod${i % 10}`, `file${i}.txt`), `module ${i}\n`.repeat(20 + (i % 7)));
@@ -80,6 +83,7 @@ const workloads: Workload[] = [
   },
   {
     name: '30 RUN steps of 1 MB',
+    base: 'busybox',
     make(dir) {
       const runs = Array.from({ length: 30 }, (_, i) => `RUN head -c 1048576 /dev/urandom > /out${i}`);
       write(join(dir, 'Dockerfile'), ['FROM busybox', ...runs, 'COPY seed.txt /seed.txt'].join('\n') + '\n');
@@ -87,13 +91,29 @@ const workloads: Workload[] = [
     },
     change: (dir, i) => write(join(dir, 'seed.txt'), `seed ${Date.now()} ${i}\n`),
   },
+  {
+    name: 'apt: Debian base, apt-get install, COPY source',
+    base: 'debian',
+    network: true,
+    make(dir, b) {
+      const lines = [
+        `FROM ${b.debian}`,
+        'RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends libjq1 >/dev/null && rm -rf /var/lib/apt/lists/*',
+        'COPY app.txt /app/app.txt',
+        'RUN wc -c /app/app.txt > /app/size && ls /usr/lib/*/libjq.so.1 >> /app/size',
+      ];
+      write(join(dir, 'Dockerfile'), lines.join('\n') + '\n');
+      write(join(dir, 'app.txt'), 'v0\n');
+    },
+    change: (dir, i) => write(join(dir, 'app.txt'), `v${Date.now()} ${i}\n`),
+  },
 ];
 
 interface Builder {
   name: string;
   fresh(): void;
   /** One CI job: build (with the cache flags) and push `image`. */
-  job(ctx: string, image: string, cache: { from?: string; to?: string }): Promise<Timing>;
+  job(w: Workload, ctx: string, image: string, cache: { from?: string; to?: string }): Promise<Timing>;
 }
 
 function tsbuild(template: string): Builder {
@@ -104,9 +124,10 @@ function tsbuild(template: string): Builder {
       rmSync(root, { recursive: true, force: true });
       cpSync(template, root, { recursive: true });
     },
-    job: (ctx, image, cache) =>
+    job: (w, ctx, image, cache) =>
       timed(process.execPath, [
         bin, 'build', '--progress', 'quiet', '--root', root, '-o', `type=registry,name=${image}`,
+        ...(w.network ? ['--network', 'host'] : []),
         ...(cache.from ? ['--cache-from', cache.from] : []),
         ...(cache.to ? ['--cache-to', `type=registry,ref=${cache.to},mode=max`] : []),
         ctx,
@@ -114,22 +135,21 @@ function tsbuild(template: string): Builder {
   };
 }
 
+/** Buildah: a fresh store holds the busybox base (copied in from `archive`); the Debian base is pulled by the job. */
 function buildah(archive: string): Builder {
-  const root = join(work, 'buildah-root');
+  const storage = buildahStorage(work);
+  const common = storage.common;
   const runroot = join(work, 'buildah-runroot');
-  const common = ['--root', root, '--runroot', runroot, '--storage-driver', 'overlay'];
   return {
     name: 'buildah',
     fresh() {
-      spawnSync('buildah', [...common, 'rm', '--all'], { stdio: 'ignore' });
-      spawnSync('umount', ['-R', join(root, 'overlay')], { stdio: 'ignore' });
-      rmSync(root, { recursive: true, force: true });
-      rmSync(runroot, { recursive: true, force: true });
-      execFileSync('skopeo', ['copy', '-q', `oci-archive:${archive}`, `containers-storage:[overlay@${root}+${runroot}]docker.io/library/busybox:latest`], { stdio: 'pipe' });
+      storage.fresh();
+      execFileSync('skopeo', ['copy', '-q', `oci-archive:${archive}`, `containers-storage:[overlay@${storage.root}+${runroot}]docker.io/library/busybox:latest`], { stdio: 'pipe' });
     },
-    async job(ctx, image, cache) {
+    async job(w, ctx, image, cache) {
       const t = await timed('buildah', [
-        ...common, 'bud', '--pull=never', '--layers', '--isolation', 'chroot', '-q', '--tls-verify=false',
+        ...common, 'bud', ...(w.base === 'busybox' ? ['--pull=never'] : []), '--layers', '--isolation', 'chroot', '-q', '--tls-verify=false',
+        ...(w.network ? ['--network', 'host'] : []),
         ...(cache.from ? ['--cache-from', cache.from.replace(/:[^:/]+$/, '')] : []),
         ...(cache.to ? ['--cache-to', cache.to.replace(/:[^:/]+$/, '')] : []),
         '-t', image, ctx,
@@ -144,9 +164,11 @@ try {
   reg = await TestRegistry.start('open');
   const template = join(work, 'tsbuild-template');
   execFileSync('bash', [join(repo, 'scripts/make-base-image.sh'), '--root', template], { stdio: 'pipe' });
+  const chosen = workloads.filter((x) => !process.env.BENCH_CI_ONLY || x.name.includes(process.env.BENCH_CI_ONLY));
+  const bases = chosen.some((w) => w.base === 'debian') ? await publishBases(reg.domain, work, { debian: true }) : { busybox: '' };
   const builders = [tsbuild(template)];
   if (process.env.BENCH_CI_BUILDAH === '0') console.error('bench ci-runner: BENCH_CI_BUILDAH=0: tsbuild only');
-  else if (spawnSync('sh', ['-c', 'command -v buildah']).status === 0) {
+  else if (ensureBuildah()) {
     const archive = join(work, 'busybox.oci.tar');
     const ctx = join(work, 'export-ctx');
     write(join(ctx, 'Dockerfile'), 'FROM busybox\n');
@@ -156,9 +178,13 @@ try {
 
   const rows: string[][] = [];
   // BENCH_CI_ONLY=TEXT: only the workloads whose name contains TEXT.
-  for (const w of workloads.filter((x) => !process.env.BENCH_CI_ONLY || x.name.includes(process.env.BENCH_CI_ONLY))) {
+  for (const w of chosen) {
+    if (w.base === 'debian' && !bases.debian) {
+      console.error(`bench ci-runner: ${w.name}: no Debian base (debootstrap failed); skipped`);
+      continue;
+    }
     const ctx = join(work, 'ctx-' + w.name.replace(/[^a-z0-9]+/gi, '-'));
-    w.make(ctx);
+    w.make(ctx, bases);
     const res = new Map<string, Timing[]>();
     for (const b of builders) {
       const tag = `${reg.domain}/${b.name}/${w.name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}`;
@@ -170,18 +196,18 @@ try {
         // The job that exports the cache (not timed) first, then cold, warm and changed jobs interleaved
         // run by run, so that a change in the machine's load falls on every case alike.
         b.fresh();
-        await b.job(ctx, `${tag}:export`, { to: cacheRef });
+        await b.job(w, ctx, `${tag}:export`, { to: cacheRef });
         const copy = `${ctx}-changed`;
         for (let i = 0; i < RUNS; i++) {
           b.fresh();
-          cold.push(await b.job(ctx, `${tag}:cold`, {}));
+          cold.push(await b.job(w, ctx, `${tag}:cold`, {}));
           b.fresh();
-          warm.push(await b.job(ctx, `${tag}:warm`, { from: cacheRef }));
+          warm.push(await b.job(w, ctx, `${tag}:warm`, { from: cacheRef }));
           rmSync(copy, { recursive: true, force: true });
           cpSync(ctx, copy, { recursive: true });
           w.change(copy, i);
           b.fresh();
-          changed.push(await b.job(copy, `${tag}:changed`, { from: cacheRef }));
+          changed.push(await b.job(w, copy, `${tag}:changed`, { from: cacheRef }));
         }
       } catch (err) {
         console.error(`bench ci-runner: ${w.name}: ${b.name} failed: ${(err as Error).message.split('\n').slice(0, 3).join(' ')}`);
@@ -211,12 +237,12 @@ try {
   const head = ['workload', 'case (fresh store, build + push)', 'tsbuild wall s', 'of cold', 'tsbuild CPU s', 'of cold', ...(builders.length > 1 ? ['buildah wall s', 'buildah CPU s', 'buildah/tsbuild wall'] : [])];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ');
-  console.log(`\nCI runner (issue 13), medians of ${RUNS} runs (cases interleaved; CPU = user+sys of the command and its children); target: warm ≤ 25% of cold and ≤ buildah's --cache-from`);
+  console.log(`\nCI runner (issue 13), ${new Date().toISOString()}, load average ${loadavg()} (at the start: ${startLoad}), medians of ${RUNS} runs (cases interleaved; CPU = user+sys of the command and its children); target: warm ≤ 25% of cold and ≤ buildah's --cache-from`);
   console.log(line(head));
   console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
   for (const r of rows) console.log(line(r));
 } finally {
-  spawnSync('umount', ['-R', join(work, 'buildah-root', 'overlay')], { stdio: 'ignore' });
+  buildahStorage(work).fresh();
   await reg?.stop();
   rmSync(work, { recursive: true, force: true });
 }

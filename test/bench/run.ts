@@ -18,21 +18,18 @@
  */
 import { filler, median } from './stats.js';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { sandboxBench } from './sandbox.js';
 import { TestRegistry } from '../registry/harness.js';
+import { bin, buildahStorage, ensureBuildah, publishBases, repo, write, type Bases } from './bases.js';
 
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-const bin = join(repo, 'bin/tsbuild');
 const work = mkdtempSync(join(tmpdir(), 'tsbuild-bench-'));
 const quick = process.env.BENCH_QUICK === '1';
 const REPS = { cold: quick ? 1 : 3, unchanged: quick ? 3 : 5, changed: quick ? 2 : 3, export: quick ? 1 : 3, push: quick ? 1 : 3 };
 const CELLS = ['cold', 'unchanged', 'one file changed', 'export to docker tar', 'push to a fresh repo'] as const;
 type Cell = (typeof CELLS)[number];
-const DEBIAN_CACHE = '/var/cache/tsbuild-bench';
 const referenceScript = join(repo, '..', 'shared', 'reference', 'buildkit.sh');
 
 /**
@@ -81,17 +78,11 @@ function tsbuildBuilder(registry: string): Builder {
 }
 
 function buildahBuilder(registry: string): Builder {
-  const root = join(work, 'buildah-root');
-  const runroot = join(work, 'buildah-runroot');
-  const common = ['--root', root, '--runroot', runroot, '--storage-driver', 'overlay'];
+  const storage = buildahStorage(work);
+  const common = storage.common;
   return {
     name: 'buildah',
-    fresh() {
-      spawnSync('buildah', [...common, 'rm', '--all'], { stdio: 'ignore' });
-      spawnSync('umount', ['-R', join(root, 'overlay')], { stdio: 'ignore' });
-      rmSync(root, { recursive: true, force: true });
-      rmSync(runroot, { recursive: true, force: true });
-    },
+    fresh: () => storage.fresh(),
     async build(ctx, out) {
       let ms = await timed('buildah', [...common, 'bud', '--layers', '--isolation', 'chroot', '--network', 'host', '--tls-verify=false', '-q', '-t', 'bench:latest', ctx]);
       if (out.kind === 'docker-tar') ms += await timed('buildah', [...common, 'push', '-q', 'bench:latest', `docker-archive:${out.dest}:bench:latest`]);
@@ -134,25 +125,11 @@ function buildkitBuilder(): Builder | undefined {
   };
 }
 
-function ensureBuildah(): boolean {
-  return spawnSync('bash', [join(repo, 'scripts/ensure-packages.sh'), 'buildah'], { stdio: 'ignore' }).status === 0;
-}
-
 interface Workload {
   name: string;
   make(dir: string, bases: Bases): void;
   /** Change one file for the "one file changed" cell (i: repetition). */
   change(dir: string, i: number): void;
-}
-
-interface Bases {
-  busybox: string;
-  debian?: string;
-}
-
-function write(path: string, text: string | Buffer): void {
-  mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, text);
 }
 
 const workloads: Workload[] = [
@@ -199,48 +176,6 @@ const workloads: Workload[] = [
     change: (dir, i) => write(join(dir, 'trigger.txt'), `v${Date.now()} ${i}\n`),
   },
 ];
-
-/** A Debian minbase rootfs tar, made once with debootstrap from the host's mirror and suite. */
-function debianRootfs(): string | undefined {
-  const tar = join(DEBIAN_CACHE, 'debian-minbase.tar');
-  if (existsSync(tar)) return tar;
-  if (spawnSync('bash', [join(repo, 'scripts/ensure-packages.sh'), 'debootstrap'], { stdio: 'inherit' }).status !== 0) return undefined;
-  const suite = execFileSync('sh', ['-c', '. /etc/os-release && echo $VERSION_CODENAME']).toString().trim();
-  const sources = execFileSync('sh', ['-c', "grep -hoE '^(URIs:|deb) *https?://[^ ]+/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/*.sources 2>/dev/null | head -1 | awk '{print $2}'"]).toString().trim() || 'http://deb.debian.org/debian';
-  const dir = join(DEBIAN_CACHE, 'rootfs.tmp');
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  console.error(`bench: making a Debian ${suite} base with debootstrap (once; cached in ${DEBIAN_CACHE})…`);
-  const r = spawnSync('debootstrap', ['--variant=minbase', suite, dir, sources], { stdio: 'ignore' });
-  if (r.status !== 0) {
-    console.error('bench: debootstrap failed; the Debian workload is skipped');
-    return undefined;
-  }
-  execFileSync('tar', ['-C', dir, '--numeric-owner', '-cf', tar + '.tmp', '.']);
-  renameSync(tar + '.tmp', tar);
-  rmSync(dir, { recursive: true, force: true });
-  return tar;
-}
-
-/** Put the base images into the registry (made with tsbuild in a scratch store). */
-async function publishBases(registry: string, debian: boolean): Promise<Bases> {
-  const store = join(work, 'bases-root');
-  execFileSync('bash', [join(repo, 'scripts/make-base-image.sh'), '--root', store], { stdio: 'pipe' });
-  const busybox = `${registry}/bench/busybox:latest`;
-  execFileSync(process.execPath, [bin, 'tag', '--root', store, 'busybox:latest', busybox], { stdio: 'pipe' });
-  await timed(process.execPath, [bin, 'push', '--root', store, '--insecure-registry', registry, '--progress', 'quiet', busybox]);
-  const bases: Bases = { busybox };
-  const rootfs = debian ? debianRootfs() : undefined;
-  if (rootfs) {
-    const ctx = join(work, 'debian-ctx');
-    mkdirSync(ctx, { recursive: true });
-    execFileSync('ln', ['-f', rootfs, join(ctx, 'rootfs.tar')]);
-    write(join(ctx, 'Dockerfile'), 'FROM scratch\nADD rootfs.tar /\nCMD ["bash"]\n');
-    bases.debian = `${registry}/bench/debian:latest`;
-    await timed(process.execPath, [bin, 'build', '--root', store, '--progress', 'quiet', '--insecure-registry', registry, '-o', `type=registry,name=${bases.debian}`, ctx]);
-  }
-  return bases;
-}
 
 interface Row {
   workload: string;
@@ -290,7 +225,7 @@ try {
   let chosen = workloads.filter((w) => !only || w.name.startsWith(only));
   reg = chosen.length ? await TestRegistry.start('open') : undefined;
   const registry = reg?.domain ?? '127.0.0.1:1';
-  const bases = chosen.length ? await publishBases(registry, chosen.some((w) => w.name.startsWith('Debian'))) : { busybox: '' };
+  const bases = chosen.length ? await publishBases(registry, work, { debian: chosen.some((w) => w.name.startsWith('Debian')) }) : { busybox: '' };
   chosen = chosen.filter((w) => !w.name.startsWith('Debian') || bases.debian !== undefined);
   const builders: Builder[] = [tsbuildBuilder(registry)];
   const peers = !chosen.length ? [] : (process.env.BENCH_PEERS ?? 'buildkit,buildah').split(',').filter(Boolean);
