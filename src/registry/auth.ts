@@ -6,7 +6,8 @@
  * reused until shortly before they expire. Tokens and secrets stay in memory only; errors name the
  * registry and the scope, never a secret.
  */
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { request } from './http.js';
 import type { Challenge } from './challenge.js';
 import type { Credentials } from './credentials.js';
 import { RegistryAuthError, RegistryError } from './errors.js';

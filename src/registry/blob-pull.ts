@@ -4,7 +4,7 @@
  * when the registry supports it (206), restarted from zero when it does not, and following redirects to
  * blob storage (without our Authorization header).
  */
-import { request } from 'undici';
+import { request } from './http.js';
 import type { ContentStore, ContentWriter } from '../content/types.js';
 import { DigestMismatchError, TsbuildError } from '../errors.js';
 import type { Descriptor } from '../image/types.js';

@@ -11,7 +11,8 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { rootCertificates } from 'node:tls';
-import { Agent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { Agent } from './http.js';
 
 export interface EndpointOptions {
   /** `host[:port]` names whose TLS is not verified and which may use plain HTTP. */

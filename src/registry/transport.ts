@@ -4,7 +4,8 @@
  * 5xx and 429 (honouring Retry-After). Request bodies must be replayable (a Buffer or a factory).
  */
 import type { Readable } from 'node:stream';
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { request } from './http.js';
 import { Authorizer } from './auth.js';
 import { parseChallenges } from './challenge.js';
 import { lookupCredentials, type Credentials } from './credentials.js';
