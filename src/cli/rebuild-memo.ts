@@ -174,9 +174,11 @@ export async function composeMemo(f: MemoFacts): Promise<RebuildMemo | { none: s
     if (!rec) return { none: `${name} is not in the image store` };
     names.push([name, rec.target.digest]);
   }
+  // Read together (each a record read and two stats): one after another they took ~2-3 ms a step on a loaded machine.
+  const found = await Promise.all(f.result.vertices.map((v) => (v.cacheKey ? f.cache.get(v.cacheKey) : Promise.resolve(undefined))));
   const records: [string, string][] = [];
-  for (const v of f.result.vertices) {
-    const rec = v.cacheKey ? await f.cache.get(v.cacheKey) : undefined;
+  for (const [i, v] of f.result.vertices.entries()) {
+    const rec = found[i];
     if (!rec) return { none: `no cache record for ${v.name}` };
     records.push([rec.key, rec.snapshot]);
   }
