@@ -1,14 +1,18 @@
 /**
- * Layer (de)compression as Duplex streams. gzip runs in `pigz` when it is installed (parallel, off the
- * event loop; `-n` keeps the header free of names and times), else in zlib; zstd runs in the `zstd` CLI
- * (Node 20 has no zstd). The same input, tool and level always give the same bytes.
- * `TSBUILD_GZIP=zlib` forces zlib.
+ * Layer (de)compression as Duplex streams. gzip of an input up to SMALL_GZIP_BYTES runs in zlib in this
+ * process (one call on the libuv threadpool: no process to start); a larger input runs in `pigz` when it is
+ * installed (parallel, off the event loop; `-n` keeps the header free of names and times), else in zlib.
+ * zstd runs in the `zstd` CLI (Node 20 has no zstd). The same input, tools and level always give the same
+ * bytes: the compressor is chosen by the input's size, never by timing or load.
+ * `TSBUILD_GZIP=zlib` forces zlib at every size.
  */
 import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { Duplex, PassThrough } from 'node:stream';
-import { createGunzip, createGzip } from 'node:zlib';
+import { Duplex, PassThrough, Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { promisify } from 'node:util';
+import { createGunzip, createGzip, gzip } from 'node:zlib';
 import { TsbuildError } from '../errors.js';
 
 export type Compression = 'gzip' | 'zstd' | 'uncompressed';
@@ -33,7 +37,15 @@ export function findTool(cmd: string): string | null {
   return hit;
 }
 
-/** Which gzip implementation compressLayer uses (part of a memo key: the bytes depend on it). */
+/**
+ * gzip inputs up to this many bytes are compressed by zlib in this process, larger ones by pigz when it is
+ * installed. Below it, starting pigz (a fork of this process, ~25 ms on the main thread under load) costs
+ * more than zlib takes; above it, pigz's threads win. A rule on the input alone, so the bytes of a layer's
+ * gzip do not depend on when or where it is made (at commit or at export, see ARCHITECTURE.md).
+ */
+export const SMALL_GZIP_BYTES = 4 << 20;
+
+/** Which gzip implementation compresses inputs above SMALL_GZIP_BYTES (part of a memo key: the bytes depend on it). */
 export function gzipEngine(): 'pigz' | 'zlib' {
   return process.env.TSBUILD_GZIP !== 'zlib' && findTool('pigz') ? 'pigz' : 'zlib';
 }
@@ -50,10 +62,57 @@ export const DEFAULT_GZIP_LEVEL = 1;
 export function compressStream(kind: 'gzip' | 'zstd', level?: number): Duplex {
   if (kind === 'gzip') {
     const l = level ?? DEFAULT_GZIP_LEVEL;
-    if (gzipEngine() === 'pigz') return toolStream('pigz', ['-c', '-n', `-${Math.max(1, l)}`], 'gzip');
-    return createGzip({ level: l, chunkSize: 256 << 10 });
+    if (gzipEngine() === 'zlib') return createGzip({ level: l, chunkSize: 256 << 10 });
+    const pigz = findTool('pigz')!;
+    return sizedGzip(l, () => toolStream(pigz, ['-c', '-n', `-${Math.max(1, l)}`], 'gzip'));
   }
   return toolStream(needTool('zstd'), ['-c', '-q', `-${Math.max(1, level ?? 3)}`, ...(level !== undefined && level > 19 ? ['--ultra'] : []), '-T0'], 'zstd');
+}
+
+const gzipAsync = promisify(gzip);
+
+/**
+ * gzip of a whole small input (≤ SMALL_GZIP_BYTES) in zlib: the bytes compressStream('gzip', level) gives
+ * for it (zlib's output does not depend on how its input is split).
+ */
+export function gzipSmall(data: Uint8Array, level?: number): Promise<Buffer> {
+  return gzipAsync(data, { level: level ?? DEFAULT_GZIP_LEVEL, chunkSize: 256 << 10 });
+}
+
+/**
+ * gzip that holds its input until it passes SMALL_GZIP_BYTES: an input that ends before is compressed in one
+ * zlib call (gzipSmall); a larger one streams through `large()` (pigz), the held chunks first.
+ */
+function sizedGzip(level: number, large: () => Duplex): Duplex {
+  return Duplex.from(async function* (source: AsyncIterable<Buffer>) {
+    const it = source[Symbol.asyncIterator]();
+    const held: Buffer[] = [];
+    let size = 0;
+    for (;;) {
+      const r = await it.next();
+      if (r.done) {
+        yield await gzipSmall(held.length === 1 ? held[0]! : Buffer.concat(held, size), level);
+        return;
+      }
+      held.push(r.value);
+      size += r.value.byteLength;
+      if (size > SMALL_GZIP_BYTES) break;
+    }
+    const rest = async function* () {
+      yield* held.splice(0);
+      for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
+    };
+    const tool = large();
+    const out = new PassThrough({ highWaterMark: 1 << 20 });
+    const done = pipeline(Readable.from(rest()), tool, out);
+    done.catch(() => {}); // observed below
+    try {
+      for await (const c of out) yield c as Buffer;
+      await done;
+    } finally {
+      tool.destroy();
+    }
+  });
 }
 
 export function decompressStream(kind: Compression): Duplex {

@@ -9,6 +9,7 @@
  * Each variant is made once: `<content root>/variants/<sha256(key)>.json` maps
  * (source diffID, compression, level, engine, epoch) → the variant's descriptor and diffID, written
  * atomically after its blob is committed; a later export or push reads the memo and reuses the blob.
+ * A small layer's gzip variant is made right after its commit (gzipVariantOfSmall), same bytes.
  * Independent layers are converted in parallel, VARIANT_CONCURRENCY at a time.
  */
 import { digestHasher, parseDigest } from '../content/digest.js';
@@ -19,7 +20,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { extract as tarExtract, pack as tarPack } from 'tar-stream';
 import type { ContentStore } from '../content/types.js';
-import { compressStream, compressionOf, decompressStream, gzipEngine, type Compression } from './compress.js';
+import { compressStream, compressionOf, decompressStream, gzipEngine, gzipSmall, SMALL_GZIP_BYTES, type Compression } from './compress.js';
 import { StoreError } from '../errors.js';
 import { writeFileAtomic } from '../fsutil/atomic.js';
 import { MediaType, type Layer } from '../image/types.js';
@@ -78,12 +79,9 @@ export async function prepareLayer(layer: Layer, opts: LayerOptions, content: Co
   const want = opts.compression ?? have;
   const rewrite = opts.rewriteTimestamp;
   if (rewrite === undefined && want === have && !(opts.force && opts.level !== undefined)) return layer;
-  const engine = want === 'gzip' ? gzipEngine() : want;
-  // v2: the default gzip level went from 6 to 1, so 'default' names other bytes than under v1.
-  const key = ['v2', layer.diffID, want, opts.level ?? 'default', engine, rewrite ?? '-'].join('|');
-  const memoPath = join(content.root, 'variants', createHash('sha256').update(key).digest('hex') + '.json');
-  const memo = await readMemo(memoPath);
-  if (memo && (await content.has(memo.descriptor.digest))) return memo;
+  const memoPath = variantMemoPath(content, layer.diffID, want, opts.level, rewrite);
+  const memo = await readMemo(memoPath, content);
+  if (memo) return memo;
   signal?.throwIfAborted();
 
   const diffHash = createHash('sha256');
@@ -111,7 +109,7 @@ export async function prepareLayer(layer: Layer, opts: LayerOptions, content: Co
       throw new StoreError('LAYER_CORRUPT', `layer ${layer.descriptor.digest} uncompresses to ${diffID}, not its diffID ${layer.diffID}`);
     }
     const out: Layer = { descriptor: { mediaType: mediaTypeFor(want, true), digest: info.digest, size: info.size }, diffID };
-    await writeFileAtomic(memoPath, JSON.stringify(out), { mkdir: true });
+    await writeMemo(memoPath, out);
     return out;
   } catch (err) {
     await writer.abort();
@@ -126,12 +124,61 @@ export function mediaTypeFor(c: Compression, oci: boolean): string {
   return c === 'gzip' ? MediaType.DockerLayerGzip : 'application/vnd.docker.image.rootfs.diff.tar';
 }
 
-async function readMemo(path: string): Promise<Layer | undefined> {
+/**
+ * The memo file of a variant: (source diffID, compression, level, engine, epoch) → `<content root>/variants/<sha256(key)>.json`.
+ * v3: a gzip input up to SMALL_GZIP_BYTES is compressed by zlib, not pigz (other bytes than under v2);
+ * v2: the default gzip level went from 6 to 1.
+ */
+function variantMemoPath(content: ContentStore, diffID: string, want: Compression, level: number | undefined, rewrite: number | undefined): string {
+  const engine = want === 'gzip' ? gzipEngine() : want;
+  const key = ['v3', diffID, want, level ?? 'default', engine, rewrite ?? '-'].join('|');
+  return join(content.root, 'variants', createHash('sha256').update(key).digest('hex') + '.json');
+}
+
+/**
+ * A memo is a cache: written without fsync (after its blob is committed, so a memo never names a blob that
+ * is not durable), and trusted only when its blob is there with its size. Missing, unreadable, cut short by
+ * a power loss, or naming a missing blob: the variant is made again.
+ */
+async function readMemo(path: string, content: ContentStore): Promise<Layer | undefined> {
+  let memo: Layer;
   try {
-    return JSON.parse(await readFile(path, 'utf8')) as Layer;
+    memo = JSON.parse(await readFile(path, 'utf8')) as Layer;
   } catch {
-    return undefined; // missing or unreadable: make the variant again
+    return undefined;
   }
+  if (typeof memo?.descriptor?.digest !== 'string' || typeof memo.diffID !== 'string') return undefined;
+  const info = await content.info(memo.descriptor.digest).catch(() => undefined);
+  return info && info.size === memo.descriptor.size ? memo : undefined;
+}
+
+function writeMemo(path: string, variant: Layer): Promise<void> {
+  return writeFileAtomic(path, JSON.stringify(variant), { mkdir: true, durable: false });
+}
+
+/**
+ * Make and remember the default gzip variant of the uncompressed, committed `layer` whose whole tar is
+ * `tar` (at most SMALL_GZIP_BYTES): what forExport would make for it, same bytes (one zlib call, see
+ * compress.ts; `gzip` is gzipSmall or the same zlib call on another thread), so an export or push finds it
+ * ready. Made beside the build after a small layer's commit (small-variants.ts). Skipped when the memo is there.
+ */
+export async function gzipVariantOfSmall(content: ContentStore, layer: Layer, tar: Buffer, gzip: (data: Buffer) => Promise<Buffer> = gzipSmall): Promise<Layer> {
+  if (tar.byteLength > SMALL_GZIP_BYTES) throw new StoreError('LAYER_NOT_SMALL', `layer ${layer.diffID} is larger than ${SMALL_GZIP_BYTES} bytes`);
+  const memoPath = variantMemoPath(content, layer.diffID, 'gzip', undefined, undefined);
+  const memo = await readMemo(memoPath, content);
+  if (memo) return memo;
+  const writer = await content.writer();
+  let info;
+  try {
+    await writer.write(await gzip(tar));
+    info = await writer.commit();
+  } catch (err) {
+    await writer.abort();
+    throw err;
+  }
+  const out: Layer = { descriptor: { mediaType: MediaType.OciLayerGzip, digest: info.digest, size: info.size }, diffID: layer.diffID };
+  await writeMemo(memoPath, out);
+  return out;
 }
 
 function tap(fn: (c: Buffer) => void): (source: AsyncIterable<Buffer>) => AsyncGenerator<Buffer> {
