@@ -9,6 +9,7 @@ import type { BlobRecovery, ContentStore } from '../src/content/types.js';
 import { StatCache } from '../src/context/statcache.js';
 import type { ContextWitness } from '../src/context/witness.js';
 import { createLayer } from '../src/diff/compare.js';
+import { SmallVariants } from '../src/diff/small-variants.js';
 import type { Executor } from '../src/executor/types.js';
 import type { Layer } from '../src/image/types.js';
 import type { ImageStore } from '../src/imagestore/types.js';
@@ -107,13 +108,16 @@ export async function solveAll(defs: Definition[], opts: SolveOptions): Promise<
     layerExists: (layer) => content.has(layer.descriptor.digest),
   });
   let emptyLayer: Promise<Layer> | undefined;
+  const smallVariants = new SmallVariants(content, opts.signal);
   try {
     const solved = await solveGraph(graph, {
       resolver: ops,
       cache,
       createLayer: async (snapshot, signal) => {
         const layerDir = await snapshotter.layerDir(snapshot);
-        const make = () => createLayer({ layerDir, content, signal, ...(opts.compressionLevel !== undefined ? { level: opts.compressionLevel } : { compression: 'none' as const }) });
+        // kept uncompressed; a small one gets its gzip variant in the background (ARCHITECTURE.md "Where layers are compressed")
+        const keep = { compression: 'none' as const, onSmallTar: (layer: Layer, tar: Buffer) => smallVariants.add(layer, tar) };
+        const make = () => createLayer({ layerDir, content, signal, ...(opts.compressionLevel !== undefined ? { level: opts.compressionLevel } : keep) });
         // Every empty layer dir (a step that changed nothing) gives the same blob: made once per build.
         if ((await readdir(layerDir)).length > 0) return make();
         emptyLayer ??= make();
@@ -140,6 +144,7 @@ export async function solveAll(defs: Definition[], opts: SolveOptions): Promise<
       return { layers: out.layers, image, snapshot: out.snapshot, vertices: solved.vertices, ...(out.created ? { created: out.created } : {}), cacheSteps: out.steps };
     });
   } finally {
-    await statCache.flush().catch(() => {});
+    await Promise.all([statCache.flush().catch(() => {}), smallVariants.finish()]);
   }
 }
+

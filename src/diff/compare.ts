@@ -15,6 +15,12 @@ export interface CreateLayerOptions {
   compression?: 'gzip' | 'zstd' | 'none';
   /** gzip level 1–9 (default DEFAULT_GZIP_LEVEL in compress.ts), zstd 1–22 (default 3). */
   level?: number;
+  /**
+   * With compression 'none': called after the commit of a layer of at most SMALL_GZIP_BYTES (compress.ts)
+   * with its whole tar, still in memory (the solver makes its gzip variant from it in the background:
+   * variants.ts gzipVariantOfSmall).
+   */
+  onSmallTar?: (layer: Layer, tar: Buffer) => void;
   signal?: AbortSignal;
 }
 
@@ -32,7 +38,7 @@ export async function createLayer(opts: CreateLayerOptions): Promise<Layer> {
   signal?.throwIfAborted();
   const layerDir = resolve(opts.layerDir);
   const writer = await opts.content.writer();
-  const sink = new LayerSink(writer, compression, level);
+  const sink = new LayerSink(writer, compression, level, opts.onSmallTar !== undefined);
   try {
     await tarTree(layerDir, (chunk) => sink.write(chunk), signal);
     const res = await sink.finish();
@@ -40,10 +46,12 @@ export async function createLayer(opts: CreateLayerOptions): Promise<Layer> {
     if (info.size !== res.size) {
       throw new StoreError('LAYER_HASH_MISMATCH', `layer blob ${info.digest} (${info.size} bytes) does not match the bytes produced (${res.size} bytes)`);
     }
-    return {
+    const layer: Layer = {
       descriptor: { mediaType: compression === 'gzip' ? MediaType.OciLayerGzip : compression === 'zstd' ? MediaType.OciLayerZstd : MediaType.OciLayer, digest: info.digest, size: info.size },
       diffID: res.diffID ?? info.digest,
     };
+    if (res.small) opts.onSmallTar!(layer, res.small);
+    return layer;
   } catch (err) {
     sink.destroy();
     await writer.abort();

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import type { Duplex } from 'node:stream';
 import type { ContentWriter } from '../content/types.js';
-import { compressStream } from './compress.js';
+import { compressStream, SMALL_GZIP_BYTES } from './compress.js';
 
 /** Bytes gathered before one call into zlib / the content writer (fewer, larger calls are much faster). */
 const COALESCE = 1 << 20;
@@ -14,6 +14,8 @@ export interface SinkResult {
    * digest, which the content writer computes (it hashes what it stores): the sink does not hash it twice. */
   diffID?: string;
   size: number;
+  /** An uncompressed layer of at most SMALL_GZIP_BYTES, when asked to keep it (`keepSmall`): its whole tar. */
+  small?: Buffer;
 }
 
 /**
@@ -32,11 +34,16 @@ export class LayerSink {
   private readonly gzip: Duplex | undefined;
   private readonly gzipDone: Promise<void> | undefined;
 
+  /** The uncompressed bytes written so far while they fit in SMALL_GZIP_BYTES (`keepSmall`), else undefined. */
+  private small: Buffer[] | undefined;
+
   constructor(
     private readonly writer: ContentWriter,
     compression: 'gzip' | 'zstd' | 'none',
     level: number | undefined,
+    keepSmall = false,
   ) {
+    if (keepSmall && compression === 'none') this.small = [];
     if (compression !== 'none') {
       this.gzip = compressStream(compression, level);
       this.gzipDone = this.drainGzip(this.gzip);
@@ -59,7 +66,8 @@ export class LayerSink {
     }
     await this.settle();
     // uncompressed: the blob is the tar, so its digest (the writer's) is the diffID
-    return this.gzip ? { diffID: 'sha256:' + this.diffHash.digest('hex'), size: this.outSize } : { size: this.outSize };
+    if (this.gzip) return { diffID: 'sha256:' + this.diffHash.digest('hex'), size: this.outSize };
+    return this.small ? { size: this.outSize, small: Buffer.concat(this.small, this.outSize) } : { size: this.outSize };
   }
 
   /** Stop compressing (on error or abort). */
@@ -84,6 +92,8 @@ export class LayerSink {
   private async emit(buf: Buffer): Promise<void> {
     if (this.writeError) throw this.writeError;
     this.outSize += buf.byteLength;
+    // the sink's buffers are never reused (the writer copies or writes them as they are): kept by reference
+    if (this.small) this.small = this.outSize <= SMALL_GZIP_BYTES ? (this.small.push(buf), this.small) : undefined;
     const w = this.writer.write(buf);
     w.catch((err) => (this.writeError ??= err));
     this.inflight.push(w);

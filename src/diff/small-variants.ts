@@ -1,0 +1,137 @@
+/**
+ * The gzip variants of a build's small layers, made beside the build. A layer the solver commits
+ * uncompressed (ARCHITECTURE.md "Where layers are compressed") whose tar is at most SMALL_GZIP_BYTES is
+ * still in memory after its commit (createLayer's onSmallTar): its default gzip is made from those bytes,
+ * committed and memoized (variants.ts gzipVariantOfSmall), so the first export or push finds it ready
+ * instead of compressing every layer on its own critical path.
+ *
+ * Jobs run one at a time on one worker thread at the lowest CPU priority (nice BACKGROUND_NICE, a
+ * per-thread setting on Linux): they take the CPU the build leaves idle (a RUN step mostly waits for its
+ * container) and do not slow its steps. When the solve ends (finish()), the job under way is put back to
+ * normal priority and awaited, and the jobs not started are dropped: the build never waits for them (an
+ * export or push makes those variants itself, the same bytes). A failed job is dropped likewise.
+ */
+import { setPriority } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { ContentStore } from '../content/types.js';
+import type { Layer } from '../image/types.js';
+import { DEFAULT_GZIP_LEVEL } from './compress.js';
+import { gzipVariantOfSmall } from './variants.js';
+
+/** The worker's nice value while it works beside a build (19 is the lowest priority). */
+export const BACKGROUND_NICE = 19;
+
+export class SmallVariants {
+  private chain: Promise<void> = Promise.resolve();
+  private closed = false;
+  /** Variants made (for tests and diagnostics). */
+  made = 0;
+
+  constructor(
+    private readonly content: ContentStore,
+    private readonly signal?: AbortSignal,
+  ) {}
+
+  /** Queue the gzip variant of the committed uncompressed `layer`, whose whole tar is `tar`. */
+  add(layer: Layer, tar: Buffer): void {
+    this.chain = this.chain.then(async () => {
+      if (this.closed || this.signal?.aborted) return;
+      try {
+        await gzipVariantOfSmall(this.content, layer, tar, (data) => backgroundGzip(data, BACKGROUND_NICE));
+        this.made++;
+      } catch {
+        // best effort: the export makes it
+      }
+    });
+  }
+
+  /** Wait until every queued job has run (tests; the solve calls finish()). */
+  settled(): Promise<void> {
+    return this.chain;
+  }
+
+  /** The solve is over: finish the job under way at normal priority, drop the others. */
+  async finish(): Promise<void> {
+    this.closed = true;
+    hurry();
+    await this.chain;
+  }
+}
+
+const WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const { gzipSync } = require('node:zlib');
+const { setPriority } = require('node:os');
+let tid = 0;
+try { tid = Number(require('node:fs').readFileSync('/proc/thread-self/stat', 'utf8').split(' ')[0]) || 0; } catch {}
+parentPort.postMessage({ t: 'tid', tid });
+parentPort.on('message', (m) => {
+  try { setPriority(0, m.nice); } catch {}
+  try {
+    const out = gzipSync(m.data, { level: m.level, chunkSize: 256 << 10 });
+    parentPort.postMessage({ t: 'done', id: m.id, data: out });
+  } catch (err) {
+    parentPort.postMessage({ t: 'error', id: m.id, message: String((err && err.message) || err) });
+  }
+});
+`;
+
+interface Pending {
+  resolve: (b: Buffer) => void;
+  reject: (e: Error) => void;
+}
+
+let worker: Worker | undefined;
+let workerTid = 0;
+const pending = new Map<number, Pending>();
+let nextId = 0;
+
+/**
+ * gzip of a small input at the default level on the background worker running at `nice`: zlib with the
+ * options of compress.ts gzipSmall, so the same bytes.
+ */
+export function backgroundGzip(data: Uint8Array, nice: number): Promise<Buffer> {
+  const w = (worker ??= startWorker());
+  const id = nextId++;
+  return new Promise<Buffer>((resolve, reject) => {
+    pending.set(id, { resolve, reject });
+    w.ref();
+    w.postMessage({ id, data, level: DEFAULT_GZIP_LEVEL, nice });
+  });
+}
+
+function startWorker(): Worker {
+  const w = new Worker(WORKER_SOURCE, { eval: true });
+  const fail = (err: Error) => {
+    if (worker === w) worker = undefined;
+    workerTid = 0;
+    for (const p of pending.values()) p.reject(err);
+    pending.clear();
+  };
+  w.on('message', (m: { t: 'tid'; tid: number } | { t: 'done'; id: number; data: Uint8Array } | { t: 'error'; id: number; message: string }) => {
+    if (m.t === 'tid') {
+      workerTid = m.tid;
+      return;
+    }
+    const p = pending.get(m.id);
+    pending.delete(m.id);
+    if (pending.size === 0) w.unref(); // an idle worker does not keep the process alive
+    if (!p) return;
+    if (m.t === 'done') p.resolve(Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength));
+    else p.reject(new Error(`gzip on the background worker failed: ${m.message}`));
+  });
+  w.on('error', fail);
+  w.on('exit', (code) => fail(new Error(`the background gzip worker exited (code ${code})`)));
+  w.unref();
+  return w;
+}
+
+/** Put the worker's current job back to normal priority (best effort: needs the right to raise it). */
+function hurry(): void {
+  if (!workerTid) return;
+  try {
+    setPriority(workerTid, 0);
+  } catch {
+    // not permitted (unprivileged): it finishes at its low priority
+  }
+}
