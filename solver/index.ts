@@ -32,6 +32,7 @@ export type { ImportedCacheLookup } from './scheduler.js';
 export type { OpModule, OpModules } from './ops/op.js';
 export { OP_MODULES } from './ops/registry.js';
 export type { ExecSandboxOptions } from './ops/exec/mounts.js';
+export { unpackWhilePulling } from './ops/image/unpack.js';
 
 export interface SolveOptions {
   content: ContentStore;

@@ -31,7 +31,7 @@ import { enforceCacheCap } from './auto-gc.js';
 import { cacheTempDirs } from '../cache/gc.js';
 import { binarySize } from '../units/bytes.js';
 import { dockerfileOutline, dockerfileTargets, dockerfileToDefinition, formatOutline, formatTargets } from '../../frontend/index.js';
-import { solveAll } from '../../solver/index.js';
+import { solveAll, unpackWhilePulling } from '../../solver/index.js';
 import { writePlatformIndex, type PlatformImage } from '../../exporters/platforms.js';
 import { parseImageOptions } from '../../exporters/options.js';
 import { formatPlatform, hostPlatform } from '../image/platform.js';
@@ -148,7 +148,7 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
           const id = `${formatPlatform(p)} ${ref}`;
           let r = baseImages.get(id);
           if (!r) {
-            r = resolveBaseImage(ref, { content, images, client: baseRegistry, pulled: new PulledRecords(join(store.root, 'registry', 'pulled')), platform: p, progress, pull: args.pull });
+            r = resolveBaseImage(ref, { content, images, client: baseRegistry, pulled: new PulledRecords(join(store.root, 'registry', 'pulled')), platform: p, progress, pull: args.pull, tee: unpackWhilePulling({ snapshotter, content }) });
             baseImages.set(id, r);
           }
           return r;

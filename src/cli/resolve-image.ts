@@ -19,6 +19,7 @@ import type { ImageConfig, Index, Manifest, Platform } from '../image/types.js';
 import type { ProgressSink } from '../progress/types.js';
 import { RegistryError } from '../registry/errors.js';
 import type { PulledRecords } from '../registry/pulled.js';
+import type { PullOptions } from '../registry/pull.js';
 import type { RegistryClient } from '../registry/client.js';
 import type { TagCheck } from './tag-check.js';
 
@@ -45,6 +46,8 @@ export interface BaseImageDeps {
   /** --pull: always ask the registry. */
   pull: boolean;
   signal?: AbortSignal;
+  /** Unpacks layers while they download (build.ts passes the solver's unpackWhilePulling). */
+  tee?: PullOptions['tee'];
 }
 
 export async function resolveBaseImage(ref: string, deps: BaseImageDeps): Promise<BaseImage> {
@@ -88,7 +91,7 @@ export async function resolveBaseImage(ref: string, deps: BaseImageDeps): Promis
   progress.emit({ type: 'vertex.started', id, name: `pulling ${name}`, at });
   try {
     const c = await client();
-    const img = await c.pull(pullRef, { content, platform: deps.platform, ...(deps.signal ? { signal: deps.signal } : {}) });
+    const img = await c.pull(pullRef, { content, platform: deps.platform, ...(deps.signal ? { signal: deps.signal } : {}), ...(deps.tee ? { tee: deps.tee } : {}) });
     await images.put(name, img.target);
     await pulled.put(name, img.target.digest);
     progress.emit({ type: 'vertex.done', id, name: `pulling ${name}`, at: Date.now(), durationMs: Date.now() - at });

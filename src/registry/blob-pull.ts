@@ -3,6 +3,9 @@
  * are checked before the blob becomes visible), resumed with a Range request after a dropped connection
  * when the registry supports it (206), restarted from zero when it does not, and following redirects to
  * blob storage (without our Authorization header).
+ * A `tee` sees the same bytes as they arrive (a base layer unpacked while it downloads) and is committed only
+ * after the blob verified and entered the store; it is best effort: when it fails, or the download restarts
+ * from zero, it is aborted and the download goes on without it (the caller falls back to the stored blob).
  */
 import { request } from './http.js';
 import type { ContentStore, ContentWriter } from '../content/types.js';
@@ -16,13 +19,30 @@ export interface BlobPullOptions {
   signal?: AbortSignal;
   /** Called with the bytes received so far. */
   onBytes?: (received: number, total: number) => void;
+  tee?: BlobTee;
+}
+
+/** A second consumer of a blob's bytes while they download (see pullBlob). */
+export interface BlobTee {
+  /** The next bytes, in order, from the first; resolves when the consumer can take more. */
+  write(chunk: Buffer): Promise<void>;
+  /** The blob verified against its digest and is in the content store: finish the consumer's work. */
+  commit(): Promise<void>;
+  /** Throw away what was consumed (the download failed or restarted, or the consumer failed). */
+  abort(): Promise<void>;
 }
 
 export async function pullBlob(t: RegistryTransport, path: string, desc: Descriptor, content: ContentStore, opts: BlobPullOptions = {}): Promise<void> {
-  if (await content.has(desc.digest)) return;
+  if (await content.has(desc.digest)) return void (await opts.tee?.abort().catch(() => {}));
   let w: ContentWriter = await content.writer({ expected: desc.digest, size: desc.size });
   let got = 0;
   let failures = 0;
+  let tee = opts.tee;
+  const dropTee = async () => {
+    const t = tee;
+    tee = undefined;
+    await t?.abort().catch(() => {});
+  };
   try {
     for (;;) {
       try {
@@ -30,6 +50,7 @@ export async function pullBlob(t: RegistryTransport, path: string, desc: Descrip
         if (got > 0 && res.statusCode !== 206) {
           // The registry ignored Range: start again.
           await w.abort();
+          await dropTee();
           w = await content.writer({ expected: desc.digest, size: desc.size });
           got = 0;
         }
@@ -37,12 +58,18 @@ export async function pullBlob(t: RegistryTransport, path: string, desc: Descrip
           await w.write(chunk as Buffer);
           got += (chunk as Buffer).length;
           if (got > desc.size) throw new DigestMismatchError(desc.digest, `(more than ${desc.size} bytes)`, `blob ${desc.digest} from ${t.domain}/${path}`);
+          if (tee) await tee.write(chunk as Buffer).catch(dropTee);
           opts.onBytes?.(got, desc.size);
         }
         await w.commit().catch((err) => {
           if (err instanceof DigestMismatchError) throw new DigestMismatchError(desc.digest, /got (\S+)/.exec(err.message)?.[1] ?? '?', `blob from ${t.domain}/${path}`);
           throw err;
         });
+        if (tee) {
+          const t = tee;
+          tee = undefined;
+          await t.commit().catch(() => t.abort().catch(() => {}));
+        }
         return;
       } catch (err) {
         if (err instanceof TsbuildError) throw err; // the transport already retried what it could
@@ -55,6 +82,7 @@ export async function pullBlob(t: RegistryTransport, path: string, desc: Descrip
     }
   } finally {
     await w.abort();
+    await dropTee();
   }
 }
 

@@ -7,7 +7,7 @@ import type { Descriptor, Platform } from '../image/types.js';
 import { parseReference, type ParsedReference } from '../image/reference.js';
 import type { ProgressSink } from '../progress/types.js';
 import { headManifest, fetchManifest, type FetchedManifest, type ResolvedDescriptor } from './manifest.js';
-import { pullImage, pullLayers, type PulledImage } from './pull.js';
+import { pullImage, pullLayers, type PulledImage, type PullOptions } from './pull.js';
 import { pushImage, type PushStats } from './push.js';
 import type { BlobSources } from './sources.js';
 import { RegistryTransport, type TransportOptions } from './transport.js';
@@ -66,7 +66,7 @@ export class RegistryClient {
   }
 
   /** Pull manifests, config and (unless layers=false) layers into `content`. */
-  pull(ref: string | ParsedReference, opts: { content: ContentStore; platform: Platform; signal?: AbortSignal; layers?: boolean; concurrency?: number }): Promise<PulledImage> {
+  pull(ref: string | ParsedReference, opts: { content: ContentStore; platform: Platform; signal?: AbortSignal; layers?: boolean; concurrency?: number; tee?: PullOptions['tee'] }): Promise<PulledImage> {
     const r = this.ref(ref);
     return pullImage(this.transport(r.domain), r, { ...opts, ...(this.opts.progress ? { progress: this.opts.progress } : {}), ...(this.opts.sources ? { sources: this.opts.sources } : {}) });
   }

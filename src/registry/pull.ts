@@ -11,7 +11,7 @@ import type { Descriptor, ImageConfig, Index, Manifest, Platform } from '../imag
 import type { ParsedReference } from '../image/reference.js';
 import type { ProgressSink } from '../progress/types.js';
 import { byteProgress } from '../progress/bytes.js';
-import { pullBlob } from './blob-pull.js';
+import { pullBlob, type BlobTee } from './blob-pull.js';
 import { fetchManifest, isIndexType } from './manifest.js';
 import { formatPlatform, selectPlatform } from '../image/platform.js';
 import type { BlobSources } from './sources.js';
@@ -27,6 +27,11 @@ export interface PullOptions {
   /** Also download the layers (default true); false fetches manifests and config only. */
   layers?: boolean;
   sources?: BlobSources;
+  /**
+   * A consumer for layer `index` of `image` while it downloads (the build unpacks base layers this way:
+   * solver/ops/image/unpack.ts); undefined: none. Only layers not in the store yet are downloaded.
+   */
+  tee?: (image: { manifest: Manifest; config: ImageConfig }, index: number) => Promise<BlobTee | undefined>;
 }
 
 export interface PulledImage {
@@ -59,15 +64,15 @@ export async function pullImage(t: RegistryTransport, ref: ParsedReference, opts
   const manifest = JSON.parse(m.bytes.toString('utf8')) as Manifest;
   await pullBlob(t, path, manifest.config, content, signal ? { signal } : {});
   const config = JSON.parse((await content.read(manifest.config.digest)).toString('utf8')) as ImageConfig;
-  if (opts.layers !== false) await pullLayers(t, path, manifest.layers, opts);
+  if (opts.layers !== false) await pullLayers(t, path, manifest.layers, opts, { manifest, config });
   return { target, manifestDigest: m.digest, manifest, config };
 }
 
-/** Download the layers missing from the store, `concurrency` at once. */
-export async function pullLayers(t: RegistryTransport, path: string, layers: Descriptor[], opts: PullOptions): Promise<void> {
+/** Download the layers missing from the store, `concurrency` at once (through `opts.tee` when `image` is given). */
+export async function pullLayers(t: RegistryTransport, path: string, layers: Descriptor[], opts: PullOptions, image?: { manifest: Manifest; config: ImageConfig }): Promise<void> {
   const { content, progress, signal } = opts;
   const queue = new PQueue({ concurrency: opts.concurrency ?? 6 });
-  const jobs = layers.map((d) =>
+  const jobs = layers.map((d, index) =>
     queue.add(async () => {
       if (await content.has(d.digest)) {
         await opts.sources?.add(d.digest, { domain: t.domain, repository: path });
@@ -77,7 +82,9 @@ export async function pullLayers(t: RegistryTransport, path: string, layers: Des
       const name = `pulling ${d.digest.slice(7, 19)} (${binarySize(d.size)})`;
       const at = Date.now();
       progress?.emit({ type: 'vertex.started', id, name, at });
-      await pullBlob(t, path, d, content, { ...(signal ? { signal } : {}), onBytes: byteProgress(progress, id, name) });
+      const tee = image && opts.tee ? await opts.tee(image, index).catch(() => undefined) : undefined; // best effort
+      if (tee) progress?.emit({ type: 'vertex.status', id, name: 'extracting', at });
+      await pullBlob(t, path, d, content, { ...(signal ? { signal } : {}), onBytes: byteProgress(progress, id, name), ...(tee ? { tee } : {}) });
       await opts.sources?.add(d.digest, { domain: t.domain, repository: path });
       progress?.emit({ type: 'vertex.done', id, name, at: Date.now(), durationMs: Date.now() - at });
     }),

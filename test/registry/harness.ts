@@ -318,15 +318,16 @@ export class CountingProxy {
     const up = httpRequest({ host: '127.0.0.1', port: this.targetPort, method: req.method, path, headers: req.headers }, (ur) => {
       if (this.truncateOnce && req.method === 'GET' && this.truncateOnce.test(req.url ?? '') && ur.statusCode === 200) {
         this.truncateOnce = undefined;
-        const len = Number(ur.headers['content-length']);
+        // Half the body (rounded down: with `sent >= len / 2` an odd length never cut, and the client waited forever).
+        const half = Math.floor(Number(ur.headers['content-length']) / 2);
         res.writeHead(200, ur.headers);
         let sent = 0;
         ur.on('data', (c: Buffer) => {
-          if (sent >= len / 2) return;
-          const part = c.subarray(0, Math.max(0, Math.min(c.length, Math.floor(len / 2) - sent)));
+          if (sent >= half) return;
+          const part = c.subarray(0, Math.max(0, Math.min(c.length, half - sent)));
           sent += part.length;
           res.write(part);
-          if (sent >= len / 2) setTimeout(() => res.socket?.destroy(), 20);
+          if (sent >= half) setTimeout(() => res.socket?.destroy(), 20);
         });
         return;
       }

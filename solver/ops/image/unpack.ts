@@ -4,13 +4,17 @@
  * (`chain:sha256:…`), so images that share base layers share snapshots, and an unpacked layer is never
  * unpacked again. A layer blob that is missing or corrupt is fetched again through `blobs` (once) when it
  * came from a registry; otherwise the error says to run `tsbuild doctor --fix`.
+ * A layer can also be unpacked while it downloads (`unpackWhilePulling`, the pull's tee): its chain snapshot
+ * is then committed by the pull, and `unpackImage` finds it done.
  */
+import { PassThrough } from 'node:stream';
 import { DigestMismatchError, NotFoundError, StoreError, TsbuildError } from '../../../src/errors.js';
 import type { BlobRecovery, ContentStore } from '../../../src/content/types.js';
-import type { Layer } from '../../../src/image/types.js';
+import type { ImageConfig, Layer, Manifest } from '../../../src/image/types.js';
 import { applyLayer } from '../../../src/diff/apply.js';
+import type { BlobTee } from '../../../src/registry/index.js';
 import type { Snapshotter } from '../../../src/snapshot/types.js';
-import type { ResolvedImage } from './resolve.js';
+import { chainIDs, type ResolvedImage } from './resolve.js';
 import { commitSnapshot, tempKey } from '../commit.js';
 
 export function chainSnapshotName(chainID: string): string {
@@ -75,4 +79,60 @@ async function applyOrFetchAgain(layer: Layer, layerDir: string, deps: { content
     }
     await applyVerified(layer, layerDir, deps);
   }
+}
+
+/**
+ * The pull's tee for base layers (src/registry/pull.ts): layer `index` is unpacked into a new active
+ * snapshot while it downloads, when its parent's chain snapshot is already committed (always for the first
+ * layer) and its own is not. The bytes go to applyLayer as they arrive, which hashes them: the snapshot is
+ * committed as `chain:<chainID>` only after the content store verified and committed the blob, applyLayer's
+ * own hash of exactly the bytes it unpacked equals the layer's digest, and the uncompressed bytes hash to the
+ * config's diffID. Until then it is an active snapshot nothing mounts (removed on failure; after a crash,
+ * by the snapshotter's cleanup of a dead process's active snapshots). Any failure leaves the layer to
+ * `unpackImage`, which applies the stored blob and reports errors as before.
+ */
+export function unpackWhilePulling(deps: { snapshotter: Snapshotter; content: ContentStore }): (image: { manifest: Manifest; config: ImageConfig }, index: number) => Promise<BlobTee | undefined> {
+  const { snapshotter, content } = deps;
+  return async ({ manifest, config }, index) => {
+    const diffIDs = config.rootfs?.diff_ids ?? [];
+    const descriptor = manifest.layers[index];
+    if (!descriptor || diffIDs.length !== manifest.layers.length) return undefined;
+    const chain = chainIDs(diffIDs);
+    const name = chainSnapshotName(chain[index]!);
+    if (await snapshotter.stat(name)) return undefined;
+    const parent = index === 0 ? undefined : chainSnapshotName(chain[index - 1]!);
+    if (parent !== undefined && (await snapshotter.stat(parent))?.kind !== 'committed') return undefined;
+    const active = tempKey('unpack');
+    await snapshotter.prepare(active, parent);
+    const source = new PassThrough({ highWaterMark: 4 << 20 });
+    let applying: Promise<unknown>;
+    try {
+      const layerDir = await snapshotter.layerDir(active);
+      applying = applyLayer({ content, descriptor, diffID: diffIDs[index]!, layerDir, source });
+    } catch (err) {
+      await snapshotter.remove(active).catch(() => {});
+      throw err;
+    }
+    // Settles when the apply fails early (a bad tar) or ends before its source does: write must not wait for a drain then.
+    const stopped = applying.then(
+      () => Promise.reject(new TsbuildError('INTERNAL', 'layer unpack ended before its download')),
+      (err: unknown) => Promise.reject(err),
+    );
+    stopped.catch(() => {});
+    return {
+      async write(chunk) {
+        if (!source.write(chunk)) await Promise.race([new Promise((resolve) => source.once('drain', resolve)), stopped]);
+      },
+      async commit() {
+        source.end();
+        await applying;
+        await commitSnapshot(snapshotter, name, active);
+      },
+      async abort() {
+        source.destroy();
+        await applying.catch(() => {});
+        await snapshotter.remove(active).catch(() => {});
+      },
+    };
+  };
 }
