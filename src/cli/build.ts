@@ -17,9 +17,9 @@ import { LocalImageStore } from '../imagestore/store.js';
 import { OverlaySnapshotter } from '../snapshot/overlay.js';
 import { RuncExecutor } from '../executor/runc.js';
 import { setupSandbox } from './sandbox.js';
-import { beginBuild } from './recover.js';
+import { beginBuild, markBuild } from './recover.js';
 import { setTempLeaseDir } from '../fsutil/temp-lease.js';
-import { resolveBaseImage, type BaseImage } from './resolve-image.js';
+import { resolveBaseImage, type BaseImage, type BaseImageDeps } from './resolve-image.js';
 import type { TagCheck } from './tag-check.js';
 import { PulledRecords } from '../registry/pulled.js';
 import { BlobSources, registryOrigins } from '../registry/sources.js';
@@ -115,6 +115,14 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
   // The one way to get a blob this store lacks by its digest (src/content/fetch.ts): from the registry
   // repositories it was pulled from or pushed to, and (added when they are loaded) the --cache-from sources.
   const fetcher = new BlobFetcher({ content, progress }).add(registryOrigins(new BlobSources(join(store.root, 'registry', 'sources')), registry));
+  // Base layers unpack while they download (solver/ops/image/unpack.ts), before beginBuild: the build is
+  // marked first so that a SIGKILL's active snapshot is cleaned by the next build (./recover.ts).
+  const unpackTee = unpackWhilePulling({ snapshotter, content });
+  let marked: Promise<string> | undefined;
+  const tee: NonNullable<BaseImageDeps['tee']> = async (image, index) => {
+    await (marked ??= markBuild(store.state));
+    return unpackTee(image, index);
+  };
   // --cache-from (./cache-travel.ts) is read while the Dockerfile is converted and the store recovered (a
   // network round trip or two that nothing before the solve needs); awaited just before the solve.
   const importAbort = new AbortController();
@@ -148,7 +156,7 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
           const id = `${formatPlatform(p)} ${ref}`;
           let r = baseImages.get(id);
           if (!r) {
-            r = resolveBaseImage(ref, { content, images, client: baseRegistry, pulled: new PulledRecords(join(store.root, 'registry', 'pulled')), platform: p, progress, pull: args.pull, tee: unpackWhilePulling({ snapshotter, content }) });
+            r = resolveBaseImage(ref, { content, images, client: baseRegistry, pulled: new PulledRecords(join(store.root, 'registry', 'pulled')), platform: p, progress, pull: args.pull, tee });
             baseImages.set(id, r);
           }
           return r;

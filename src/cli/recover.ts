@@ -53,9 +53,21 @@ export async function beginBuild(deps: RecoverDeps): Promise<() => Promise<void>
     await removeDeadSshDirs(pidAlive);
     for (const n of dead) await unlink(join(buildsDir, n)).catch(() => {});
   }
+  const marker = await markBuild(deps.stateDir);
+  return () => unlink(marker).catch(() => {});
+}
+
+/**
+ * `state/builds/<pid>`: this process is a build, so that a later build cleans up after it if it dies. Written
+ * by beginBuild, and earlier by work that leaves state behind before beginBuild runs (a base layer unpacked
+ * into an active snapshot while the image is pulled during the Dockerfile's conversion: build.ts).
+ */
+export async function markBuild(stateDir: string): Promise<string> {
+  const buildsDir = join(stateDir, 'builds');
+  await mkdir(buildsDir, { recursive: true });
   const marker = join(buildsDir, String(process.pid));
   await writeFile(marker, new Date().toISOString());
-  return () => unlink(marker).catch(() => {});
+  return marker;
 }
 
 /**

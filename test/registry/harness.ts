@@ -265,6 +265,14 @@ export class CountingProxy {
   failures: { path: RegExp; statuses: number[] } | undefined;
   /** The first GET whose path matches gets half its body, then the connection is cut. */
   truncateOnce: RegExp | undefined;
+  private holding: RegExp | undefined;
+  private onHeld: (() => void) | undefined;
+
+  /** The next GET whose path matches gets half its body, then nothing more (held open until stop()); resolves then. */
+  holdOnce(path: RegExp): Promise<void> {
+    this.holding = path;
+    return new Promise((resolve) => (this.onHeld = resolve));
+  }
   /** GETs whose path matches get an endless 200 body (no Content-Length) until the client hangs up. */
   endless: RegExp | undefined;
   /** Forward a request for another path (e.g. a sha512 manifest reference, which docker-registry cannot serve). */
@@ -316,8 +324,10 @@ export class CountingProxy {
     }
     const path = this.rewrite ? this.rewrite(req.url ?? '') : req.url;
     const up = httpRequest({ host: '127.0.0.1', port: this.targetPort, method: req.method, path, headers: req.headers }, (ur) => {
-      if (this.truncateOnce && req.method === 'GET' && this.truncateOnce.test(req.url ?? '') && ur.statusCode === 200) {
-        this.truncateOnce = undefined;
+      const hold = this.holding !== undefined && req.method === 'GET' && this.holding.test(req.url ?? '') && ur.statusCode === 200;
+      if (hold || (this.truncateOnce && req.method === 'GET' && this.truncateOnce.test(req.url ?? '') && ur.statusCode === 200)) {
+        if (hold) this.holding = undefined;
+        else this.truncateOnce = undefined;
         // Half the body (rounded down: with `sent >= len / 2` an odd length never cut, and the client waited forever).
         const half = Math.floor(Number(ur.headers['content-length']) / 2);
         res.writeHead(200, ur.headers);
@@ -327,7 +337,8 @@ export class CountingProxy {
           const part = c.subarray(0, Math.max(0, Math.min(c.length, half - sent)));
           sent += part.length;
           res.write(part);
-          if (sent >= half) setTimeout(() => res.socket?.destroy(), 20);
+          if (sent >= half && hold) this.onHeld?.();
+          else if (sent >= half) setTimeout(() => res.socket?.destroy(), 20);
         });
         return;
       }
