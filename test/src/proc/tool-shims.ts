@@ -5,9 +5,11 @@ import { join } from 'node:path';
 /** A dir with shims of `tools` (default mount, umount) that append their argv to `log`, then run the real tool. */
 export function toolShims(dir: string, logFile: string, tools = ['mount', 'umount']): string {
   mkdirSync(dir, { recursive: true });
+  const tr = execFileSync('sh', ['-c', 'command -v tr']).toString().trim(); // absolute: PATH may hold only the shims
   for (const tool of tools) {
     const real = execFileSync('sh', ['-c', `command -v ${tool}`]).toString().trim();
-    writeFileSync(join(dir, tool), `#!/bin/sh\necho "${tool} $*" >> ${logFile}\nexec ${real} "$@"\n`);
+    // one line per run (a perl -e script's newlines become spaces)
+    writeFileSync(join(dir, tool), `#!/bin/sh\nargs=$(printf '%s' "$*" | ${tr} '\\n' ' ')\nprintf '%s\\n' "${tool} $args" >> ${logFile}\nexec ${real} "$@"\n`);
     chmodSync(join(dir, tool), 0o755);
   }
   return dir;
