@@ -109,7 +109,7 @@ export async function writeTar(out: Writable, entries: ArchiveEntry[], signal?: 
         await new Promise<void>((res, rej) => pack.entry(header(e.name, e.data!.length, false), e.data!, (err) => (err ? rej(err) : res())));
       } else {
         const entry = pack.entry(header(e.name, e.size!, false));
-        await pipeline(createReadStream(e.file!), entry as unknown as NodeJS.WritableStream);
+        await pipeline(createReadStream(e.file!, { highWaterMark: 1 << 20 }), entry as unknown as NodeJS.WritableStream);
       }
     }
     pack.finalize();
