@@ -9,7 +9,9 @@
  * per-thread setting on Linux): they take the CPU the build leaves idle (a RUN step mostly waits for its
  * container) and do not slow its steps. When the solve ends (finish()), the job under way is put back to
  * normal priority and awaited, and the jobs not started are dropped: the build never waits for them (an
- * export or push makes those variants itself, the same bytes). A failed job is dropped likewise.
+ * export or push makes those variants itself, the same bytes). A failed job is dropped likewise, and so is
+ * a layer that would make the tars held for pending jobs pass MAX_QUEUED_BYTES (memory stays bounded when
+ * the worker gets no CPU).
  */
 import { setPriority } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -21,9 +23,13 @@ import { gzipVariantOfSmall } from './variants.js';
 /** The worker's nice value while it works beside a build (19 is the lowest priority). */
 export const BACKGROUND_NICE = 19;
 
+/** Tar bytes held for jobs not yet done; a layer that would pass it is left to the export (memory bound). */
+export const MAX_QUEUED_BYTES = 32 << 20;
+
 export class SmallVariants {
   private chain: Promise<void> = Promise.resolve();
   private closed = false;
+  private queuedBytes = 0;
   /** Variants made (for tests and diagnostics). */
   made = 0;
 
@@ -34,14 +40,17 @@ export class SmallVariants {
 
   /** Queue the gzip variant of the committed uncompressed `layer`, whose whole tar is `tar`. */
   add(layer: Layer, tar: Buffer): void {
+    if (this.closed || this.queuedBytes + tar.byteLength > MAX_QUEUED_BYTES) return;
+    this.queuedBytes += tar.byteLength;
     this.chain = this.chain.then(async () => {
-      if (this.closed || this.signal?.aborted) return;
+      if (this.closed || this.signal?.aborted) return void (this.queuedBytes -= tar.byteLength);
       try {
         await gzipVariantOfSmall(this.content, layer, tar, (data) => backgroundGzip(data, BACKGROUND_NICE));
         this.made++;
       } catch {
         // best effort: the export makes it
       }
+      this.queuedBytes -= tar.byteLength;
     });
   }
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { LocalContentStore } from '../../../src/content/store.js';
 import { createLayer } from '../../../src/diff/compare.js';
 import { SMALL_GZIP_BYTES } from '../../../src/diff/compress.js';
-import { backgroundGzip, BACKGROUND_NICE, SmallVariants } from '../../../src/diff/small-variants.js';
+import { backgroundGzip, BACKGROUND_NICE, MAX_QUEUED_BYTES, SmallVariants } from '../../../src/diff/small-variants.js';
 import { forExport, gzipVariantOfSmall } from '../../../src/diff/variants.js';
 import { gzipSync } from 'node:zlib';
 import { MediaType, type Layer } from '../../../src/image/types.js';
@@ -127,6 +127,21 @@ describe('gzip variants of small layers, made beside the build', () => {
     const other = store();
     for (const l of layers) await gzipVariantOfSmall(other, l, await c.read(l.descriptor.digest));
     expect(await forExport(layers, other)).toEqual(exported);
+  });
+
+  it('at most MAX_QUEUED_BYTES of tars are held for jobs not done: a layer past it is left to the export', async () => {
+    const c = store();
+    const sv = new SmallVariants(c);
+    const l = await createLayer({ layerDir: tree(2, 300), content: c, compression: 'none' });
+    const tar = await c.read(l.descriptor.digest);
+    const fill = Buffer.alloc(MAX_QUEUED_BYTES - tar.byteLength + 1);
+    sv.add({ ...l, diffID: 'sha256:' + '0'.repeat(64) }, fill); // fails when it runs (larger than small) but is held until then
+    sv.add(l, tar); // would pass the bound: not queued
+    await sv.settled();
+    expect(sv.made).toBe(0);
+    sv.add(l, tar); // the bound is free again
+    await sv.settled();
+    expect(sv.made).toBe(1);
   });
 
   it('a failed job is dropped (the export makes that variant) and later jobs still run', async () => {
