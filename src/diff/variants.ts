@@ -167,10 +167,12 @@ export async function gzipVariantOfSmall(content: ContentStore, layer: Layer, ta
   const memoPath = variantMemoPath(content, layer.diffID, 'gzip', undefined, undefined);
   const memo = await readMemo(memoPath, content);
   if (memo) return memo;
+  // compressed before the ingest file is opened: a build killed while the worker compresses leaves nothing
+  const data = await gzip(tar);
   const writer = await content.writer();
   let info;
   try {
-    await writer.write(await gzip(tar));
+    await writer.write(data);
     info = await writer.commit();
   } catch (err) {
     await writer.abort();

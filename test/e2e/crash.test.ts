@@ -52,8 +52,11 @@ describe('killed and interrupted builds', () => {
     expect(mountsUnderStore().length).toBeGreaterThan(0);
     child.kill('SIGKILL');
     await exited;
-    // The killed build left its container and mount; nothing may be half-written though.
-    expect(sb.storeLeftovers().filter((l) => !l.startsWith('mount:'))).toEqual([]);
+    // The killed build left its container and mount; nothing may be half-written though. The one exception:
+    // the gzip variant of the COPY's layer is written beside the build (src/diff/small-variants.ts), so its
+    // ingest file (never read, named by the killed pid) may be there; the next build removes it (below).
+    const ingestOfKilled = new RegExp(`^content/ingest/${child.pid}-\\d+-[0-9a-f]+$`);
+    expect(sb.storeLeftovers().filter((l) => !l.startsWith('mount:') && !ingestOfKilled.test(l))).toEqual([]);
 
     const next = project('after-kill', 'FROM busybox\nCOPY data.txt /data.txt\nRUN cat /data.txt > /copy.txt\n');
     const res = await sb.build(['-t', 'after:v1', next]);
