@@ -67,15 +67,17 @@ export class SmallVariants {
   }
 }
 
+/** The worker's code. It takes the nice value in `want` (shared with the main thread) at each job's start. */
 const WORKER_SOURCE = `
-const { parentPort } = require('node:worker_threads');
+const { parentPort, workerData } = require('node:worker_threads');
 const { gzipSync } = require('node:zlib');
 const { setPriority } = require('node:os');
+const want = new Int32Array(workerData.want);
 let tid = 0;
 try { tid = Number(require('node:fs').readFileSync('/proc/thread-self/stat', 'utf8').split(' ')[0]) || 0; } catch {}
 parentPort.postMessage({ t: 'tid', tid });
 parentPort.on('message', (m) => {
-  try { setPriority(0, m.nice); } catch {}
+  try { setPriority(0, Atomics.load(want, 0)); } catch {}
   try {
     const out = gzipSync(m.data, { level: m.level, chunkSize: 256 << 10 });
     parentPort.postMessage({ t: 'done', id: m.id, data: out });
@@ -92,6 +94,8 @@ interface Pending {
 
 let worker: Worker | undefined;
 let workerTid = 0;
+/** The nice value the worker's jobs run at: set by backgroundGzip, 0 after hurry(); read by the worker at each job's start. */
+const want = new Int32Array(new SharedArrayBuffer(4));
 const pending = new Map<number, Pending>();
 let nextId = 0;
 
@@ -105,12 +109,13 @@ export function backgroundGzip(data: Uint8Array, nice: number): Promise<Buffer> 
   return new Promise<Buffer>((resolve, reject) => {
     pending.set(id, { resolve, reject });
     w.ref();
-    w.postMessage({ id, data, level: DEFAULT_GZIP_LEVEL, nice });
+    Atomics.store(want, 0, nice);
+    w.postMessage({ id, data, level: DEFAULT_GZIP_LEVEL });
   });
 }
 
 function startWorker(): Worker {
-  const w = new Worker(WORKER_SOURCE, { eval: true });
+  const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { want: want.buffer } });
   const fail = (err: Error) => {
     if (worker === w) worker = undefined;
     workerTid = 0;
@@ -135,8 +140,17 @@ function startWorker(): Worker {
   return w;
 }
 
-/** Put the worker's current job back to normal priority (best effort: needs the right to raise it). */
+/** The worker thread's id (0: none yet), for tests and diagnostics (/proc/self/task/<tid>). */
+export function backgroundWorkerTid(): number {
+  return workerTid;
+}
+
+/**
+ * Put the worker's job under way, or about to start, back to normal priority (best effort: raising it
+ * needs the privilege tsbuild runs with as root; unprivileged, it finishes at its low priority).
+ */
 function hurry(): void {
+  Atomics.store(want, 0, 0);
   if (!workerTid) return;
   try {
     setPriority(workerTid, 0);

@@ -4,13 +4,13 @@
  * and a memo that cannot be trusted (cut short, naming a missing blob or one of another size) is remade.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalContentStore } from '../../../src/content/store.js';
 import { createLayer } from '../../../src/diff/compare.js';
 import { SMALL_GZIP_BYTES } from '../../../src/diff/compress.js';
-import { backgroundGzip, BACKGROUND_NICE, MAX_QUEUED_BYTES, SmallVariants } from '../../../src/diff/small-variants.js';
+import { backgroundGzip, backgroundWorkerTid, BACKGROUND_NICE, MAX_QUEUED_BYTES, SmallVariants } from '../../../src/diff/small-variants.js';
 import { forExport, gzipVariantOfSmall } from '../../../src/diff/variants.js';
 import { gzipSync } from 'node:zlib';
 import { MediaType, type Layer } from '../../../src/image/types.js';
@@ -82,6 +82,16 @@ describe('gzip variants of small layers, made beside the build', () => {
   it('the background worker gives zlib\'s bytes (the ones gzipSmall and the export give)', async () => {
     const input = Buffer.from('abc'.repeat(10_000));
     expect(await backgroundGzip(input, BACKGROUND_NICE)).toEqual(gzipSync(input, { level: 1, chunkSize: 256 << 10 }));
+  });
+
+  it('jobs run at nice BACKGROUND_NICE on their own thread; when the solve ends the worker is back at 0', async () => {
+    const nice = () => Number(readFileSync(`/proc/self/task/${backgroundWorkerTid()}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
+    await backgroundGzip(Buffer.from('x'), BACKGROUND_NICE);
+    expect(backgroundWorkerTid()).not.toBe(process.pid);
+    expect(nice()).toBe(BACKGROUND_NICE);
+    expect(Number(readFileSync('/proc/thread-self/stat', 'utf8').split(') ')[1]!.split(' ')[16])).toBe(0); // not this thread
+    await new SmallVariants(store()).finish();
+    expect(nice()).toBe(0);
   });
 
   it('a layer over SMALL_GZIP_BYTES is not held in memory: its variant is left to the export', async () => {
