@@ -13,11 +13,11 @@
  * mount(8)/umount(8)/flock(1) as before. perl-base is Essential in Debian; elsewhere the fallback keeps
  * everything working.
  *
- * Protocol: one request per line, fields separated by NUL: `m\0source\0target\0type\0flags\0data`,
- * `u\0target\0flags`, `l\0path` (lock, never waits), `r\0path\0remove` (release); one answer per line, in
- * order: `OK` or `E<errno> <message>`. The helper exits when its stdin closes (this process exited or was
- * killed), so it never outlives its build, and the locks it holds die with it. Not referenced while idle: it
- * never keeps a build's event loop alive.
+ * Protocol: one request per line, fields separated by NUL, the first an id: `id\0m\0source\0target\0type\0flags
+ * \0data`, `id\0u\0target\0flags`, `id\0l\0path` (lock, never waits), `id\0r\0path\0remove` (release); one
+ * answer per line, `id OK` or `id E<errno> <message>`, in any order (an unmount answers from a forked child).
+ * The helper exits when its stdin closes (this process exited or was killed), so it never outlives its build,
+ * and the locks it holds die with it. Not referenced while idle: it never keeps a build's event loop alive.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { unlink } from 'node:fs/promises';
@@ -40,18 +40,33 @@ const SYSCALLS: Partial<Record<NodeJS.Architecture, { mount: number; umount2: nu
 };
 
 // flock: 6 = LOCK_EX | LOCK_NB. A lock is kept only when the path still names the locked file (dev, ino).
+// An unmount runs in a forked child (which first closes its copies of the lock descriptors): umount2 of an
+// overlay syncs its upper file system, which can take long while other builds write, and must not hold up
+// the other steps' mounts and locks. Answers carry their request's id, so they may come in any order.
 const SCRIPT = String.raw`
 use strict; use warnings;
 my ($m, $u) = @ARGV;
 my %locks;
 $| = 1;
+$SIG{CHLD} = 'IGNORE';
+sub answer { my ($id, $r) = @_; print $r == -1 ? "$id E" . (0 + $!) . " $!\n" : "$id OK\n"; }
 while (my $l = <STDIN>) {
   chomp $l;
   my @f = split /\0/, $l, -1;
-  my $c = shift @f;
+  my $id = shift @f;
+  my $c = shift @f // '';
   my $r = -1;
-  if ($c eq 'm' && @f == 5) { $r = syscall($m, $f[0], $f[1], $f[2], 0 + $f[3], $f[4]); }
-  elsif ($c eq 'u' && @f == 2) { $r = syscall($u, $f[0], 0 + $f[1]); }
+  if ($c eq 'u' && @f == 2) {
+    my $pid = fork();
+    if (defined $pid && $pid == 0) {
+      close($_) for values %locks;
+      answer($id, syscall($u, $f[0], 0 + $f[1]));
+      exit 0;
+    }
+    next if defined $pid;
+    $r = syscall($u, $f[0], 0 + $f[1]);
+  }
+  elsif ($c eq 'm' && @f == 5) { $r = syscall($m, $f[0], $f[1], $f[2], 0 + $f[3], $f[4]); }
   elsif ($c eq 'l' && @f == 1 && !$locks{$f[0]}) {
     if (open(my $fh, '>>', $f[0])) {
       if (flock($fh, 6)) {
@@ -65,7 +80,7 @@ while (my $l = <STDIN>) {
     if ($fh) { unlink($f[0]) if $f[1]; close($fh); $r = 0; } else { $! = 9; }
   }
   else { $! = 22; }
-  print $r == -1 ? 'E' . (0 + $!) . " $!\n" : "OK\n";
+  answer($id, $r);
 }
 `;
 
@@ -85,7 +100,8 @@ interface Pending {
 }
 
 class Helper {
-  private readonly queue: Pending[] = [];
+  private readonly pending = new Map<number, Pending>();
+  private next = 0;
   private buf = '';
   dead = false;
 
@@ -110,9 +126,10 @@ class Helper {
   call(fields: (string | number)[]): Promise<void> {
     return new Promise((resolve, reject) => {
       if (this.dead) return reject(new Error('system call helper is gone'));
-      this.queue.push({ resolve, reject });
+      const id = ++this.next;
+      this.pending.set(id, { resolve, reject });
       this.busy();
-      this.child.stdin!.write(fields.join('\0') + '\n');
+      this.child.stdin!.write([id, ...fields].join('\0') + '\n');
     });
   }
 
@@ -121,20 +138,22 @@ class Helper {
     for (let i = this.buf.indexOf('\n'); i >= 0; i = this.buf.indexOf('\n')) {
       const line = this.buf.slice(0, i);
       this.buf = this.buf.slice(i + 1);
-      const p = this.queue.shift();
-      if (!p) continue;
-      const m = /^E(\d+) ?(.*)$/.exec(line);
-      if (line === 'OK') p.resolve();
-      else if (m) p.reject(new HelperCallError(Number(m[1]), m[2] || `errno ${m[1]}`));
-      else p.reject(new Error(`system call helper answered "${line}"`));
+      const m = /^(\d+) (?:(OK)|E(\d+) ?(.*))$/.exec(line);
+      const p = m ? this.pending.get(Number(m[1])) : undefined;
+      if (!m || !p) continue;
+      this.pending.delete(Number(m[1]));
+      if (m[2]) p.resolve();
+      else p.reject(new HelperCallError(Number(m[3]), m[4] || `errno ${m[3]}`));
     }
-    if (this.queue.length === 0) this.idle();
+    if (this.pending.size === 0) this.idle();
   }
 
   private die(): void {
     if (this.dead) return;
     this.dead = true;
-    for (const p of this.queue.splice(0)) p.reject(new Error('system call helper exited'));
+    const all = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of all) p.reject(new Error('system call helper exited'));
   }
 
   /** Referenced only while an answer is awaited. */

@@ -12,6 +12,7 @@ import { helperSpawns } from '../../../src/proc/helper.js';
 import { isMountPoint } from '../../../src/executor/mountpoint.js';
 import { SandboxError } from '../../../src/errors.js';
 import { toolShims } from '../proc/tool-shims.js';
+import { lockFile } from '../../../src/fsutil/flock.js';
 
 let tmp: string;
 let log: string;
@@ -75,6 +76,23 @@ describe('mount helper', () => {
     expect(await isMountPoint(target)).toBe(false);
     await unmount(target); // not mounted
     await unmount(join(tmp, 'no-such-dir')); // not there
+    expect(tools()).toEqual([]);
+  });
+
+  it('mounts, unmounts and locks issued together each get their own answer (unmounts answer from a child, out of order)', async () => {
+    const dirs = Array.from({ length: 6 }, (_, i) => overlayDirs(`together${i}`));
+    const mounts = (o: ReturnType<typeof overlayDirs>) => [{ type: 'overlay', source: 'overlay', options: [`lowerdir=${o.lower}`, `upperdir=${o.upper}`, `workdir=${o.work}`] }];
+    await Promise.all(dirs.map((o) => mountAll(mounts(o), o.target)));
+    for (const o of dirs) expect(await isMountPoint(o.target)).toBe(true);
+    const locks = dirs.map((o) => join(o.target, '..', 'lock'));
+    const [unmounted, locked] = await Promise.all([
+      Promise.all(dirs.map((o) => unmount(o.target).then(() => o.target))),
+      Promise.all(locks.map((l) => lockFile(l))),
+      unmount(join(tmp, 'not-mounted-either')),
+    ]);
+    expect(unmounted).toEqual(dirs.map((o) => o.target));
+    for (const o of dirs) expect(await isMountPoint(o.target)).toBe(false);
+    for (const l of locked) await l.release(true);
     expect(tools()).toEqual([]);
   });
 
