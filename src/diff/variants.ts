@@ -160,15 +160,17 @@ function writeMemo(path: string, variant: Layer): Promise<void> {
  * Make and remember the default gzip variant of the uncompressed, committed `layer` whose whole tar is
  * `tar` (at most SMALL_GZIP_BYTES): what forExport would make for it, same bytes (one zlib call, see
  * compress.ts; `gzip` is gzipSmall or the same zlib call on another thread), so an export or push finds it
- * ready. Made beside the build after a small layer's commit (small-variants.ts). Skipped when the memo is there.
+ * ready. Made beside the build after a small layer's commit (small-variants.ts). Skipped when the memo is there;
+ * undefined when `beforeCommit`, asked once the bytes are compressed, says they are no longer wanted.
  */
-export async function gzipVariantOfSmall(content: ContentStore, layer: Layer, tar: Buffer, gzip: (data: Buffer) => Promise<Buffer> = gzipSmall): Promise<Layer> {
+export async function gzipVariantOfSmall(content: ContentStore, layer: Layer, tar: Buffer, gzip: (data: Buffer) => Promise<Buffer> = gzipSmall, beforeCommit: () => boolean = () => true): Promise<Layer | undefined> {
   if (tar.byteLength > SMALL_GZIP_BYTES) throw new StoreError('LAYER_NOT_SMALL', `layer ${layer.diffID} is larger than ${SMALL_GZIP_BYTES} bytes`);
   const memoPath = variantMemoPath(content, layer.diffID, 'gzip', undefined, undefined);
   const memo = await readMemo(memoPath, content);
   if (memo) return memo;
   // compressed before the ingest file is opened: a build killed while the worker compresses leaves nothing
   const data = await gzip(tar);
+  if (!beforeCommit()) return undefined; // no longer wanted: nothing written
   const writer = await content.writer();
   let info;
   try {

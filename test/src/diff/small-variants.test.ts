@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { LocalContentStore } from '../../../src/content/store.js';
 import { createLayer } from '../../../src/diff/compare.js';
 import { SMALL_GZIP_BYTES } from '../../../src/diff/compress.js';
-import { backgroundGzip, backgroundWorkerTid, BACKGROUND_NICE, MAX_QUEUED_BYTES, SmallVariants } from '../../../src/diff/small-variants.js';
+import { backgroundGzip, backgroundWorkerTid, BACKGROUND_NICE, MAX_QUEUED_BYTES, MIN_BACKGROUND_BYTES, SmallVariants } from '../../../src/diff/small-variants.js';
 import { forExport, gzipVariantOfSmall } from '../../../src/diff/variants.js';
 import { gzipSync } from 'node:zlib';
 import { MediaType, type Layer } from '../../../src/image/types.js';
@@ -51,7 +51,7 @@ async function built(c: LocalContentStore, layerDir: string): Promise<{ layer: L
 
 describe('gzip variants of small layers, made beside the build', () => {
   it('are found ready by the export (nothing new written) and are the bytes a store without them makes at export', async () => {
-    const t = tree(20, 3000);
+    const t = tree(20, 5000);
     const a = store();
     const { layer, sv } = await built(a, t);
     expect(layer.descriptor.mediaType).toBe(MediaType.OciLayer);
@@ -84,14 +84,46 @@ describe('gzip variants of small layers, made beside the build', () => {
     expect(await backgroundGzip(input, BACKGROUND_NICE)).toEqual(gzipSync(input, { level: 1, chunkSize: 256 << 10 }));
   });
 
-  it('jobs run at nice BACKGROUND_NICE on their own thread; when the solve ends the worker is back at 0', async () => {
-    const nice = () => Number(readFileSync(`/proc/self/task/${backgroundWorkerTid()}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
+  it('jobs run at nice BACKGROUND_NICE on their own thread (this one stays at 0)', async () => {
+    const nice = (tid: number | string) => Number(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
     await backgroundGzip(Buffer.from('x'), BACKGROUND_NICE);
     expect(backgroundWorkerTid()).not.toBe(process.pid);
-    expect(nice()).toBe(BACKGROUND_NICE);
-    expect(Number(readFileSync('/proc/thread-self/stat', 'utf8').split(') ')[1]!.split(' ')[16])).toBe(0); // not this thread
-    await new SmallVariants(store()).finish();
-    expect(nice()).toBe(0);
+    expect(nice(backgroundWorkerTid())).toBe(BACKGROUND_NICE);
+    expect(nice(process.pid)).toBe(0);
+  });
+
+  it('a job still compressing when the solve ends is abandoned: finish() does not wait for it and it writes nothing', async () => {
+    const c = store();
+    const l = await createLayer({ layerDir: tree(3, 30000), content: c, compression: 'none' });
+    const tar = await c.read(l.descriptor.digest);
+    let release!: () => void;
+    let started!: () => void;
+    const compressing = new Promise<void>((res) => (started = res));
+    const sv = new SmallVariants(c, undefined, async (data) => {
+      started();
+      await new Promise<void>((res) => (release = res));
+      return gzipSync(data, { level: 1 });
+    });
+    sv.add(l, tar);
+    await compressing;
+    const blobsBefore = blobs(c);
+    await sv.finish(); // returns while the compression is held (waiting for it would never end: the test fails)
+    release();
+    await sv.settled();
+    expect(sv.made).toBe(0);
+    expect(blobs(c)).toEqual(blobsBefore);
+    expect(readdirSync(c.root)).not.toContain('variants');
+    expect(readdirSync(join(c.root, 'ingest'))).toEqual([]);
+  });
+
+  it('a layer under MIN_BACKGROUND_BYTES is left to the export (no job), which makes the same bytes', async () => {
+    const c = store();
+    const { layer, sv } = await built(c, tree(2, 1000));
+    expect(layer.descriptor.size).toBeLessThan(MIN_BACKGROUND_BYTES);
+    expect(sv.made).toBe(0);
+    const [v] = await forExport([layer], c);
+    const other = store();
+    expect(await gzipVariantOfSmall(other, layer, await c.read(layer.descriptor.digest))).toEqual(v);
   });
 
   it('a layer over SMALL_GZIP_BYTES is not held in memory: its variant is left to the export', async () => {
@@ -104,7 +136,7 @@ describe('gzip variants of small layers, made beside the build', () => {
 
   it('a memo cut short, naming a missing blob or a blob of another size, is not trusted: the variant is made again', async () => {
     const c = store();
-    const { layer } = await built(c, tree(4, 2000));
+    const { layer } = await built(c, tree(4, 20000));
     const memoDir = join(c.root, 'variants');
     const [memo] = readdirSync(memoDir);
     const [v] = await forExport([layer], c);
@@ -127,7 +159,7 @@ describe('gzip variants of small layers, made beside the build', () => {
     const c = store();
     const sv = new SmallVariants(c);
     const layers = [];
-    for (let i = 0; i < 3; i++) layers.push(await createLayer({ layerDir: tree(2 + i, 500), content: c, compression: 'none' }));
+    for (let i = 0; i < 3; i++) layers.push(await createLayer({ layerDir: tree(2 + i, 40000), content: c, compression: 'none' }));
     const tars = await Promise.all(layers.map((l) => c.read(l.descriptor.digest)));
     layers.forEach((l, i) => sv.add(l, tars[i]!));
     await sv.finish(); // at once: nothing had started
@@ -142,7 +174,7 @@ describe('gzip variants of small layers, made beside the build', () => {
   it('at most MAX_QUEUED_BYTES of tars are held for jobs not done: a layer past it is left to the export', async () => {
     const c = store();
     const sv = new SmallVariants(c);
-    const l = await createLayer({ layerDir: tree(2, 300), content: c, compression: 'none' });
+    const l = await createLayer({ layerDir: tree(2, 40000), content: c, compression: 'none' });
     const tar = await c.read(l.descriptor.digest);
     const fill = Buffer.alloc(MAX_QUEUED_BYTES - tar.byteLength + 1);
     sv.add({ ...l, diffID: 'sha256:' + '0'.repeat(64) }, fill); // fails when it runs (larger than small) but is held until then
@@ -157,8 +189,8 @@ describe('gzip variants of small layers, made beside the build', () => {
   it('a failed job is dropped (the export makes that variant) and later jobs still run', async () => {
     const c = store();
     const sv = new SmallVariants(c);
-    const l1 = await createLayer({ layerDir: tree(2, 100), content: c, compression: 'none' });
-    const l2 = await createLayer({ layerDir: tree(3, 100), content: c, compression: 'none' });
+    const l1 = await createLayer({ layerDir: tree(2, 40000), content: c, compression: 'none' });
+    const l2 = await createLayer({ layerDir: tree(3, 40000), content: c, compression: 'none' });
     sv.add(l1, Buffer.alloc(SMALL_GZIP_BYTES + 1)); // refused: not small
     sv.add(l2, await c.read(l2.descriptor.digest));
     await sv.settled();
