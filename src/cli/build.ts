@@ -54,6 +54,7 @@ import { diskFullError } from '../fsutil/disk-full.js';
 import { composeMemo, memoEligible, memoPath, saveMemo, sha256Text, type MemoInput } from './rebuild-memo.js';
 import { Diagnostics } from '../diagnostics.js';
 import { HistoryRecorder } from './history/record.js';
+import { stopHelper } from '../proc/helper.js';
 
 export async function buildCommand(argv: string[]): Promise<number> {
   const args = parseBuildArgs(argv);
@@ -356,6 +357,7 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
     await history.finish({ root: store.root, definition, context: contextDir, dockerfile: displayFile, ...(args.target !== undefined ? { target: args.target } : {}), tags: args.tags, ...failure, diagnostics });
     await executor.close().catch(() => {});
     await sandbox.close();
+    await stopHelper(); // no process of the build outlives it (the helper would exit on its own a moment later)
     await endBuild();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

@@ -148,6 +148,20 @@ class Helper {
     if (this.pending.size === 0) this.idle();
   }
 
+  /** Close its stdin (it exits: its locks die with it) and wait until it has exited (SIGKILL after `graceMs`). */
+  stop(graceMs: number): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.child.ref();
+      const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
+      this.child.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      this.child.stdin!.end();
+    });
+  }
+
   private die(): void {
     if (this.dead) return;
     this.dead = true;
@@ -195,6 +209,16 @@ function current(): Helper | undefined {
  */
 export function startHelper(): void {
   current();
+}
+
+/**
+ * The build is over: stop the helper and wait for it to exit, so that no process of the build outlives it
+ * (the next use in this process starts a new one). Never fails.
+ */
+export async function stopHelper(): Promise<void> {
+  const h = helper;
+  helper = undefined;
+  if (h) await h.stop(2000).catch(() => {});
 }
 
 /**
