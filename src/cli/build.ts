@@ -118,12 +118,17 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
   const fetcher = new BlobFetcher({ content, progress }).add(registryOrigins(new BlobSources(join(store.root, 'registry', 'sources')), registry));
   // Base layers unpack while they download (solver/ops/image/unpack.ts), before beginBuild: the build is
   // marked first so that a SIGKILL's active snapshot is cleaned by the next build (./recover.ts).
-  const unpackTee = unpackWhilePulling({ snapshotter, content });
+  // Not with --cache-from: that build expects its steps to hit, and a build whose every step hits never reads
+  // its base's files (unpacking a Debian base costs it seconds of CPU); a step that misses unpacks the
+  // downloaded layers then (solver/ops/image), as every layer whose parent is not unpacked yet is.
+  const unpackTee = args.cacheFrom.length ? undefined : unpackWhilePulling({ snapshotter, content });
   let marked: Promise<string> | undefined;
-  const tee: NonNullable<BaseImageDeps['tee']> = async (image, index) => {
-    await (marked ??= markBuild(store.state));
-    return unpackTee(image, index);
-  };
+  const tee: BaseImageDeps['tee'] = unpackTee
+    ? async (image, index) => {
+        await (marked ??= markBuild(store.state));
+        return unpackTee(image, index);
+      }
+    : undefined;
   // --cache-from (./cache-travel.ts) is read while the Dockerfile is converted and the store recovered (a
   // network round trip or two that nothing before the solve needs); awaited just before the solve.
   const importAbort = new AbortController();
@@ -157,7 +162,7 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
           const id = `${formatPlatform(p)} ${ref}`;
           let r = baseImages.get(id);
           if (!r) {
-            r = resolveBaseImage(ref, { content, images, client: baseRegistry, pulled: new PulledRecords(join(store.root, 'registry', 'pulled')), platform: p, progress, pull: args.pull, tee });
+            r = resolveBaseImage(ref, { content, images, client: baseRegistry, pulled: new PulledRecords(join(store.root, 'registry', 'pulled')), platform: p, progress, pull: args.pull, ...(tee ? { tee } : {}) });
             baseImages.set(id, r);
           }
           return r;

@@ -237,6 +237,30 @@ describe('cache export/import through a registry', () => {
     }
   }, 300_000);
 
+  it('a base image from the registry: a build with --cache-from downloads it without unpacking it (every step hits, nothing reads its files); without --cache-from it unpacks while downloading', async () => {
+    const baseRef = `${proxy.domain}/base/busybox:1`;
+    expect((await a.tsbuild(['tag', 'busybox:latest', baseRef])).code).toBe(0);
+    const pushed = await a.tsbuild(['push', '--progress', 'plain', baseRef], { env });
+    expect(pushed.code, pushed.stderr).toBe(0);
+    const ctx = join(a.dir, 'registry-base');
+    mkdirSync(ctx, { recursive: true });
+    writeFileSync(join(ctx, 'Dockerfile'), `FROM ${baseRef}\nRUN echo hi > /hi.txt\n`);
+    const ref = `${proxy.domain}/cache/registry-base:1`;
+    const first = new Sandbox();
+    machines.push(first);
+    const exported = await build(first, ['--cache-to', `type=registry,ref=${ref}`, '-t', 'x:1', ctx]);
+    expect(exported.code, exported.text).toBe(0);
+    expect(exported.text).toContain('extracting');
+    const fresh = new Sandbox();
+    machines.push(fresh);
+    const got = await build(fresh, ['--cache-from', ref, '-t', 'x:1', ctx]);
+    expect(got.code, got.text).toBe(0);
+    expect(ran(got.text)).toEqual([]);
+    expect(fresh.runcRuns()).toBe(0);
+    expect(got.text).toContain('pulling');
+    expect(got.text).not.toContain('extracting');
+  }, 180_000);
+
   it('inline: A pushes an image carrying its chain\'s cache; B (empty store) builds with --cache-from that image: those steps CACHED, the same digest', async () => {
     const ref = `${proxy.domain}/inline/app:1`;
     const out = await build(a, ['--cache-to', 'type=inline', '-o', `type=registry,name=${ref}`, checkout(a)]);
