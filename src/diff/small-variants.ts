@@ -86,17 +86,16 @@ export class SmallVariants {
   }
 }
 
-/** The worker's code. It takes the nice value in `want` (shared with the main thread) at each job's start. */
+/** The worker's code. Each job carries the nice value it runs at. */
 const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
+const { parentPort } = require('node:worker_threads');
 const { gzipSync } = require('node:zlib');
 const { setPriority } = require('node:os');
-const want = new Int32Array(workerData.want);
 let tid = 0;
 try { tid = Number(require('node:fs').readFileSync('/proc/thread-self/stat', 'utf8').split(' ')[0]) || 0; } catch {}
 parentPort.postMessage({ t: 'tid', tid });
 parentPort.on('message', (m) => {
-  try { setPriority(0, Atomics.load(want, 0)); } catch {}
+  try { setPriority(0, m.nice); } catch {}
   try {
     const out = gzipSync(m.data, { level: m.level, chunkSize: 256 << 10 });
     parentPort.postMessage({ t: 'done', id: m.id, data: out });
@@ -113,8 +112,6 @@ interface Pending {
 
 let worker: Worker | undefined;
 let workerTid = 0;
-/** The nice value the worker's jobs run at: set by backgroundGzip, read by the worker at each job's start. */
-const want = new Int32Array(new SharedArrayBuffer(4));
 const pending = new Map<number, Pending>();
 let nextId = 0;
 
@@ -128,13 +125,12 @@ export function backgroundGzip(data: Uint8Array, nice: number): Promise<Buffer> 
   return new Promise<Buffer>((resolve, reject) => {
     pending.set(id, { resolve, reject });
     w.ref();
-    Atomics.store(want, 0, nice);
-    w.postMessage({ id, data, level: DEFAULT_GZIP_LEVEL });
+    w.postMessage({ id, data, level: DEFAULT_GZIP_LEVEL, nice });
   });
 }
 
 function startWorker(): Worker {
-  const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { want: want.buffer } });
+  const w = new Worker(WORKER_SOURCE, { eval: true });
   const fail = (err: Error) => {
     if (worker === w) worker = undefined;
     workerTid = 0;
