@@ -2,6 +2,8 @@
  * Turn a BuildResult into image blobs in the content store: the image config (with created times)
  * and an OCI image manifest. Deterministic: the same result and time give the same digests.
  */
+import { createHash } from 'node:crypto';
+import { TsbuildError } from '../src/errors.js';
 import type { ContentStore } from '../src/content/types.js';
 import { MediaType, type ImageConfig, type Layer, type Manifest } from '../src/image/types.js';
 import type { BuildResult } from '../src/llb/result.js';
@@ -71,7 +73,9 @@ export async function writeImageWith(result: BuildResult, content: ContentStore,
   const cfg = finalConfig(result, created, opts);
   const oci = opts.oci ?? true;
   const cfgBytes = Buffer.from(JSON.stringify(cfg));
-  const cfgInfo = await content.put(cfgBytes);
+  // The config's digest is known before its blob is written, so the config and the manifest are written
+  // side by side (each temp → fsync → rename → fsync dir): nothing names either until both are committed.
+  const cfgInfo = { digest: `sha256:${createHash('sha256').update(cfgBytes).digest('hex')}`, size: cfgBytes.length };
   const manifest: Manifest = {
     schemaVersion: 2,
     mediaType: oci ? MediaType.OciManifest : MediaType.DockerManifest,
@@ -80,7 +84,8 @@ export async function writeImageWith(result: BuildResult, content: ContentStore,
   };
   if (oci && opts.annotations && Object.keys(opts.annotations).length) manifest.annotations = { ...opts.annotations };
   const mBytes = Buffer.from(JSON.stringify(manifest));
-  const mInfo = await content.put(mBytes);
+  const [written, mInfo] = await Promise.all([content.put(cfgBytes), content.put(mBytes)]);
+  if (written.digest !== cfgInfo.digest) throw new TsbuildError('INTERNAL', `config blob written as ${written.digest}, expected ${cfgInfo.digest}`);
   return {
     manifest: { mediaType: manifest.mediaType!, digest: mInfo.digest, size: mInfo.size },
     config: manifest.config,

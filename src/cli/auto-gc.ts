@@ -54,6 +54,19 @@ function lastCheck(file: string): CapCheck | undefined {
   }
 }
 
+/**
+ * A store this build created is empty: that is a measurement (size 0, now), noted as one, so the builds of
+ * the next CHECK_EVERY_MS (this one included) skip measuring as after any measurement that found the cache
+ * under half its cap. Measuring a new store at the end of its first build could never prune anyway: every
+ * record in it is one that build used (kept). Best effort, like every cap-check note.
+ */
+export async function noteNewStore(root: string, now = Date.now()): Promise<void> {
+  const cap = cacheCap(root);
+  if (cap === undefined) return;
+  const file = join(openStores(root).layout.cache, 'cap-check.json');
+  await writeFileAtomic(file, JSON.stringify({ at: now, size: 0, cap } satisfies CapCheck), { mkdir: true, durable: false }).catch(() => {});
+}
+
 /** Enforce the cap; returns what was pruned, or undefined when nothing had to be (or it was not measured: see above). */
 export async function enforceCacheCap(root: string, keep: Set<string>, signal?: AbortSignal, now = Date.now()): Promise<PruneReport | undefined> {
   const cap = cacheCap(root);

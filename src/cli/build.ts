@@ -27,7 +27,7 @@ import { BlobFetcher } from '../content/fetch.js';
 import type { RegistryClient } from '../registry/client.js';
 import { RegistryExporter } from '../../exporters/registry.js';
 import { formatExplain } from './explain.js';
-import { enforceCacheCap } from './auto-gc.js';
+import { enforceCacheCap, noteNewStore } from './auto-gc.js';
 import { cacheTempDirs } from '../cache/gc.js';
 import { binarySize } from '../units/bytes.js';
 import { dockerfileOutline, dockerfileTargets, dockerfileToDefinition, formatOutline, formatTargets } from '../../frontend/index.js';
@@ -85,7 +85,9 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
   const history = new HistoryRecorder();
   const progress = history.tee(selectRenderer(args.progress));
   const store = storeLayout(storeRoot(args.root));
-  await ensureStore(store);
+  // A new store counts as measured (empty) for the cache cap's throttle (./auto-gc.ts): its first build skips measuring it.
+  // Invalid cap settings are reported by the cap at the end of the build, not here.
+  if (await ensureStore(store)) await noteNewStore(store.root).catch(() => {});
   setTempLeaseDir(store.leases);
   const content = new LocalContentStore(store.content);
   const images = new LocalImageStore(store.images);

@@ -34,9 +34,11 @@ export type StoreLayout = ReturnType<typeof storeLayout>;
  * Create the store's folders. The root is 0700: snapshots hold image filesystems with setuid binaries
  * and device nodes, which no other host user may reach (Docker keeps its data root private the same way).
  */
-export async function ensureStore(layout: StoreLayout): Promise<void> {
-  await mkdir(layout.root, { recursive: true, mode: 0o700 });
+/** Make the store's folders; true when the store's root did not exist before (a new, empty store). */
+export async function ensureStore(layout: StoreLayout): Promise<boolean> {
+  const created = (await mkdir(layout.root, { recursive: true, mode: 0o700 })) !== undefined;
   const st = await stat(layout.root);
   if ((st.mode & 0o077) !== 0 && st.uid === (process.getuid?.() ?? st.uid)) await chmod(layout.root, 0o700);
   await Promise.all([layout.content, layout.snapshots, layout.images, layout.cache, layout.state].map((d) => mkdir(d, { recursive: true, mode: 0o700 })));
+  return created;
 }

@@ -44,8 +44,10 @@ describe('store location', () => {
     try {
       const root = join(dir, 'store');
       mkdirSync(root, { mode: 0o755 });
-      await ensureStore(storeLayout(root));
+      expect(await ensureStore(storeLayout(root))).toBe(false); // it existed
       expect(statSync(root).mode & 0o777).toBe(0o700);
+      expect(await ensureStore(storeLayout(join(dir, 'new', 'store')))).toBe(true); // made now (and its parent)
+      expect(await ensureStore(storeLayout(join(dir, 'new', 'store')))).toBe(false);
       expect(statSync(join(root, 'snapshots')).isDirectory()).toBe(true);
       expect(storeRoot('/x')).toBe('/x');
     } finally {

@@ -1,13 +1,14 @@
 /**
  * The automatic cache cap's throttle (src/cli/auto-gc.ts): a cache found at most half its cap is measured again
  * only after CHECK_EVERY_MS; a changed cap, a cache nearer its cap, or an unreadable record are measured at once.
- * "Measured" is seen in `<cache>/cap-check.json` (its `at` is the time of the last measurement).
+ * "Measured" is seen in `<cache>/cap-check.json` (its `at` is the time of the last measurement). A store a build
+ * creates counts as measured empty at its creation (noteNewStore), so its first build does not measure it.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { CHECK_EVERY_MS, enforceCacheCap } from '../../../src/cli/auto-gc.js';
+import { CHECK_EVERY_MS, enforceCacheCap, noteNewStore } from '../../../src/cli/auto-gc.js';
 
 let root: string;
 const saved = process.env.TSBUILD_CACHE_MAX;
@@ -47,4 +48,27 @@ it('measures a cache under half its cap at most once per CHECK_EVERY_MS, and at 
   writeFileSync(file(), '{"at": "soon"}');
   await enforceCacheCap(root, new Set(), undefined, t + 1);
   expect(checked().at).toBe(t + 1);
+});
+
+it('a new store counts as measured empty: the builds of the next CHECK_EVERY_MS do not measure it', async () => {
+  const fresh = mkdtempSync(join(tmpdir(), 'tsb-autogc-new-'));
+  try {
+    const t = 1_900_000_000_000;
+    const capFile = join(fresh, 'cache', 'cap-check.json');
+    process.env.TSBUILD_CACHE_MAX = '1GB';
+    await noteNewStore(fresh, t);
+    expect(JSON.parse(readFileSync(capFile, 'utf8'))).toEqual({ at: t, size: 0, cap: GiB });
+    // the end of the first build (anything in the store is its own, kept): not measured
+    expect(await enforceCacheCap(fresh, new Set(), undefined, t + 1000)).toBeUndefined();
+    expect(JSON.parse(readFileSync(capFile, 'utf8')).at).toBe(t);
+    await enforceCacheCap(fresh, new Set(), undefined, t + CHECK_EVERY_MS);
+    expect(JSON.parse(readFileSync(capFile, 'utf8')).at).toBe(t + CHECK_EVERY_MS);
+    // no cap (off) or an invalid one: nothing noted (an invalid cap is reported by enforceCacheCap)
+    rmSync(capFile);
+    process.env.TSBUILD_CACHE_MAX = 'off';
+    await noteNewStore(fresh, t);
+    expect(() => readFileSync(capFile)).toThrow();
+  } finally {
+    rmSync(fresh, { recursive: true, force: true });
+  }
 });
