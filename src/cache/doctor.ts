@@ -3,7 +3,9 @@
  * by its key, its snapshot committed, its layer blob present), every committed snapshot's parent and
  * directory, every tag's manifest, config and layers. `fix` removes what is broken (corrupt blobs, bad
  * records, snapshots whose directory or parent is gone together with the snapshots based on them, tags
- * whose content is gone) so the next build restores or rebuilds it instead of failing.
+ * whose content is gone) so the next build restores or rebuilds it instead of failing. A layer an image
+ * names that is absent from the store (not corrupt) but `fetchable` (a registry is known to have it: a base
+ * image resolved lazily, src/cli/resolve-image.ts) is not a problem: it is fetched when needed.
  */
 import { parseDigest, type DigestAlgorithm } from '../content/digest.js';
 import { createHash } from 'node:crypto';
@@ -40,7 +42,7 @@ async function hashFile(path: string, algorithm: DigestAlgorithm): Promise<{ dig
   return { digest: `${algorithm}:${h.digest('hex')}`, size };
 }
 
-export async function doctor(deps: GcDeps, opts: { fix?: boolean } = {}): Promise<DoctorReport> {
+export async function doctor(deps: GcDeps, opts: { fix?: boolean; fetchable?: (digest: string) => Promise<boolean> } = {}): Promise<DoctorReport> {
   const report: DoctorReport = { blobs: 0, records: 0, snapshots: 0, images: 0, problems: [] };
   const problem = async (p: Problem, fix?: () => Promise<unknown>) => {
     if (opts.fix && fix) {
@@ -51,8 +53,10 @@ export async function doctor(deps: GcDeps, opts: { fix?: boolean } = {}): Promis
   };
   // Blobs.
   const good = new Set<string>();
+  const listed = new Set<string>();
   for await (const b of deps.content.list()) {
     report.blobs++;
+    listed.add(b.digest);
     const path = deps.content.path(b.digest);
     try {
       const got = await hashFile(path, parseDigest(b.digest).algorithm);
@@ -117,7 +121,8 @@ export async function doctor(deps: GcDeps, opts: { fix?: boolean } = {}): Promis
   // Images.
   for (const img of await deps.images.list()) {
     report.images++;
-    const missing = await missingContent(deps, img.target, good);
+    const missing = [];
+    for (const d of await missingContent(deps, img.target, good)) if (!(d.layer && !listed.has(d.digest) && (await opts.fetchable?.(d.digest)))) missing.push(d.digest);
     if (missing.length) {
       await problem({ kind: 'image', id: img.name, message: `missing or corrupt content: ${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', …' : ''}` }, () => deps.images.delete(img.name));
     }
@@ -125,16 +130,18 @@ export async function doctor(deps: GcDeps, opts: { fix?: boolean } = {}): Promis
   return report;
 }
 
-async function missingContent(deps: GcDeps, d: Descriptor, good: Set<string>): Promise<string[]> {
-  if (!good.has(d.digest)) return [d.digest];
-  const out: string[] = [];
+/** The blobs of image `d` that are not good (absent or corrupt); `layer`: a layer blob. */
+async function missingContent(deps: GcDeps, d: Descriptor, good: Set<string>): Promise<{ digest: string; layer?: true }[]> {
+  if (!good.has(d.digest)) return [{ digest: d.digest }];
+  const out: { digest: string; layer?: true }[] = [];
   let doc: { config?: Descriptor; layers?: Descriptor[]; manifests?: Descriptor[] };
   try {
     doc = JSON.parse((await deps.content.read(d.digest)).toString()) as typeof doc;
   } catch {
-    return [d.digest];
+    return [{ digest: d.digest }];
   }
-  for (const x of [...(doc.config ? [doc.config] : []), ...(doc.layers ?? [])]) if (!good.has(x.digest)) out.push(x.digest);
+  if (doc.config && !good.has(doc.config.digest)) out.push({ digest: doc.config.digest });
+  for (const x of doc.layers ?? []) if (!good.has(x.digest)) out.push({ digest: x.digest, layer: true });
   for (const m of doc.manifests ?? []) out.push(...(await missingContent(deps, m, good)));
   return out;
 }

@@ -117,13 +117,18 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
   const baseImages = new Map<string, Promise<BaseImage>>();
   // The one way to get a blob this store lacks by its digest (src/content/fetch.ts): from the registry
   // repositories it was pulled from or pushed to, and (added when they are loaded) the --cache-from sources.
-  const fetcher = new BlobFetcher({ content, progress }).add(registryOrigins(new BlobSources(join(store.root, 'registry', 'sources')), registry));
-  // Base layers unpack while they download (solver/ops/image/unpack.ts), before beginBuild: the build is
-  // marked first so that a SIGKILL's active snapshot is cleaned by the next build (./recover.ts).
-  // Not with --cache-from: that build expects its steps to hit, and a build whose every step hits never reads
-  // its base's files (unpacking a Debian base costs it seconds of CPU); a step that misses unpacks the
-  // downloaded layers then (solver/ops/image), as every layer whose parent is not unpacked yet is.
-  const unpackTee = args.cacheFrom.length ? undefined : unpackWhilePulling({ snapshotter, content });
+  const blobSources = new BlobSources(join(store.root, 'registry', 'sources'));
+  const fetcher = new BlobFetcher({ content, progress }).add(registryOrigins(blobSources, registry));
+  // Without --cache-from, base layers are pulled with the image and unpack while they download
+  // (solver/ops/image/unpack.ts), before beginBuild: the build is marked first so that a SIGKILL's active
+  // snapshot is cleaned by the next build (./recover.ts). A cold build needs every base layer's files.
+  // With --cache-from the build expects its steps to hit, and a build whose every step hits never reads its
+  // base's files (unpacking a Debian base cost such a build seconds of CPU) nor, when its output is a push
+  // to the base's registry (mounted) or nothing, its base's bytes: base images resolve lazily (manifests and
+  // config only, ./resolve-image.ts); a step that misses, an output that writes layer bytes or a push that
+  // must upload one fetches them then through `fetcher`.
+  const lazyBase = args.cacheFrom.length > 0;
+  const unpackTee = lazyBase ? undefined : unpackWhilePulling({ snapshotter, content });
   let marked: Promise<string> | undefined;
   const tee: BaseImageDeps['tee'] = unpackTee
     ? async (image, index) => {
@@ -164,7 +169,7 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
           const id = `${formatPlatform(p)} ${ref}`;
           let r = baseImages.get(id);
           if (!r) {
-            r = resolveBaseImage(ref, { content, images, client: baseRegistry, pulled: new PulledRecords(join(store.root, 'registry', 'pulled')), platform: p, progress, pull: args.pull, ...(tee ? { tee } : {}) });
+            r = resolveBaseImage(ref, { content, images, client: baseRegistry, pulled: new PulledRecords(join(store.root, 'registry', 'pulled')), platform: p, progress, pull: args.pull, sources: blobSources, lazy: lazyBase, ...(tee ? { tee } : {}) });
             baseImages.set(id, r);
           }
           return r;
@@ -281,6 +286,19 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
     const perPlatform: PlatformImage[] = [];
     for (const [i, r] of results.entries()) perPlatform.push({ platform: platforms[i]!, result: r, blobs: await writeImageWith(r, content, optionsList[i]!) });
     const ensureBlob = (d: { digest: string; size: number; mediaType: string }) => fetcher.ensure(d, controller.signal);
+    // An output other than a plain push reads (or keeps) the layers' bytes: lazy ones (base layers resolved
+    // without them, imported cache layers) come in now; a push fetches only what it cannot mount or skip.
+    if (!pushOnly(args)) {
+      const wanted = new Map(results.flatMap((r) => r.layers).map((l) => [l.descriptor.digest, l.descriptor]));
+      await Promise.all(
+        [...wanted.values()].map((d) =>
+          ensureBlob(d).catch((err: unknown) => {
+            if (controller.signal.aborted) throw err;
+            throw new TsbuildError('BLOB_FETCH_FAILED', `layer ${d.digest} of the image is not in the local store yet and could not be fetched for the output: ${(err as Error).message}`, { cause: err });
+          }),
+        ),
+      );
+    }
     const ctx = { content, images, progress, signal: controller.signal, snapshotter, mountsDir, imageOptions, ensureBlob };
     // Several platforms: the build's image is the index of its platforms' images (its digest is the build's ID).
     const blobs = multi ? await defaultIndex(perPlatform, ctx) : perPlatform[0]!.blobs;

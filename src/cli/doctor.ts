@@ -1,7 +1,9 @@
 /** `tsbuild doctor [--fix]`: verify every blob digest, cache record, snapshot and tag of the store. */
 import { parseArgs } from 'node:util';
 import { UsageError } from '../errors.js';
+import { join } from 'node:path';
 import { doctor } from '../cache/doctor.js';
+import { BlobSources } from '../registry/sources.js';
 import { openStores } from './cache-stores.js';
 import { otherLiveBuilds } from './live-builds.js';
 import { storeRoot } from './store-root.js';
@@ -15,7 +17,9 @@ export async function doctorCommand(argv: string[]): Promise<number> {
   }
   const stores = openStores(storeRoot(values.root));
   if (values.fix && otherLiveBuilds(stores.layout.state).length > 0) throw new UsageError('cannot repair the store while builds are running on it');
-  const r = await doctor(stores, { fix: values.fix ?? false });
+  // A layer absent from the store that a registry is known to have is lazy (a base image resolved without its layers), not missing.
+  const sources = new BlobSources(join(stores.layout.root, 'registry', 'sources'));
+  const r = await doctor(stores, { fix: values.fix ?? false, fetchable: async (d) => (await sources.get(d)).length > 0 });
   if (values.json) {
     process.stdout.write(JSON.stringify(r, null, 2) + '\n');
   } else {

@@ -6,7 +6,7 @@ import { LocalContentStore } from '../content/store.js';
 import { manifestForExport } from '../diff/variants.js';
 import { LocalImageStore } from '../imagestore/store.js';
 import { storeLayout, storeRoot } from './store-root.js';
-import { makeRegistryClient } from './registry-client.js';
+import { makeRegistryClient, storeFetcher } from './registry-client.js';
 import { selectRenderer } from './render/select.js';
 
 export async function pushCommand(argv: string[]): Promise<number> {
@@ -28,6 +28,7 @@ export async function pushCommand(argv: string[]): Promise<number> {
   const mode = values.quiet ? 'quiet' : ((values.progress ?? 'auto') as 'auto' | 'plain' | 'tty' | 'quiet');
   const progress = selectRenderer(mode);
   const client = makeRegistryClient(store.root, { insecure: values['insecure-registry'] ?? [], progress });
+  const fetcher = storeFetcher(store.root, content, { insecure: values['insecure-registry'] ?? [], progress });
   try {
     for (const ref of positionals) {
       const name = normalizeReference(ref);
@@ -35,7 +36,8 @@ export async function pushCommand(argv: string[]): Promise<number> {
       if (!rec) throw new NotFoundError('IMAGE_NOT_FOUND', `${name} is not in the local image store`, { hint: '`tsbuild images` lists what the store has' });
       // layers the store keeps uncompressed are pushed gzip-compressed (made once, memoized)
       const target = await manifestForExport(content, rec.target);
-      const s = await client.push([name], target, { content });
+      // A layer of a base image a build resolved lazily is mounted when it can be, else fetched before its upload.
+      const s = await client.push([name], target, { content, ensureBlob: (d) => fetcher.ensure(d) });
       progress.emit({ type: 'info', message: `pushed ${name}@${target.digest} (${s.uploaded} uploaded, ${s.mounted} mounted, ${s.skipped} already there)` });
     }
   } finally {

@@ -1,6 +1,9 @@
 /** The RegistryClient the CLI commands share: the store's blob-source and pulled records, --insecure-registry. */
 import { join } from 'node:path';
 import { BlobSources, PulledRecords, RegistryClient } from '../registry/index.js';
+import { registryOrigins } from '../registry/sources.js';
+import { BlobFetcher } from '../content/fetch.js';
+import type { ContentStore } from '../content/types.js';
 import type { ProgressSink } from '../progress/types.js';
 
 export function registryDirs(storeRoot: string) {
@@ -19,4 +22,13 @@ export function makeRegistryClient(storeRoot: string, opts: { insecure?: string[
     sources: registryDirs(storeRoot).sources,
     ...(opts.progress ? { progress: opts.progress } : {}),
   });
+}
+
+/**
+ * How a command outside a build (`save`, `push`) gets a blob the store lacks: a layer of a base image a build
+ * resolved lazily (./resolve-image.ts), from the registry repositories `registry/sources` knows, verified.
+ */
+export function storeFetcher(storeRoot: string, content: ContentStore, opts: { insecure?: string[]; progress?: ProgressSink } = {}): BlobFetcher {
+  let client: RegistryClient | undefined;
+  return new BlobFetcher({ content, ...(opts.progress ? { progress: opts.progress } : {}) }).add(registryOrigins(registryDirs(storeRoot).sources, async () => (client ??= makeRegistryClient(storeRoot, opts))));
 }

@@ -1,13 +1,17 @@
 /**
  * A build's base images: from the local store when it has them, from the registry otherwise.
- * - not in the store, or --pull: pull (manifests, config, layers) and name it in the store;
+ * - not in the store, or --pull: pull (manifests, config, layers) and name it in the store; `lazy`: the
+ *   manifests and config only, each layer recorded in `registry/sources` as living in the image's
+ *   repository, and fetched when something needs its bytes (`BlobFetcher.ensure`, src/content/fetch.ts: the
+ *   solver's unpack, an output that writes layer bytes, a push that cannot mount it);
  * - in the store and pulled from a registry before: one HEAD per build; the store's copy is reused when the
  *   digest is unchanged, pulled again when the tag moved, and used with a warning when the registry cannot
  *   be reached;
  * - in the store and never pulled (built or tagged here), or pinned by digest: used as is, no network.
  * The store's copy is checked where it is read anyway: the manifest and config are hashed (small), the layer
- * blobs stat-ed. A pulled image with missing or corrupt blobs is pulled again by digest (the same image),
- * with one warning; one that was not pulled cannot be repaired here: the error names `tsbuild doctor --fix`.
+ * blobs stat-ed; an absent layer a registry is known to have (`sources`) is not damage: it is lazy. A pulled
+ * image with missing or corrupt blobs is pulled again by digest (the same image), with one warning; one that
+ * was not pulled cannot be repaired here: the error names `tsbuild doctor --fix`.
  */
 import { NotFoundError, StoreError, TsbuildError } from '../errors.js';
 import { normalizeReference, parseReference, type ParsedReference } from '../image/reference.js';
@@ -19,6 +23,7 @@ import type { ImageConfig, Index, Manifest, Platform } from '../image/types.js';
 import type { ProgressSink } from '../progress/types.js';
 import { RegistryError } from '../registry/errors.js';
 import type { PulledRecords } from '../registry/pulled.js';
+import type { BlobSources } from '../registry/sources.js';
 import type { PullOptions } from '../registry/pull.js';
 import type { RegistryClient } from '../registry/client.js';
 import type { TagCheck } from './tag-check.js';
@@ -46,8 +51,12 @@ export interface BaseImageDeps {
   /** --pull: always ask the registry. */
   pull: boolean;
   signal?: AbortSignal;
-  /** Unpacks layers while they download (build.ts passes the solver's unpackWhilePulling). */
+  /** Unpacks layers while they download (build.ts passes the solver's unpackWhilePulling); not with `lazy`. */
   tee?: PullOptions['tee'];
+  /** Where blobs are known to live (`registry/sources`): a pull records its layers there; an absent layer known there is lazy, not damaged. */
+  sources?: BlobSources;
+  /** Pull manifests and config only: the layers are fetched when needed (build.ts: a build with --cache-from). */
+  lazy?: boolean;
 }
 
 export async function resolveBaseImage(ref: string, deps: BaseImageDeps): Promise<BaseImage> {
@@ -60,7 +69,7 @@ export async function resolveBaseImage(ref: string, deps: BaseImageDeps): Promis
   if (rec && !deps.pull) {
     const from = await pulled.get(name);
     const pulledHere = from !== undefined && from.digest === rec.target.digest;
-    const found = await local(name, rec.target.digest, content, deps.platform);
+    const found = await local(name, rec.target.digest, content, deps.platform, deps.sources);
     if ('absent' in found && pulledHere) {
       // Another platform of a pulled index: its manifest was never fetched. The same index, this platform.
       pullRef = { ...parsed, digest: rec.target.digest };
@@ -91,7 +100,12 @@ export async function resolveBaseImage(ref: string, deps: BaseImageDeps): Promis
   progress.emit({ type: 'vertex.started', id, name: `pulling ${name}`, at });
   try {
     const c = await client();
-    const img = await c.pull(pullRef, { content, platform: deps.platform, ...(deps.signal ? { signal: deps.signal } : {}), ...(deps.tee ? { tee: deps.tee } : {}) });
+    const img = await c.pull(pullRef, {
+      content,
+      platform: deps.platform,
+      ...(deps.signal ? { signal: deps.signal } : {}),
+      ...(deps.lazy ? { layers: false } : deps.tee ? { tee: deps.tee } : {}),
+    });
     await images.put(name, img.target);
     await pulled.put(name, img.target.digest);
     progress.emit({ type: 'vertex.done', id, name: `pulling ${name}`, at: Date.now(), durationMs: Date.now() - at });
@@ -105,7 +119,7 @@ export async function resolveBaseImage(ref: string, deps: BaseImageDeps): Promis
     if (damaged.length) throw unrecoverable(name, damaged, `the registry cannot give them back (${err instanceof Error ? err.message : String(err)})`);
     if (rec && err instanceof RegistryError && !(err.status !== undefined && err.status < 500)) {
       progress.emit({ type: 'warning', message: `${name}: cannot pull (${err.message}); using the image in the local store` });
-      const found = await local(name, rec.target.digest, content, deps.platform);
+      const found = await local(name, rec.target.digest, content, deps.platform, deps.sources);
       if ('damaged' in found) throw unrecoverable(name, found.damaged, 'the registry cannot be reached');
       if ('absent' in found) throw unrecoverable(name, [found.absent], 'the registry cannot be reached');
       return { ...found, unchecked: true };
@@ -123,8 +137,11 @@ async function tagCheck(c: RegistryClient, name: string, parsed: ParsedReference
 
 type Found = { ref: string; digest: string; config: ImageConfig } | { damaged: string[] } | { absent: string };
 
-/** The image as the store has it, or the digests of its blobs that are missing or corrupt. */
-async function local(name: string, digest: string, content: ContentStore, platform: Platform): Promise<Found> {
+/**
+ * The image as the store has it, or the digests of its blobs that are missing or corrupt. A layer that is
+ * absent but that `sources` knows a registry repository for is lazy (fetched when needed), not missing.
+ */
+async function local(name: string, digest: string, content: ContentStore, platform: Platform, sources?: BlobSources): Promise<Found> {
   const json = async <T>(d: string): Promise<T | undefined> => {
     const bytes = await content.read(d).catch(() => undefined);
     if (!bytes || !isVerifiableDigest(d) || digestOf(bytes, parseDigest(d).algorithm) !== d) return undefined;
@@ -145,7 +162,7 @@ async function local(name: string, digest: string, content: ContentStore, platfo
   }
   const config = await json<ImageConfig>(doc.config.digest);
   const missing = [];
-  for (const l of doc.layers ?? []) if (!(await content.has(l.digest))) missing.push(l.digest);
+  for (const l of doc.layers ?? []) if (!(await content.has(l.digest)) && !(sources && (await sources.get(l.digest)).length > 0)) missing.push(l.digest);
   if (!config) missing.unshift(doc.config.digest);
   if (missing.length || !config) return { damaged: missing };
   return { ref: name, digest, config };

@@ -9,6 +9,7 @@ import { withOutputFile, writeTar } from '../imagestore/output-file.js';
 import { setTempLeaseDir } from '../fsutil/temp-lease.js';
 import { normalizeReference } from '../image/reference.js';
 import { openStores } from './stores.js';
+import { storeFetcher } from './registry-client.js';
 import { parse } from './tag.js';
 
 export async function saveCommand(argv: string[]): Promise<number> {
@@ -35,6 +36,12 @@ export async function saveCommand(argv: string[]): Promise<number> {
     for (const n of names) if (!im.names.includes(n)) im.names.push(n);
   }
   const list = [...byDigest.values()];
+  // A layer of a base image a build resolved lazily (not downloaded yet) is fetched from its registry first.
+  const fetcher = storeFetcher(store.root, content);
+  for (const ref of positionals) {
+    const f = await findImage(images, content, ref);
+    for (const l of f.manifest.layers ?? []) await fetcher.ensure(l);
+  }
   const entries = format === 'oci' ? await ociArchiveEntries(list, content) : await dockerArchiveEntries(list, content);
   await withOutputFile(dest, format === 'oci' ? 'OCI archive' : 'Docker archive', (out) => writeTar(out, entries));
   return 0;

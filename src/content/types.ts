@@ -52,11 +52,15 @@ export interface ContentStore {
 }
 
 /**
- * Getting a blob back from where it came from when the store lost it or holds a corrupt copy (a crash, a
- * manual cleanup, a damaged disk). Implemented by src/content/fetch.ts (`BlobFetcher`: the registry
- * repositories a blob was pulled from or pushed to, the build's cache sources); the solver only sees this.
+ * Getting a blob from where it lives when the store lacks it: a lazy blob (a base image layer resolved
+ * without its layers, a `--cache-from` layer: `ensure`), or one the store lost or holds a corrupt copy of (a
+ * crash, a manual cleanup, a damaged disk: `fetchAgain`). Implemented by src/content/fetch.ts (`BlobFetcher`:
+ * the registry repositories a blob was pulled from or pushed to, the build's cache sources); the solver only
+ * sees this.
  */
 export interface BlobRecovery {
+  /** Bring an absent blob into the store; nothing happens when no origin knows it; throws when every origin failed. */
+  ensure(desc: { digest: string; size: number; mediaType?: string }, signal?: AbortSignal): Promise<void>;
   /** Replace the blob (a copy that is present is taken as corrupt and removed first); false when it cannot be fetched. */
   fetchAgain(desc: { digest: string; size: number; mediaType?: string }, signal?: AbortSignal): Promise<boolean>;
 }

@@ -2,6 +2,9 @@
  * Pulling an image: the top-level manifest (an index is resolved to the wanted platform), the config and
  * the layers (concurrently, on a p-queue), each verified against its digest before it enters the
  * ContentStore. Pulled blobs are recorded as living in this repository (for cross-repository mounts).
+ * `layers: false` fetches the manifests and config only and records each layer as living in this repository
+ * (the registry says so): a lazy base image, whose layers `BlobFetcher` (src/content/fetch.ts) fetches from
+ * there when something needs them, verified like every pull; a push to this registry mounts them.
  */
 import { binarySize } from '../units/bytes.js';
 import PQueue from 'p-queue';
@@ -24,7 +27,7 @@ export interface PullOptions {
   signal?: AbortSignal;
   /** Layer downloads at once; default 4. */
   concurrency?: number;
-  /** Also download the layers (default true); false fetches manifests and config only. */
+  /** Also download the layers (default true); false fetches manifests and config only (and records where the layers live in `sources`). */
   layers?: boolean;
   sources?: BlobSources;
   /**
@@ -65,6 +68,7 @@ export async function pullImage(t: RegistryTransport, ref: ParsedReference, opts
   await pullBlob(t, path, manifest.config, content, signal ? { signal } : {});
   const config = JSON.parse((await content.read(manifest.config.digest)).toString('utf8')) as ImageConfig;
   if (opts.layers !== false) await pullLayers(t, path, manifest.layers, opts, { manifest, config });
+  else if (opts.sources) await Promise.all(manifest.layers.map((d) => opts.sources!.add(d.digest, { domain: t.domain, repository: path })));
   return { target, manifestDigest: m.digest, manifest, config };
 }
 

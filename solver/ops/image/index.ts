@@ -40,6 +40,6 @@ export const imageOp: OpModule<'image', ImageCacheMap> = {
   },
   async run(op, ctx, env) {
     const img = await resolved(env, ctx.vertex.digest, op.source);
-    return { snapshot: await unpackImage(img, { ...env.deps, signal: ctx.signal }) };
+    return { snapshot: await unpackImage(img, { ...env.deps, signal: ctx.signal, name: op.source.ref }) };
   },
 };
