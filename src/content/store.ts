@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { DigestMismatchError, NotFoundError, StoreError } from '../errors.js';
 import { fsyncDir } from '../fsutil/atomic.js';
-import type { BlobInfo, ContentStore, ContentWriter, WriterOptions } from './types.js';
+import type { BlobInfo, ContentStore, ContentWriter, DirectWrite, WriterOptions } from './types.js';
 import { DIGEST_ALGORITHMS, digestProblem, type DigestAlgorithm, type ParsedDigest } from './digest.js';
 
 /**
@@ -221,8 +221,23 @@ class LocalWriter implements ContentWriter {
    * when it fills, so a blob costs few syscalls; the caller may reuse its chunk as soon as write() returns.
    * Chunks of 1 MiB or more are written directly. Writes are serialised so that callers keep their order.
    */
+  /** Set by direct(): the producer writes the file itself; `done` once it has reported what it wrote. */
+  private directly: { done?: { size: number; hex: string } } | undefined;
+
+  direct(): DirectWrite | undefined {
+    if (this.state !== 'open' || this.directly || this.size > 0) return undefined;
+    const directly: { done?: { size: number; hex: string } } = {};
+    this.directly = directly;
+    return {
+      fd: this.fh.fd,
+      algorithm: this.algorithm,
+      written: (size, hex) => void (directly.done = { size, hex }),
+    };
+  }
+
   write(chunk: Uint8Array): Promise<void> {
     if (this.state !== 'open') return Promise.reject(new StoreError('WRITER_CLOSED', `content writer already ${this.state}`));
+    if (this.directly) return Promise.reject(new StoreError('WRITER_CLOSED', 'content writer is written directly'));
     if (this.failed) return Promise.reject(this.failed);
     this.size += chunk.byteLength;
     // More bytes than expected can never commit: stop now (an untrusted source may never end).
@@ -277,12 +292,26 @@ class LocalWriter implements ContentWriter {
   async commit(): Promise<BlobInfo> {
     if (this.state !== 'open') throw new StoreError('WRITER_CLOSED', `content writer already ${this.state}`);
     try {
-      this.flushStage();
-      await this.chain;
-      if (this.failed) throw this.failed;
-      await this.fh.sync();
-      await this.close();
-      const hex = await this.hash.digest();
+      let hex: string;
+      if (this.directly) {
+        const done = this.directly.done;
+        if (!done) throw new StoreError('WRITER_INCOMPLETE', 'content writer: a direct write reported nothing');
+        this.size = done.size;
+        // the producer's count against the file: a short or stray write never commits
+        const { size } = await this.fh.stat();
+        if (size !== done.size) throw new StoreError('SIZE_MISMATCH', `content: the producer wrote ${done.size} bytes, the file holds ${size}`);
+        await this.fh.sync();
+        await this.close();
+        this.hash.dispose();
+        hex = done.hex;
+      } else {
+        this.flushStage();
+        await this.chain;
+        if (this.failed) throw this.failed;
+        await this.fh.sync();
+        await this.close();
+        hex = await this.hash.digest();
+      }
       const digest = `${this.algorithm}:${hex}`;
       if (this.opts.size !== undefined && this.opts.size !== this.size) {
         throw new StoreError('SIZE_MISMATCH', `content: expected ${this.opts.size} bytes, got ${this.size} (digest ${digest})`);

@@ -22,6 +22,22 @@ export interface ContentWriter {
   commit(): Promise<BlobInfo>;
   /** Discard the partial write. Safe to call after commit (no-op). */
   abort(): Promise<void>;
+  /**
+   * Optional, before any write(): the ingest file's descriptor, for a producer that writes the whole blob
+   * itself (synchronously, in order, from any thread of this process) and hashes exactly the bytes it
+   * writes (src/diff/tar-file.ts: a layer's tar, which nothing else has to see). Afterwards write() refuses;
+   * the producer's size and digest go to `written()` before commit(), which checks the size against the
+   * file, fsyncs, checks `expected`, renames as for any blob. Undefined when the store cannot offer it.
+   */
+  direct?(): DirectWrite | undefined;
+}
+
+export interface DirectWrite {
+  fd: number;
+  /** The algorithm the digest given to `written` must use. */
+  algorithm: 'sha256' | 'sha512';
+  /** What the producer wrote: its byte count and the hex digest of exactly those bytes. */
+  written(size: number, hex: string): void;
 }
 
 export interface WriterOptions {

@@ -5,7 +5,8 @@ import { StoreError } from '../errors.js';
 import { MediaType, type Layer } from '../image/types.js';
 import { LayerSink } from './layer-sink.js';
 import { readOpaqueDirs } from './special-files.js';
-import { produceTar } from './tar-producer.js';
+import { produceTar, produceTarFile } from './tar-producer.js';
+import { SMALL_GZIP_BYTES } from './compress.js';
 
 export interface CreateLayerOptions {
   /** An overlay-format layer dir (Snapshotter.layerDir): whiteouts are 0/0 char devices, opaque dirs carry an xattr. */
@@ -29,7 +30,8 @@ export interface CreateLayerOptions {
  *
  * The tar's format (order, headers, OCI whiteouts for overlay ones) is tar-tree.ts's. The diffID
  * (uncompressed) and the blob digest are computed in the same pass (one hash when they are the same:
- * an uncompressed layer). Same tree → same bytes.
+ * an uncompressed layer, which the tar's thread writes and hashes itself when the store allows it:
+ * ContentWriter.direct). Same tree → same bytes.
  */
 export async function createLayer(opts: CreateLayerOptions): Promise<Layer> {
   const compression = opts.compression ?? 'gzip';
@@ -38,10 +40,20 @@ export async function createLayer(opts: CreateLayerOptions): Promise<Layer> {
   signal?.throwIfAborted();
   const layerDir = resolve(opts.layerDir);
   const writer = await opts.content.writer();
-  const sink = new LayerSink(writer, compression, level, opts.onSmallTar !== undefined);
+  // An uncompressed layer is written into the ingest file by the thread that makes the tar, when the store
+  // offers its descriptor (tar-file.ts); otherwise (compressed, or another store) through the LayerSink.
+  const direct = compression === 'none' ? writer.direct?.() : undefined;
+  const sink = direct ? undefined : new LayerSink(writer, compression, level, opts.onSmallTar !== undefined);
   try {
-    await tarTree(layerDir, (chunk) => sink.write(chunk), signal);
-    const res = await sink.finish();
+    let res: { size: number; diffID?: string; small?: Buffer };
+    if (direct) {
+      const file = await produceTarFile(layerDir, await opaqueDirs(layerDir), direct.fd, opts.onSmallTar ? SMALL_GZIP_BYTES : 0, signal);
+      direct.written(file.size, file.hex);
+      res = file;
+    } else {
+      await tarTree(layerDir, (chunk) => sink!.write(chunk), signal);
+      res = await sink!.finish();
+    }
     const info = await writer.commit();
     if (info.size !== res.size) {
       throw new StoreError('LAYER_HASH_MISMATCH', `layer blob ${info.digest} (${info.size} bytes) does not match the bytes produced (${res.size} bytes)`);
@@ -53,7 +65,7 @@ export async function createLayer(opts: CreateLayerOptions): Promise<Layer> {
     if (res.small) opts.onSmallTar!(layer, res.small);
     return layer;
   } catch (err) {
-    sink.destroy();
+    sink?.destroy();
     await writer.abort();
     if (signal?.aborted) throw signal.reason ?? err;
     throw err;
@@ -67,9 +79,12 @@ export async function createLayer(opts: CreateLayerOptions): Promise<Layer> {
  */
 export async function tarTree(dir: string, onChunk: (chunk: Buffer) => Promise<void>, signal?: AbortSignal): Promise<void> {
   const layerDir = resolve(dir);
-  // Only a directory below the root can be opaque: a layer without one (common for small RUN steps)
-  // needs no getfattr process.
+  await produceTar(layerDir, await opaqueDirs(layerDir), onChunk, signal);
+}
+
+/** The opaque directories of a layer dir. Only a directory below the root can be opaque: a layer without one
+ * (common for small RUN steps) needs no getfattr process. */
+async function opaqueDirs(layerDir: string): Promise<Set<string>> {
   const hasSubdir = readdirSync(layerDir, { withFileTypes: true }).some((e) => e.isDirectory());
-  const opaque = hasSubdir ? await readOpaqueDirs(layerDir) : new Set<string>();
-  await produceTar(layerDir, opaque, onChunk, signal);
+  return hasSubdir ? await readOpaqueDirs(layerDir) : new Set<string>();
 }

@@ -12,10 +12,15 @@ export interface TarJob {
   opaque: string[];
   /** SharedArrayBuffer of two Int32: [INFLIGHT, ABORT]. */
   ctl: SharedArrayBuffer;
+  /**
+   * Write the tar into this file descriptor (tar-file.ts) instead of posting chunks; 'done' then carries
+   * its size and sha256, and the whole tar when it is at most `keepUpTo` bytes.
+   */
+  file?: { fd: number; keepUpTo: number };
 }
 
 export type TarJobMessage =
   | { t: 'chunk'; b: ArrayBuffer; n: number }
-  | { t: 'done' }
+  | { t: 'done'; file?: { size: number; hex: string; small?: ArrayBuffer } }
   | { t: 'aborted' }
   | { t: 'error'; message: string; tsbuildCode?: string; code?: string; path?: string; syscall?: string };

@@ -17,6 +17,7 @@ import { Worker } from 'node:worker_threads';
 import { StoreError } from '../errors.js';
 import { ABORT, INFLIGHT, type TarJob, type TarJobMessage } from './tar-job.js';
 import { tarChunks } from './tar-tree.js';
+import { writeTarFile, type TarFileResult } from './tar-file.js';
 
 /** Idle workers kept for the next layer (they do not keep the process alive). */
 const MAX_IDLE = 4;
@@ -52,16 +53,50 @@ export function tarOnWorker(): boolean {
  */
 export async function produceTar(dir: string, opaque: ReadonlySet<string>, onChunk: (chunk: Buffer) => Promise<void>, signal?: AbortSignal): Promise<void> {
   signal?.throwIfAborted();
+  const worker = workerFor(dir);
+  if (!worker) return inThread(dir, opaque, onChunk, signal);
+  return onWorker(worker, { dir, opaque: [...opaque], ctl: new SharedArrayBuffer(8) }, onChunk, signal);
+}
+
+/**
+ * Write the tar of `dir` into `fd` (an ingest file of the content store, at its current offset) and hash
+ * it (tar-file.ts), on a worker thread chosen as produceTar chooses, else on this thread. Resolves or
+ * rejects only once nothing writes to `fd` any more (the caller then closes it).
+ */
+export async function produceTarFile(dir: string, opaque: ReadonlySet<string>, fd: number, keepUpTo: number, signal?: AbortSignal): Promise<TarFileResult> {
+  signal?.throwIfAborted();
+  const worker = workerFor(dir);
+  if (!worker) return writeTarFile(dir, opaque, fd, keepUpTo, () => signal?.aborted ?? false);
+  return fileOnWorker(worker, { dir, opaque: [...opaque], ctl: new SharedArrayBuffer(8), file: { fd, keepUpTo } }, signal);
+}
+
+/** An idle worker, else a new one unless the tree is small (undefined: make the tar on this thread). */
+function workerFor(dir: string): Worker | undefined {
   const url = workerScript();
-  if (!url) return inThread(dir, opaque, onChunk, signal);
+  if (!url) return undefined;
   let worker = takeIdle();
   if (!worker) {
-    if (isSmallTree(dir)) return inThread(dir, opaque, onChunk, signal);
+    if (isSmallTree(dir)) return undefined;
     worker = new Worker(url);
     started++;
   }
   worker.ref();
-  return onWorker(worker, { dir, opaque: [...opaque], ctl: new SharedArrayBuffer(8) }, onChunk, signal);
+  return worker;
+}
+
+/**
+ * Start a tar worker ahead of need (a RUN step that will make a layer is running): its start (50–120 ms
+ * of CPU, a V8 isolate and Node's bootstrap) then overlaps the step instead of delaying its layer. Does
+ * nothing when a worker is idle or there is no compiled worker script; the worker never keeps the process
+ * alive.
+ */
+export function warmTarWorker(): void {
+  const url = workerScript();
+  if (!url || idle.length > 0) return;
+  const w = new Worker(url);
+  started++;
+  w.unref();
+  putIdle(w);
 }
 
 /** An idle worker drops out of the pool if it ever exits (it is then never handed a job). */
@@ -191,6 +226,60 @@ function onWorker(worker: Worker, job: TarJob, onChunk: (chunk: Buffer) => Promi
     worker.once('error', onDead);
     worker.once('exit', onDead);
     if (signal) signal.addEventListener('abort', onAbort, { once: true });
+    worker.postMessage(job);
+  });
+}
+
+/**
+ * A file job (produceTarFile): settles only on the worker's last word (done, aborted, error) or its exit,
+ * never earlier, since until then it may write to the job's descriptor. An abort sets the shared flag,
+ * which the worker reads after every chunk.
+ */
+function fileOnWorker(worker: Worker, job: TarJob, signal?: AbortSignal): Promise<TarFileResult> {
+  const ctl = new Int32Array(job.ctl);
+  return new Promise<TarFileResult>((resolve, reject) => {
+    const onAbort = () => Atomics.store(ctl, ABORT, 1);
+    const detach = () => {
+      worker.off('message', onMessage);
+      worker.off('error', onError);
+      worker.off('exit', onExit);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    const release = () => {
+      detach();
+      worker.unref();
+      putIdle(worker);
+    };
+    const onError = (err: Error) => {
+      detach();
+      // an 'error' event is followed by the worker's exit: it writes nothing more
+      reject(new StoreError('TAR_WORKER_FAILED', `making the tar of ${job.dir} failed: ${err.message}`, { cause: err }));
+    };
+    const onExit = (code: number) => {
+      detach();
+      reject(new StoreError('TAR_WORKER_FAILED', `the tar worker for ${job.dir} exited (code ${code})`));
+    };
+    const onMessage = (m: TarJobMessage) => {
+      switch (m.t) {
+        case 'done':
+          release();
+          if (!m.file) return reject(new StoreError('TAR_WORKER_FAILED', `the tar worker for ${job.dir} reported no file`));
+          return resolve({ size: m.file.size, hex: m.file.hex, ...(m.file.small ? { small: Buffer.from(m.file.small) } : {}) });
+        case 'aborted':
+          release();
+          return reject(signal?.reason ?? new StoreError('ABORTED', 'layer export aborted'));
+        case 'error':
+          release();
+          return reject(workerError(m));
+        case 'chunk':
+          return; // never sent for a file job
+      }
+    };
+    worker.on('message', onMessage);
+    worker.once('error', onError);
+    worker.once('exit', onExit);
+    if (signal) signal.addEventListener('abort', onAbort, { once: true });
+    if (signal?.aborted) onAbort();
     worker.postMessage(job);
   });
 }

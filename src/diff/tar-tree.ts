@@ -38,7 +38,21 @@ interface Item {
  */
 export function* tarChunks(dir: string, opaque: ReadonlySet<string>): Generator<Buffer, void, void> {
   const ready: Buffer[] = [];
-  const out = new TarWriter((chunk) => void ready.push(chunk));
+  yield* encodeTree(dir, opaque, new TarWriter((chunk) => void ready.push(chunk)), ready);
+}
+
+/**
+ * The same tar, handed to `consume` synchronously in one reused 1 MiB buffer (all but the last chunk
+ * exactly 1 MiB): `consume` must be done with a chunk when it returns. What a file sink uses (tar-file.ts):
+ * no buffer per chunk, no hand-over between threads.
+ */
+export function tarInto(dir: string, opaque: ReadonlySet<string>, consume: (chunk: Buffer) => void): void {
+  // `consume` takes every chunk as it fills, so the generator never has one to yield
+  for (const _ of encodeTree(dir, opaque, new TarWriter(consume, { reuse: true }), [])) void _;
+}
+
+/** Encode the tree into `out`, yielding the chunks its emit put into `ready`. */
+function* encodeTree(dir: string, opaque: ReadonlySet<string>, out: TarWriter, ready: Buffer[]): Generator<Buffer, void, void> {
   const hardlinks = new Map<string, string>();
   for (const it of walk(dir, '', opaque)) {
     const st = it.st;

@@ -3,11 +3,13 @@
  * reads and posts its 1 MiB chunks to the main thread, which keeps its event loop free to feed the
  * compressor and the content store. Flow control through a shared Int32Array: [chunks in flight, abort].
  * The worker waits (Atomics.wait) while MAX_INFLIGHT chunks are unconsumed, and stops at the next chunk
- * once abort is set.
+ * once abort is set. A job with a file descriptor (`job.file`) writes and hashes the tar itself
+ * (tar-file.ts) and reports its size and digest; abort is checked after every chunk there too.
  */
 import { parentPort } from 'node:worker_threads';
 import { TsbuildError } from '../errors.js';
 import { tarChunks } from './tar-tree.js';
+import { writeTarFile } from './tar-file.js';
 import { ABORT, INFLIGHT, MAX_INFLIGHT, type TarJob, type TarJobMessage } from './tar-job.js';
 
 const port = parentPort;
@@ -20,6 +22,11 @@ function post(m: TarJobMessage, transfer?: ArrayBuffer[]): void {
 function run(job: TarJob): void {
   const ctl = new Int32Array(job.ctl);
   try {
+    if (job.file) {
+      const r = writeTarFile(job.dir, new Set(job.opaque), job.file.fd, job.file.keepUpTo, () => Atomics.load(ctl, ABORT) !== 0);
+      const small = r.small ? new Uint8Array(r.small).buffer : undefined;
+      return post({ t: 'done', file: { size: r.size, hex: r.hex, ...(small ? { small } : {}) } }, small ? [small] : undefined);
+    }
     for (const chunk of tarChunks(job.dir, new Set(job.opaque))) {
       if (Atomics.load(ctl, ABORT)) return post({ t: 'aborted' });
       Atomics.add(ctl, INFLIGHT, 1);
@@ -34,6 +41,7 @@ function run(job: TarJob): void {
     }
     post({ t: 'done' });
   } catch (err) {
+    if (job.file && Atomics.load(ctl, ABORT)) return post({ t: 'aborted' });
     const e = err as NodeJS.ErrnoException;
     post({
       t: 'error',

@@ -34,15 +34,30 @@ const TYPEFLAG: Record<TarHeader['type'] | 'pax-header', number> = {
   'pax-header': 72,
 };
 
+export interface TarWriterOptions {
+  /**
+   * Write every chunk into the same 1 MiB buffer: `emit` must be done with a chunk when it returns (it
+   * hashes and writes it, synchronously). No buffer per chunk: a fresh one costs 256 page faults.
+   */
+  reuse?: boolean;
+}
+
 export class TarWriter {
   private buf = Buffer.allocUnsafe(CHUNK);
   private off = 0;
+  private readonly reuse: boolean;
 
   /**
    * `emit` receives each full chunk, synchronously; the chunk is the callee's (the writer never touches it
-   * again). Every chunk but the last is exactly 1 MiB and owns its whole ArrayBuffer (transferable).
+   * again) unless `reuse` is set. Every chunk but the last is exactly 1 MiB and owns its whole ArrayBuffer
+   * (transferable).
    */
-  constructor(private readonly emit: (chunk: Buffer) => void) {}
+  constructor(
+    private readonly emit: (chunk: Buffer) => void,
+    opts: TarWriterOptions = {},
+  ) {
+    this.reuse = opts.reuse ?? false;
+  }
 
   /** One entry: its header(s), then `data` (padded) when given. For data in pieces use `fill` + `pad`. */
   entry(h: TarHeader, data?: Buffer): void {
@@ -119,7 +134,7 @@ export class TarWriter {
 
   private next(): void {
     const full = this.buf;
-    this.buf = Buffer.allocUnsafe(CHUNK);
+    if (!this.reuse) this.buf = Buffer.allocUnsafe(CHUNK);
     this.off = 0;
     this.emit(full);
   }

@@ -7,9 +7,12 @@ import type { Snapshotter } from '../../../src/snapshot/types.js';
 import type { OpOutput, RunContext } from '../../types.js';
 import { commitSnapshot, keyHex, tempKey } from '../commit.js';
 import { ensureEmulation } from '../../../src/executor/emulation.js';
+import { warmTarWorker } from '../../../src/diff/tar-producer.js';
 import { prepareMounts, type ExecSandboxOptions, type PreparedMounts } from './mounts.js';
 
 const TAIL_LINES = 20;
+/** A RUN running this long gets the tar worker started for its layer (short steps never pay for one). */
+const WARM_TAR_AFTER_MS = 1000;
 const TAIL_BYTES = 64 * 1024;
 
 /** The last lines of a process's combined output. */
@@ -46,6 +49,10 @@ export async function runExec(
   try {
     extra = op.mounts?.length ? await prepareMounts(ctx, op, deps) : undefined;
     const limits = deps.sandbox?.limits;
+    // A step still running after WARM_TAR_AFTER_MS is likely to leave a large layer (an apt-get, a
+    // compile): the tar worker starts now, beside the container, instead of after it (tar-producer.ts).
+    const warm = setTimeout(warmTarWorker, WARM_TAR_AFTER_MS);
+    warm.unref();
     const res = await executor.run(
       mounts,
       { args: op.args, env: [...op.env, ...(extra?.env ?? [])], cwd: op.cwd, user: op.user },
@@ -65,7 +72,7 @@ export async function runExec(
           ctx.log('stderr', c);
         },
       },
-    );
+    ).finally(() => clearTimeout(warm));
     if (ctx.signal.aborted) throw ctx.signal.reason ?? new TsbuildError('CANCELED', 'build canceled');
     if (res.exitCode !== 0) {
       let how = res.signal ? `exit code: ${res.exitCode} (killed by ${res.signal})` : `exit code: ${res.exitCode}`;

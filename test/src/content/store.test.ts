@@ -95,3 +95,42 @@ describe('an untrusted stream longer than its descriptor', () => {
     }
   }, 20_000);
 });
+
+describe('a direct write (ContentWriter.direct: a producer writes the ingest file itself)', () => {
+  it("commits the producer's digest when the file holds the size it reports; a short file, a missing report or a write() afterwards never commits", async () => {
+    const { mkdtempSync, rmSync, writeSync } = await import('node:fs');
+    const { createHash } = await import('node:crypto');
+    const dir = mkdtempSync(join(tmpdir(), 'tsbuild-direct-'));
+    try {
+      const store = new LocalContentStore(join(dir, 'content'));
+      const data = Buffer.from('layer bytes written by another thread');
+      const hex = createHash('sha256').update(data).digest('hex');
+      const w = await store.writer();
+      const d = w.direct!()!;
+      expect(w.direct!()).toBeUndefined(); // once
+      await expect(w.write(Buffer.from('x'))).rejects.toThrow('written directly');
+      writeSync(d.fd, data);
+      d.written(data.length, hex);
+      expect(await w.commit()).toEqual({ digest: `sha256:${hex}`, size: data.length });
+      expect((await store.read(`sha256:${hex}`)).equals(data)).toBe(true);
+
+      const short = await store.writer();
+      const s = short.direct!()!;
+      writeSync(s.fd, data.subarray(1));
+      s.written(data.length, 'f'.repeat(64));
+      await expect(short.commit()).rejects.toThrow(/wrote \d+ bytes, the file holds/);
+      expect(await store.has('sha256:' + 'f'.repeat(64))).toBe(false);
+
+      const silent = await store.writer();
+      writeSync(silent.direct!()!.fd, data);
+      await expect(silent.commit()).rejects.toThrow('reported nothing');
+
+      const written = await store.writer();
+      await written.write(data);
+      expect(written.direct!()).toBeUndefined(); // bytes went through write(): no direct write after them
+      await written.abort();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalContentStore } from '../../../src/content/store.js';
+import type { ContentStore } from '../../../src/content/types.js';
 import { createLayer } from '../../../src/diff/compare.js';
 import { MediaType } from '../../../src/image/types.js';
 import type { OverlaySnapshotter } from '../../../src/snapshot/overlay.js';
@@ -104,5 +105,34 @@ describe('createLayer', () => {
     for await (const b of content.list()) after.push(b.digest);
     expect(after).toEqual(before);
     await content.cleanup();
+  });
+
+  it('an uncompressed layer written by the tar thread (ContentWriter.direct) has the bytes of one written through the writer (a store without direct)', async () => {
+    const plain: ContentStore = {
+      ...content,
+      path: (d) => content.path(d),
+      has: (d) => content.has(d),
+      read: (d) => content.read(d),
+      writer: async (o) => {
+        const w = await content.writer(o);
+        return { write: (c) => w.write(c), commit: () => w.commit(), abort: () => w.abort() };
+      },
+    } as ContentStore;
+    let small = 0;
+    for (const key of ['base', 'top']) {
+      const layerDir = await sn.layerDir(key);
+      let smallDirect: Buffer | undefined;
+      let smallSink: Buffer | undefined;
+      const direct = await createLayer({ layerDir, content, compression: 'none', onSmallTar: (_, t) => (smallDirect = t) });
+      const viaSink = await createLayer({ layerDir, content: plain, compression: 'none', onSmallTar: (_, t) => (smallSink = t) });
+      expect(direct).toEqual(viaSink);
+      expect(smallDirect === undefined).toBe(smallSink === undefined);
+      if (smallDirect) {
+        expect(smallDirect.equals(smallSink!)).toBe(true);
+        expect(sha(smallDirect)).toBe(direct.diffID);
+        small++;
+      }
+    }
+    expect(small).toBe(1); // 'top' is small, 'base' (big.bin) is not
   });
 });

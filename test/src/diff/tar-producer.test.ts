@@ -128,4 +128,45 @@ describe('produceTar', () => {
     expect(got).toBe(1);
     expect((await tarOf(dist.produceTar, many)).equals(await tarOf(srcProducer.produceTar, many))).toBe(true);
   });
+
+  it('a file job (produceTarFile) on the worker writes the bytes of the chunks and their sha256; an abort settles only after the worker stopped, and the worker serves the next job', async () => {
+    const { openSync, closeSync, readFileSync } = await import('node:fs');
+    const expected = await tarOf(srcProducer.produceTar, many);
+    const file = join(tmp, 'file-job.tar');
+    const fd = openSync(file, 'w');
+    try {
+      const r = await dist.produceTarFile(many, new Set(), fd, 0);
+      expect(r.size).toBe(expected.byteLength);
+      expect(r.hex).toBe(createHash('sha256').update(expected).digest('hex'));
+      expect(r.small).toBeUndefined();
+      expect(readFileSync(file).equals(expected)).toBe(true);
+    } finally {
+      closeSync(fd);
+    }
+    const fd2 = openSync(file, 'w');
+    const ac = new AbortController();
+    const aborted = dist.produceTarFile(many, new Set(), fd2, 0, ac.signal);
+    ac.abort(new Error('stop'));
+    await expect(aborted).rejects.toThrow('stop');
+    closeSync(fd2);
+    const fd3 = openSync(file, 'w');
+    try {
+      const r = await dist.produceTarFile(many, new Set(), fd3, 64 << 20);
+      expect(r.small!.equals(expected)).toBe(true);
+    } finally {
+      closeSync(fd3);
+    }
+  });
+
+  it('warmTarWorker starts one worker ahead of need, only when none is idle, and the next large layer uses it', async () => {
+    // a fresh instance of the module: its own pool, empty
+    const fresh = (await import(new URL('tar-producer.js?warm', distUrl).href)) as Producer;
+    expect(fresh.tarWorkersStarted()).toBe(0);
+    fresh.warmTarWorker();
+    expect(fresh.tarWorkersStarted()).toBe(1);
+    fresh.warmTarWorker();
+    expect(fresh.tarWorkersStarted()).toBe(1); // one is idle
+    expect((await tarOf(fresh.produceTar, many)).equals(await tarOf(srcProducer.produceTar, many))).toBe(true);
+    expect(fresh.tarWorkersStarted()).toBe(1); // the warmed one made it
+  });
 });
