@@ -7,6 +7,7 @@
  *   (`doctor`), and a second build accepts the image whose layers are absent (no "missing" repair);
  * - a step misses: the base layers are fetched then and the step runs on them;
  * - a docker archive output: the base layers are fetched for it, the archive is complete;
+ * - a push to another registry: the base layers are fetched and uploaded, the image is complete;
  * - the registry is gone when the layers are needed: a clear error naming the image and the layer, exit 1,
  *   the store consistent.
  */
@@ -157,6 +158,24 @@ describe('lazy base-image layers', () => {
       expect(`sha256:${sum}`).toBe(l);
     }
     await doctorOK(d);
+  }, 180_000);
+
+  it('every step CACHED, pushed to another registry: the base layers are fetched (verified) and uploaded, the image complete', async () => {
+    const other = await TestRegistry.start('open');
+    try {
+      const f = sandbox();
+      proxy.reset();
+      const out = await build(f, ['--cache-from', cacheRef, '-o', `type=registry,name=${other.domain}/elsewhere/lazy:f`, ctx]);
+      expect(out.code, out.text).toBe(0);
+      expect(ran(out.text)).toEqual([]);
+      expect(f.runcRuns()).toBe(0);
+      expect(new Set(blobGets(baseLayers).map((r) => r.path.replace(/^.*\/blobs\//, ''))).size).toBe(baseLayers.length);
+      expect(await skopeoDigest(`${other.domain}/elsewhere/lazy:f`)).toBe(await skopeoDigest(`${open.domain}/app/lazy:a`));
+      await skopeoCopies(`${other.domain}/elsewhere/lazy:f`);
+      await doctorOK(f);
+    } finally {
+      await other.stop();
+    }
   }, 180_000);
 
   it('the registry is gone when a missed step needs the base layers: an error naming the image and the layer, exit 1, the store consistent', async () => {
