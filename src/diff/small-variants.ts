@@ -18,7 +18,7 @@
 import { Worker } from 'node:worker_threads';
 import type { ContentStore } from '../content/types.js';
 import type { Layer } from '../image/types.js';
-import { DEFAULT_GZIP_LEVEL } from './compress.js';
+import { defaultGzipLevel, storedGzip } from './compress.js';
 import { gzipVariantOfSmall } from './variants.js';
 
 /** The worker's nice value while it works beside a build (19 is the lowest priority). */
@@ -116,16 +116,18 @@ const pending = new Map<number, Pending>();
 let nextId = 0;
 
 /**
- * gzip of a small input at the default level on the background worker running at `nice`: zlib with the
- * options of compress.ts gzipSmall, so the same bytes.
+ * gzip of a small input at its default level (compress.ts defaultGzipLevel, decided here) on the background
+ * worker running at `nice`: zlib with the options of compress.ts gzipSmall, so the same bytes.
  */
 export function backgroundGzip(data: Uint8Array, nice: number): Promise<Buffer> {
+  const level = defaultGzipLevel(data);
+  if (level === 0) return Promise.resolve(storedGzip(data)); // a copy and a CRC: not worth a message
   const w = (worker ??= startWorker());
   const id = nextId++;
   return new Promise<Buffer>((resolve, reject) => {
     pending.set(id, { resolve, reject });
     w.ref();
-    w.postMessage({ id, data, level: DEFAULT_GZIP_LEVEL, nice });
+    w.postMessage({ id, data, level, nice });
   });
 }
 

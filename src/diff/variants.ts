@@ -126,12 +126,14 @@ export function mediaTypeFor(c: Compression, oci: boolean): string {
 
 /**
  * The memo file of a variant: (source diffID, compression, level, engine, epoch) → `<content root>/variants/<sha256(key)>.json`.
+ * v4: the default gzip of an incompressible input up to SMALL_GZIP_BYTES is stored blocks (compress.ts
+ * defaultGzipLevel), not level 1;
  * v3: a gzip input up to SMALL_GZIP_BYTES is compressed by zlib, not pigz (other bytes than under v2);
  * v2: the default gzip level went from 6 to 1.
  */
 function variantMemoPath(content: ContentStore, diffID: string, want: Compression, level: number | undefined, rewrite: number | undefined): string {
   const engine = want === 'gzip' ? gzipEngine() : want;
-  const key = ['v3', diffID, want, level ?? 'default', engine, rewrite ?? '-'].join('|');
+  const key = ['v4', diffID, want, level ?? 'default', engine, rewrite ?? '-'].join('|');
   return join(content.root, 'variants', createHash('sha256').update(key).digest('hex') + '.json');
 }
 

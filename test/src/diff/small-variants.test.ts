@@ -9,10 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalContentStore } from '../../../src/content/store.js';
 import { createLayer } from '../../../src/diff/compare.js';
-import { SMALL_GZIP_BYTES } from '../../../src/diff/compress.js';
+import { gzipSmall, SMALL_GZIP_BYTES } from '../../../src/diff/compress.js';
+import { randomBytes } from 'node:crypto';
 import { backgroundGzip, backgroundWorkerTid, BACKGROUND_NICE, MAX_QUEUED_BYTES, MIN_BACKGROUND_BYTES, SmallVariants } from '../../../src/diff/small-variants.js';
 import { forExport, gzipVariantOfSmall } from '../../../src/diff/variants.js';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { MediaType, type Layer } from '../../../src/image/types.js';
 
 let dir: string;
@@ -82,6 +83,10 @@ describe('gzip variants of small layers, made beside the build', () => {
   it('the background worker gives zlib\'s bytes (the ones gzipSmall and the export give)', async () => {
     const input = Buffer.from('abc'.repeat(10_000));
     expect(await backgroundGzip(input, BACKGROUND_NICE)).toEqual(gzipSync(input, { level: 1, chunkSize: 256 << 10 }));
+    // random bytes: stored blocks, as gzipSmall makes them (compress.ts defaultGzipLevel)
+    const random = randomBytes(300_000);
+    expect(await backgroundGzip(random, BACKGROUND_NICE)).toEqual(await gzipSmall(random));
+    expect(gunzipSync(await backgroundGzip(random, BACKGROUND_NICE)).equals(random)).toBe(true);
   });
 
   it('jobs run at nice BACKGROUND_NICE on their own thread (this one stays at 0)', async () => {
