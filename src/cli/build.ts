@@ -227,7 +227,7 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
     stateDir: store.state,
     execStateDir: execState,
     mountsDir,
-    tempDirs: [...cacheTempDirs(store.cache), store.images, join(store.state, 'memo'), join(store.snapshots, 'meta'), join(store.root, 'history'), join(store.content, 'variants')],
+    tempDirs: [...cacheTempDirs(store.cache), store.images, join(store.state, 'memo'), join(store.snapshots, 'meta'), join(store.root, 'history'), join(store.content, 'variants'), join(store.root, 'registry', 'schemes')],
     leasesDir: store.leases,
     cacheMountsDir: join(dirname(store.cache), 'cachemounts'),
     ...(runtime ? { runtime } : {}),

@@ -2,6 +2,7 @@
 import { join } from 'node:path';
 import { BlobSources, PulledRecords, RegistryClient } from '../registry/index.js';
 import { registryOrigins } from '../registry/sources.js';
+import { SchemeMemory } from '../registry/schemes.js';
 import { BlobFetcher } from '../content/fetch.js';
 import type { ContentStore } from '../content/types.js';
 import type { ProgressSink } from '../progress/types.js';
@@ -20,6 +21,7 @@ export function makeRegistryClient(storeRoot: string, opts: { insecure?: string[
   return new RegistryClient({
     insecure: insecureList(opts.insecure),
     sources: registryDirs(storeRoot).sources,
+    schemes: new SchemeMemory(join(storeRoot, 'registry', 'schemes')),
     ...(opts.progress ? { progress: opts.progress } : {}),
   });
 }

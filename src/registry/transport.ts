@@ -3,6 +3,7 @@
  * needs (answering a 401 challenge once), and retries with exponential backoff on dropped connections,
  * 5xx and 429 (honouring Retry-After). Request bodies must be replayable (a Buffer or a factory).
  */
+import type { SchemeMemory } from './schemes.js';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { request } from './http.js';
@@ -19,6 +20,8 @@ export interface TransportOptions extends EndpointOptions {
   retries?: number;
   /** First backoff delay; doubles each attempt; default 200 ms. */
   backoffMs?: number;
+  /** The scheme each registry answered on last time (./schemes.ts): tried first when it may be plain HTTP. */
+  schemes?: SchemeMemory;
 }
 
 export interface RegistryRequest {
@@ -129,6 +132,21 @@ export class RegistryTransport {
   private async ping(signal?: AbortSignal): Promise<string> {
     const ep = await this.ep();
     this.auth ??= new Authorizer(this.domain, ep.dispatcher, () => (this.opts.credentials ?? lookupCredentials)(this.domain));
+    // A registry that answered on plain HTTP last time (and may still use it) is asked on HTTP first; only a
+    // registry's own answer (200, or 401 with its challenge) counts, anything else goes to the usual probe.
+    if (ep.schemes.includes('http') && this.opts.schemes?.get(this.domain) === 'http') {
+      const base = `http://${ep.host}`;
+      try {
+        const res = await request(`${base}/v2/`, { method: 'GET', dispatcher: ep.dispatcher, ...(signal ? { signal } : {}) });
+        await res.body.dump();
+        if (res.statusCode === 200 || res.statusCode === 401) {
+          if (res.statusCode === 401) this.auth.setChallenge(parseChallenges(res.headers['www-authenticate']));
+          return base;
+        }
+      } catch {
+        if (signal?.aborted) throw signal.reason;
+      }
+    }
     let lastErr: unknown;
     for (let attempt = 0; attempt <= this.retries; attempt++) {
       if (attempt > 0) await this.backoff(attempt, signal);
@@ -142,6 +160,7 @@ export class RegistryTransport {
             lastErr = new RegistryError('REGISTRY_ERROR', `${this.domain}: HTTP ${res.statusCode} from /v2/`, { status: res.statusCode });
             break;
           }
+          if (ep.schemes.includes('http')) await this.opts.schemes?.set(this.domain, scheme);
           return base;
         } catch (err) {
           if (signal?.aborted) throw signal.reason;
