@@ -5,6 +5,7 @@
  * - every step CACHED and the output a push to the base's registry: no layer blob is downloaded (base layers
  *   included: they are mounted), the pushed image is complete (skopeo copies it), the store is consistent
  *   (`doctor`), and a second build accepts the image whose layers are absent (no "missing" repair);
+ *   `tsbuild save` of the base then fetches its layers;
  * - a step misses: the base layers are fetched then and the step runs on them;
  * - a docker archive output: the base layers are fetched for it, the archive is complete;
  * - a push to another registry: the base layers are fetched and uploaded, the image is complete;
@@ -125,6 +126,14 @@ describe('lazy base-image layers', () => {
     expect(again.text).not.toMatch(/missing or corrupt/);
     expect(ran(again.text)).toEqual([]);
     expect(blobGets(baseLayers)).toEqual([]);
+    await doctorOK(b);
+    // `tsbuild save` of the base image fetches its layers (verified): the archive is complete.
+    const tar = join(b.dir, 'base.tar');
+    const saved = await b.tsbuild(['save', '-o', tar, baseRef], { env });
+    expect(saved.code, saved.stderr).toBe(0);
+    expect(new Set(blobGets(baseLayers).map((r) => r.path.replace(/^.*\/blobs\//, ''))).size).toBe(baseLayers.length);
+    const entries = (await execFileP('tar', ['-tf', tar])).stdout.split('\n');
+    for (const l of baseLayers) expect(entries).toContain(`blobs/sha256/${l.slice(7)}`);
     await doctorOK(b);
   }, 180_000);
 
