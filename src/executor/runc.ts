@@ -6,6 +6,7 @@ import { constants as osConstants } from 'node:os';
 import { SandboxError } from '../errors.js';
 import { resolveUser, type ResolvedUser } from '../fsutil/passwd.js';
 import { mountAll } from '../snapshot/mount.js';
+import { helperSpawn, startHelper } from '../proc/helper.js';
 import { inUserNamespace } from '../proc/userns.js';
 import type { Mount } from '../snapshot/types.js';
 import { detectCgroupSupport, oomKills, pidsLimitHits, type CgroupSupport } from './cgroup.js';
@@ -20,6 +21,18 @@ import { createStubs, ensureWorkdir, removeStubs, type StubRecord } from './stub
 import { isEmptyDir, plainKind, RootfsFactsMemo, writableOverlay, type RootfsFacts } from './rootfs-facts.js';
 export { cleanupStaleContainers } from './stale.js';
 import type { Executor, NetworkMode, ProcessSpec, ResourceLimits, RunOptions, RunResult } from './types.js';
+
+/** What runContainer uses of its `runc run` process: our ChildProcess, or the helper's (src/proc/helper.ts). */
+interface Spawned {
+  readonly stdout: { on(event: 'data', listener: (c: Buffer) => void): unknown };
+  readonly stderr: { on(event: 'data', listener: (c: Buffer) => void): unknown };
+  readonly exitCode: number | null;
+  readonly signalCode: NodeJS.Signals | null;
+  on(event: 'error', listener: (err: NodeJS.ErrnoException) => void): unknown;
+  on(event: 'close', listener: (code: number | null, sig: NodeJS.Signals | null) => void): unknown;
+  once(event: 'close', listener: () => void): unknown;
+  kill(sig?: NodeJS.Signals): boolean;
+}
 
 /** How long to wait for runc to exit after SIGKILL of the container before killing runc itself. */
 const KILL_GRACE_MS = 5000;
@@ -73,6 +86,7 @@ export class RuncExecutor implements Executor {
   async run(rootfs: Mount[], proc: ProcessSpec, opts: RunOptions = {}): Promise<RunResult> {
     const signal = opts.signal;
     signal?.throwIfAborted();
+    startHelper(); // it starts `runc run` (helperSpawn): started now, it is up by then
     const id = `${ID_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`;
     const bundle = join(this.stateDir, 'bundles', id);
     const rootDir = join(bundle, 'rootfs');
@@ -214,9 +228,9 @@ export class RuncExecutor implements Executor {
       const runArgs = ['run', '--no-new-keyring', ...(keep ? ['--keep'] : []), '--bundle', specDir, id];
       // In a user namespace (rootless build) runc must not insist on cgroups it cannot create.
       const rootless = inUserNamespace() ? ['--rootless', 'true'] : [];
-      const child = spawn(this.runtime, ['--root', this.runcRoot, ...rootless, '--log', logFile, '--log-format', 'json', ...runArgs], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      const argv = ['--root', this.runcRoot, ...rootless, '--log', logFile, '--log-format', 'json', ...runArgs];
+      // a child of the system call helper when it runs (no fork of this process), else our own
+      const child: Spawned = helperSpawn(this.runtime, argv) ?? spawn(this.runtime, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
       let aborted = false;
       child.stdout.on('data', (c: Buffer) => opts.onStdout?.(c));
       child.stderr.on('data', (c: Buffer) => opts.onStderr?.(c));
@@ -261,7 +275,7 @@ export class RuncExecutor implements Executor {
   }
 
   /** SIGKILL the container; if `runc run` then hangs, kill runc itself (teardown deletes the rest). */
-  private async killContainer(id: string, child: ReturnType<typeof spawn>): Promise<void> {
+  private async killContainer(id: string, child: Spawned): Promise<void> {
     const deadline = Date.now() + KILL_GRACE_MS;
     while (child.exitCode === null && child.signalCode === null && Date.now() < deadline) {
       // Fails while the container is still being created; retry until it exists or runc exits.

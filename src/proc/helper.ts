@@ -14,13 +14,16 @@
  * everything working.
  *
  * Protocol: one request per line, fields separated by NUL, the first an id: `id\0m\0source\0target\0type\0flags
- * \0data`, `id\0u\0target\0flags`, `id\0l\0path` (lock, never waits), `id\0r\0path\0remove` (release); one
- * answer per line, `id OK` or `id E<errno> <message>`, in any order (an unmount answers from a forked child).
+ * \0data`, `id\0u\0target\0flags`, `id\0l\0path` (lock, never waits), `id\0r\0path\0remove` (release),
+ * `id\0n` (no-op: is it running?); one answer per line, `id OK` or `id E<errno> <message>`, in any order (an
+ * unmount answers from a forked child). `id\0x\0cmd\0args…` runs a command (helperSpawn, see `relay`).
  * The helper exits when its stdin closes (this process exited or was killed), so it never outlives its build,
  * and the locks it holds die with it. Not referenced while idle: it never keeps a build's event loop alive.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
 import { unlink } from 'node:fs/promises';
+import { constants as osConstants } from 'node:os';
 import { resolve } from 'node:path';
 
 /** mount(2) flags (linux/mount.h) for the generic options mount(8) turns into flags. */
@@ -79,8 +82,57 @@ while (my $l = <STDIN>) {
     my $fh = delete $locks{$f[0]};
     if ($fh) { unlink($f[0]) if $f[1]; close($fh); $r = 0; } else { $! = 9; }
   }
+  elsif ($c eq 'n') { $r = 0; }
+  elsif ($c eq 'x' && @f >= 1) {
+    my $pid = fork();
+    if (defined $pid && $pid == 0) { close($_) for values %locks; relay($id, @f); }
+    next if defined $pid;
+  }
   else { $! = 22; }
   answer($id, $r);
+}
+
+# A spawned command: runs in a forked child of the helper (the relay), which forks and execs the command with
+# stdin /dev/null and its stdout and stderr on pipes, then copies each read of them as hex lines
+# ("id o HEX", "id e HEX"; a read of over 2000 bytes goes as "id O HEX"… "id o HEX": one write(2) each,
+# under PIPE_BUF, so lines of relays never mix) and ends with
+# "id X code signal" once the command has exited. "id p pid" comes first; an exec that fails answers "id E...".
+sub relay {
+  my ($id, @cmd) = @_;
+  $SIG{CHLD} = 'DEFAULT';
+  open(my $ans, '>&', \*STDOUT) or exit 1;
+  my ($or, $ow, $er, $ew);
+  if (!pipe($or, $ow) || !pipe($er, $ew)) { answer($id, -1); exit 0; }
+  my $k = fork();
+  if (!defined $k) { answer($id, -1); exit 0; }
+  if ($k == 0) {
+    close($or); close($er);
+    open(STDIN, '<', '/dev/null'); open(STDOUT, '>&', $ow); open(STDERR, '>&', $ew);
+    close($ow); close($ew);
+    exec { $cmd[0] } @cmd;
+    syswrite($ans, "$id E" . (0 + $!) . " $!\n");
+    require POSIX; POSIX::_exit(127);
+  }
+  close($ow); close($ew); close($ans);
+  syswrite(STDOUT, "$id p $k\n");
+  my %h = (fileno($or) => [$or, 'o'], fileno($er) => [$er, 'e']);
+  while (%h) {
+    my $rin = ''; vec($rin, $_, 1) = 1 for keys %h;
+    my $n = select(my $rout = $rin, undef, undef, undef);
+    if ($n < 0) { next if $! == 4; last; }
+    for my $fd (keys %h) {
+      next unless vec($rout, $fd, 1);
+      my $got = sysread($h{$fd}[0], my $buf, 65536);
+      if (!$got) { next if !defined $got && $! == 4; close($h{$fd}[0]); delete $h{$fd}; next; }
+      for (my $at = 0; $at < $got; $at += 2000) {
+        my $kind = $at + 2000 < $got ? uc($h{$fd}[1]) : $h{$fd}[1];
+        syswrite(STDOUT, "$id $kind " . unpack('H*', substr($buf, $at, 2000)) . "\n");
+      }
+    }
+  }
+  waitpid($k, 0);
+  syswrite(STDOUT, "$id X " . ($? >> 8) . " " . ($? & 127) . "\n");
+  require POSIX; POSIX::_exit(0);
 }
 `;
 
@@ -99,11 +151,75 @@ interface Pending {
   reject: (err: Error) => void;
 }
 
+/**
+ * A command the helper runs for this process (helperSpawn): the part of a ChildProcess the executor uses.
+ * Events: `stdout`/`stderr` 'data' (Buffer), 'error' (the command could not be started: `code` is the
+ * errno's name, ENOENT for a missing program), 'close' (code, signal) once it has exited and its output is in.
+ */
+export class HelperChild extends EventEmitter {
+  pid: number | undefined;
+  exitCode: number | null = null;
+  signalCode: NodeJS.Signals | null = null;
+  readonly stdout = new EventEmitter();
+  readonly stderr = new EventEmitter();
+  private wanted: NodeJS.Signals | undefined;
+  private readonly partOut: Buffer[] = [];
+  private readonly partErr: Buffer[] = [];
+
+  /** Signal the command (sent as soon as its pid is known; nothing once it has exited). */
+  kill(sig: NodeJS.Signals = 'SIGTERM'): boolean {
+    if (this.exitCode !== null || this.signalCode !== null) return false;
+    if (this.pid === undefined) {
+      this.wanted = sig;
+      return true;
+    }
+    try {
+      process.kill(this.pid, sig);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** A line of the relay about this command. */
+  onLine(kind: string, rest: string): void {
+    if (kind === 'p') {
+      this.pid = Number(rest);
+      if (this.wanted) this.kill(this.wanted);
+    } else if (kind === 'O' || kind === 'E') {
+      (kind === 'O' ? this.partOut : this.partErr).push(Buffer.from(rest, 'hex'));
+    } else if (kind === 'o' || kind === 'e') {
+      // one 'data' per read of the relay, as a pipe of our own would give
+      const parts = kind === 'o' ? this.partOut : this.partErr;
+      parts.push(Buffer.from(rest, 'hex'));
+      (kind === 'o' ? this.stdout : this.stderr).emit('data', parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+      parts.length = 0;
+    } else if (kind === 'X') {
+      const [code, sig] = rest.split(' ').map(Number) as [number, number];
+      const name = sig ? (Object.entries(osConstants.signals).find(([, n]) => n === sig)?.[0] as NodeJS.Signals | undefined) : undefined;
+      if (name) this.signalCode = name;
+      else this.exitCode = sig ? 128 + sig : code;
+      this.emit('exit', this.exitCode, this.signalCode);
+      this.emit('close', this.exitCode, this.signalCode);
+    }
+  }
+
+  fail(errno: number, message: string): void {
+    const err = new Error(message) as NodeJS.ErrnoException;
+    err.errno = errno;
+    err.code = Object.entries(osConstants.errno).find(([, n]) => n === errno)?.[0] ?? `E${errno}`;
+    this.emit('error', err);
+  }
+}
+
 class Helper {
   private readonly pending = new Map<number, Pending>();
+  private readonly children = new Map<number, HelperChild>();
   private next = 0;
   private buf = '';
   dead = false;
+  /** It has answered a request: perl runs the script (helperSpawn is used only then, so a missing perl falls back). */
+  alive = false;
 
   private constructor(private readonly child: ChildProcess) {
     child.stdout!.setEncoding('utf8');
@@ -112,7 +228,35 @@ class Helper {
     child.on('error', die);
     child.on('exit', die);
     child.stdin!.on('error', die);
+    // a relay writes to the same pipe as the helper: its commands end when the last writer has gone
+    child.stdout!.on('close', () => {
+      const left = [...this.children.values()];
+      this.children.clear();
+      for (const c of left) c.fail(0, 'the system call helper exited before the command ended');
+    });
     this.idle();
+  }
+
+  /** Run `cmd` through a relay of the helper (see the script's `relay`). */
+  spawn(cmd: string[]): HelperChild {
+    const c = new HelperChild();
+    if (this.dead) {
+      queueMicrotask(() => c.fail(0, 'system call helper is gone'));
+      return c;
+    }
+    const id = ++this.next;
+    this.children.set(id, c);
+    c.once('close', () => {
+      this.children.delete(id);
+      this.settle();
+    });
+    c.once('error', () => {
+      this.children.delete(id);
+      this.settle();
+    });
+    this.busy();
+    this.child.stdin!.write([id, 'x', ...cmd].join('\0') + '\n');
+    return c;
   }
 
   static start(): Helper | undefined {
@@ -134,18 +278,34 @@ class Helper {
   }
 
   private onData(d: string): void {
+    this.alive = true;
     this.buf += d;
     for (let i = this.buf.indexOf('\n'); i >= 0; i = this.buf.indexOf('\n')) {
       const line = this.buf.slice(0, i);
       this.buf = this.buf.slice(i + 1);
+      const x = /^(\d+) ([poeOEX]) (.*)$/.exec(line);
+      if (x) {
+        this.children.get(Number(x[1]))?.onLine(x[2]!, x[3]!);
+        continue;
+      }
       const m = /^(\d+) (?:(OK)|E(\d+) ?(.*))$/.exec(line);
+      const c = m?.[3] !== undefined ? this.children.get(Number(m[1])) : undefined;
+      if (c) {
+        c.fail(Number(m![3]), m![4] || `errno ${m![3]}`);
+        continue;
+      }
       const p = m ? this.pending.get(Number(m[1])) : undefined;
       if (!m || !p) continue;
       this.pending.delete(Number(m[1]));
       if (m[2]) p.resolve();
       else p.reject(new HelperCallError(Number(m[3]), m[4] || `errno ${m[3]}`));
     }
-    if (this.pending.size === 0) this.idle();
+    this.settle();
+  }
+
+  /** Unreferenced once nothing is awaited. */
+  private settle(): void {
+    if (this.pending.size === 0 && this.children.size === 0) this.idle();
   }
 
   /** Close its stdin (it exits: its locks die with it) and wait until it has exited (SIGKILL after `graceMs`). */
@@ -208,7 +368,16 @@ function current(): Helper | undefined {
  * what the caller does before its first mount. Never fails: a helper that cannot start is found out then.
  */
 export function startHelper(): void {
-  current();
+  void helperReady();
+}
+
+/** Whether the helper runs (started now if it is not; it answers a no-op request). */
+export async function helperReady(): Promise<boolean> {
+  try {
+    return (await request(['n'])) === true;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -266,6 +435,20 @@ export function helperBind(source: string, target: string): Promise<true | undef
 /** `mount -o remount,bind,ro target` through the helper, or `undefined`. */
 export function helperRemountReadonly(target: string): Promise<true | undefined> {
   return request(['m', '', resolve(target), '', MS_REMOUNT | MS_BIND | MS_RDONLY, '']);
+}
+
+/**
+ * Run `cmd args…` (PATH searched) as a child of the helper instead of this process: starting it costs a line
+ * on a pipe, not a fork of Node (which copies this process's page tables and blocks the event loop until the
+ * exec: 20–90 ms on a loaded 2-core machine at 80–380 MB of RSS, measured). stdin is /dev/null, stdout and
+ * stderr come back as 'data' events. `undefined`: the helper cannot run it (none, or an argument with a
+ * newline or NUL, or it has not answered a request yet, so a missing perl is never found out here): the caller
+ * spawns it itself.
+ */
+export function helperSpawn(cmd: string, args: string[]): HelperChild | undefined {
+  if ([cmd, ...args].some((a) => /[\n\0]/.test(a))) return undefined;
+  const h = current();
+  return h?.alive && !h.dead ? h.spawn([cmd, ...args]) : undefined;
 }
 
 /** `umount [-l] target` through the helper, or `undefined` (use umount(8)). */

@@ -1,0 +1,80 @@
+/**
+ * helperSpawn (src/proc/helper.ts): a command run as a child of the system call helper, not of this process
+ * (no fork of Node), with its output, exit status, signals and errors as a ChildProcess of our own gives them.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { helperReady, helperSpawn, stopHelper, type HelperChild } from '../../../src/proc/helper.js';
+
+interface Ran {
+  out: Buffer;
+  err: Buffer;
+  outChunks: number;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+function ran(c: HelperChild): Promise<Ran> {
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  c.stdout.on('data', (b: Buffer) => out.push(b));
+  c.stderr.on('data', (b: Buffer) => err.push(b));
+  return new Promise((resolve, reject) => {
+    c.on('error', reject);
+    c.on('close', (code: number | null, signal: NodeJS.Signals | null) => resolve({ out: Buffer.concat(out), err: Buffer.concat(err), outChunks: out.length, code, signal }));
+  });
+}
+
+async function run(cmd: string, args: string[]): Promise<Ran> {
+  expect(await helperReady()).toBe(true);
+  const c = helperSpawn(cmd, args);
+  expect(c).toBeDefined();
+  return ran(c!);
+}
+
+afterAll(() => stopHelper());
+
+describe('helperSpawn', () => {
+  it('runs the command as a child of the helper, not of this process, stdin /dev/null', async () => {
+    const r = await run('sh', ['-c', 'echo $PPID; cat /proc/$PPID/comm; readlink /proc/self/fd/0; cat']);
+    const [ppid, comm, stdin] = r.out.toString().split('\n');
+    expect(Number(ppid)).not.toBe(process.pid);
+    expect(comm).toBe('perl');
+    expect(stdin).toBe('/dev/null');
+    expect(r.code).toBe(0);
+  });
+
+  it('stdout and stderr apart, every byte value intact, in order, one chunk per write that fits a read', async () => {
+    // 0..255 four times to stdout, a marker to stderr, then 300 KB of numbered lines
+    const r = await run('sh', ['-c', "i=0; while [ $i -lt 4 ]; do printf \"$(printf '\\\\%03o' $(seq 0 255))\"; i=$((i+1)); done; echo oops >&2; seq 1 50000"]);
+    const bytes = Buffer.from(Array.from({ length: 1024 }, (_, i) => i % 256));
+    expect(r.out.subarray(0, 1024).equals(bytes)).toBe(true);
+    expect(r.out.subarray(1024).toString()).toBe(Array.from({ length: 50000 }, (_, i) => `${i + 1}\n`).join(''));
+    expect(r.err.toString()).toBe('oops\n');
+    const one = await run('perl', ['-e', 'syswrite(STDOUT, "x" x 5000)']);
+    expect(one.out.toString()).toBe('x'.repeat(5000));
+    expect(one.outChunks).toBe(1); // a 5000-byte write crosses the relay's 2000-byte lines and arrives whole
+  });
+
+  it('exit codes, death by a signal, kill(), and a missing program (ENOENT, as spawn reports it)', async () => {
+    expect((await run('sh', ['-c', 'exit 3'])).code).toBe(3);
+    const term = await run('sh', ['-c', 'kill -TERM $$; sleep 5']);
+    expect(term).toMatchObject({ code: null, signal: 'SIGTERM' });
+    const c = helperSpawn('sleep', ['30'])!;
+    const done = ran(c);
+    c.kill('SIGKILL');
+    expect(await done).toMatchObject({ code: null, signal: 'SIGKILL' });
+    const missing = helperSpawn('/no/such/program', [])!;
+    await expect(ran(missing)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('answers undefined where the caller must spawn itself: an argument with a newline, TSBUILD_HELPER=0', async () => {
+    expect(await helperReady()).toBe(true);
+    expect(helperSpawn('echo', ['a\nb'])).toBeUndefined();
+    process.env.TSBUILD_HELPER = '0';
+    try {
+      expect(helperSpawn('echo', ['x'])).toBeUndefined();
+    } finally {
+      delete process.env.TSBUILD_HELPER;
+    }
+  });
+});
