@@ -28,6 +28,7 @@ import type { RegistryClient } from '../registry/client.js';
 import { RegistryExporter } from '../../exporters/registry.js';
 import { formatExplain } from './explain.js';
 import { enforceCacheCap, noteNewStore } from './auto-gc.js';
+import { stepsLikely } from './steps-likely.js';
 import { cacheTempDirs } from '../cache/gc.js';
 import { binarySize } from '../units/bytes.js';
 import { dockerfileOutline, dockerfileTargets, dockerfileToDefinition, formatOutline, formatTargets } from '../../frontend/index.js';
@@ -54,7 +55,7 @@ import { diskFullError } from '../fsutil/disk-full.js';
 import { composeMemo, memoEligible, memoPath, saveMemo, sha256Text, type MemoInput } from './rebuild-memo.js';
 import { Diagnostics } from '../diagnostics.js';
 import { HistoryRecorder } from './history/record.js';
-import { stopHelper } from '../proc/helper.js';
+import { startHelper, stopHelper } from '../proc/helper.js';
 
 export async function buildCommand(argv: string[]): Promise<number> {
   const args = parseBuildArgs(argv);
@@ -66,6 +67,7 @@ export async function buildCommand(argv: string[]): Promise<number> {
     // A full disk is the store's problem, wherever it struck (marker, blob, snapshot, layer, record).
     throw diskFullError(err, storeLayout(storeRoot(args.root)).root) ?? err;
   } finally {
+    await stopHelper(); // a helper started early (while the base image was checked) by a build that failed before its solve
     await remote?.cleanup();
     await cleanupNamedContexts();
   }
@@ -87,7 +89,8 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
   const store = storeLayout(storeRoot(args.root));
   // A new store counts as measured (empty) for the cache cap's throttle (./auto-gc.ts): its first build skips measuring it.
   // Invalid cap settings are reported by the cap at the end of the build, not here.
-  if (await ensureStore(store)) await noteNewStore(store.root).catch(() => {});
+  const newStore = await ensureStore(store);
+  if (newStore) await noteNewStore(store.root).catch(() => {});
   setTempLeaseDir(store.leases);
   const content = new LocalContentStore(store.content);
   const images = new LocalImageStore(store.images);
@@ -100,6 +103,8 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
   let client: Promise<RegistryClient> | undefined;
   // A rebuild memo (./rebuild-memo.ts) is kept for plain builds whose every input it can check again.
   const memoFile = memoEligible(args) ? memoPath(store.root, args) : undefined;
+  // A step will likely run (./steps-likely.ts): the helper starts during the base image's registry check.
+  const earlyHelper = stepsLikely({ newStore, memoFile });
   const witness = memoFile !== undefined ? new PathWitness() : undefined;
   const shown: ProgressEvent[] = [];
   const show = (e: ProgressEvent): void => {
@@ -171,6 +176,7 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
           if (!r) {
             r = resolveBaseImage(ref, { content, images, client: baseRegistry, pulled: new PulledRecords(join(store.root, 'registry', 'pulled')), platform: p, progress, pull: args.pull, sources: blobSources, lazy: lazyBase, ...(tee ? { tee } : {}) });
             baseImages.set(id, r);
+            if (earlyHelper) startHelper();
           }
           return r;
         },
