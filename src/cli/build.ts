@@ -2,6 +2,7 @@
  * The one composition root: reads the Dockerfile and context, runs the frontend, the solver and the
  * exporters, wiring the stores together. Nothing else imports frontend/, solver/ and exporters/ together.
  */
+import { releaseTarWorkers } from '../diff/tar-producer.js';
 import { readFile, stat } from 'node:fs/promises';
 import { resolve, relative, dirname, basename, join } from 'node:path';
 import { parseBuildArgs, type BuildArgs } from './args.js';
@@ -385,11 +386,14 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
     failure = { error: err };
     throw err;
   } finally {
+    // the tar workers exit while the rest is written (the process's exit waits for them)
+    const released = releaseTarWorkers();
     await history.finish({ root: store.root, definition, context: contextDir, dockerfile: displayFile, ...(args.target !== undefined ? { target: args.target } : {}), tags: args.tags, ...failure, diagnostics });
     await executor.close().catch(() => {});
     await sandbox.close();
     await stopHelper(); // no process of the build outlives it (the helper would exit on its own a moment later)
     await endBuild();
+    await released;
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     // The closing line, when nothing is left to do but exit.

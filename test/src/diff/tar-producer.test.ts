@@ -169,4 +169,18 @@ describe('produceTar', () => {
     expect((await tarOf(fresh.produceTar, many)).equals(await tarOf(srcProducer.produceTar, many))).toBe(true);
     expect(fresh.tarWorkersStarted()).toBe(1); // the warmed one made it
   });
+
+  it('releaseTarWorkers stops the idle workers: the next large layer starts a new one, with the same bytes', async () => {
+    const fresh = (await import(new URL('tar-producer.js?release', distUrl).href)) as Producer;
+    const expected = await tarOf(srcProducer.produceTar, many);
+    expect((await tarOf(fresh.produceTar, many)).equals(expected)).toBe(true);
+    expect(fresh.tarWorkersStarted()).toBe(1);
+    fresh.warmTarWorker();
+    expect(fresh.tarWorkersStarted()).toBe(1); // the first one is idle
+    await fresh.releaseTarWorkers();
+    fresh.warmTarWorker();
+    expect(fresh.tarWorkersStarted()).toBe(2); // none idle any more
+    expect((await tarOf(fresh.produceTar, many)).equals(expected)).toBe(true);
+    expect(fresh.tarWorkersStarted()).toBe(2);
+  });
 });
