@@ -9,6 +9,7 @@
  * - a step misses: the base layers are fetched then and the step runs on them;
  * - a docker archive output: the base layers are fetched for it, the archive is complete;
  * - a push to another registry: the base layers are fetched and uploaded, the image is complete;
+ * - a later build without --cache-from on a store holding the lazy base: fetched when a step runs on them;
  * - the registry is gone when the layers are needed: a clear error naming the image and the layer, exit 1,
  *   the store consistent.
  */
@@ -185,6 +186,19 @@ describe('lazy base-image layers', () => {
     } finally {
       await other.stop();
     }
+  }, 180_000);
+
+  it('a store holding a lazily resolved base serves a later build without --cache-from: the layers are fetched when the step runs on them', async () => {
+    const g = sandbox();
+    const first = await build(g, ['--cache-from', cacheRef, ctx]); // no output: nothing needs the layers
+    expect(first.code, first.text).toBe(0);
+    proxy.reset();
+    const later = await build(g, ['-t', 'later:1', context(baseRef, 'later\n')]);
+    expect(later.code, later.text).toBe(0);
+    expect(later.text).not.toMatch(/missing or corrupt/);
+    expect(g.runcRuns()).toBe(1);
+    expect(new Set(blobGets(baseLayers).map((r) => r.path.replace(/^.*\/blobs\//, ''))).size).toBe(baseLayers.length);
+    await doctorOK(g);
   }, 180_000);
 
   it('the registry is gone when a missed step needs the base layers: an error naming the image and the layer, exit 1, the store consistent', async () => {

@@ -71,6 +71,8 @@ export async function unpackImage(
       }
       parent = name;
     }
+    // A layer another build unpacked meanwhile may still be downloading: nothing writes after the op ends.
+    await Promise.allSettled(fetches.filter((f) => f !== undefined));
     return parent ?? null;
   } catch (err) {
     // Nothing keeps writing after the op failed: the other fetches stop, and are waited for.
