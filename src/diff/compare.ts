@@ -42,9 +42,11 @@ export async function createLayer(opts: CreateLayerOptions): Promise<Layer> {
   const writer = await opts.content.writer();
   // An uncompressed layer is written into the ingest file by the thread that makes the tar, when the store
   // offers its descriptor (tar-file.ts); otherwise (compressed, or another store) through the LayerSink.
+  // The writer expects no digest, so it names blobs by sha256, which tar-file.ts computes.
   const direct = compression === 'none' ? writer.direct?.() : undefined;
   const sink = direct ? undefined : new LayerSink(writer, compression, level, opts.onSmallTar !== undefined);
   try {
+    if (direct && direct.algorithm !== 'sha256') throw new StoreError('INTERNAL', `createLayer: a ${direct.algorithm} content writer`);
     let res: { size: number; diffID?: string; small?: Buffer };
     if (direct) {
       const file = await flushingMeanwhile(direct.fd, produceTarFile(layerDir, await opaqueDirs(layerDir), direct.fd, opts.onSmallTar ? SMALL_GZIP_BYTES : 0, signal));
