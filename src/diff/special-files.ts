@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { helperSpawn } from '../proc/helper.js';
 import { overlayXattrPrefix } from '../proc/userns.js';
 import { StoreError } from '../errors.js';
 
@@ -12,9 +13,13 @@ export const OPAQUE_XATTR = overlayXattrPrefix() + 'opaque';
 
 const ARG_BUDGET = 96 * 1024; // bytes of path arguments per process, far below ARG_MAX
 
+/**
+ * `cmd args…` and its stdout: a child of the system call helper when it runs (no fork of this process, see
+ * src/proc/helper.ts helperSpawn), else execFile. Fails as execFile does: ENOENT, or a non-zero exit.
+ */
 function run(cmd: string, args: string[], what: string): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    execFile(cmd, args, { encoding: 'buffer', maxBuffer: 256 << 20 }, (err, stdout, stderr) => {
+    const done = (err: Error | null, stdout: Buffer, stderr: Buffer) => {
       if (!err) return resolve(stdout);
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') {
@@ -26,6 +31,20 @@ function run(cmd: string, args: string[], what: string): Promise<Buffer> {
         );
       }
       reject(new StoreError('SPECIAL_FILE_FAILED', `${what}: ${cmd} failed: ${stderr.toString().trim() || err.message}`, { cause: err }));
+    };
+    const child = helperSpawn(cmd, args);
+    if (!child) {
+      execFile(cmd, args, { encoding: 'buffer', maxBuffer: 256 << 20 }, done);
+      return;
+    }
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.on('error', (e: Error) => done(e, Buffer.alloc(0), Buffer.alloc(0)));
+    child.on('close', (code: number | null, signal: NodeJS.Signals | null) => {
+      const failed = code === 0 ? null : new Error(`Command failed: ${cmd} (${signal ?? `exit ${code}`})`);
+      done(failed, Buffer.concat(out), Buffer.concat(err));
     });
   });
 }

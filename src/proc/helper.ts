@@ -51,7 +51,6 @@ use strict; use warnings;
 my ($m, $u) = @ARGV;
 my %locks;
 $| = 1;
-$SIG{CHLD} = 'IGNORE';
 sub answer { my ($id, $r) = @_; print $r == -1 ? "$id E" . (0 + $!) . " $!\n" : "$id OK\n"; }
 while (my $l = <STDIN>) {
   chomp $l;
@@ -90,7 +89,10 @@ while (my $l = <STDIN>) {
   }
   else { $! = 22; }
   answer($id, $r);
+} continue {
+  1 while waitpid(-1, 1) > 0; # WNOHANG: reap finished children, so their CPU time counts as this process's
 }
+1 while waitpid(-1, 0) > 0; # stdin closed: wait for the children still running (their CPU time too)
 
 # A spawned command: runs in a forked child of the helper (the relay), which forks and execs the command with
 # stdin /dev/null and its stdout and stderr on pipes, then copies each read of them as hex lines

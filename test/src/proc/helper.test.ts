@@ -3,6 +3,9 @@
  * (no fork of Node), with its output, exit status, signals and errors as a ChildProcess of our own gives them.
  */
 import { afterAll, describe, expect, it } from 'vitest';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { helperReady, helperSpawn, stopHelper, type HelperChild } from '../../../src/proc/helper.js';
 
 interface Ran {
@@ -76,5 +79,29 @@ describe('helperSpawn', () => {
     } finally {
       delete process.env.TSBUILD_HELPER;
     }
+  });
+});
+
+describe('helperSpawn: CPU time', () => {
+  /** The compiled helper (dist/, made by `npm run build`): it runs in a process of its own here. */
+  const helperJs = fileURLToPath(new URL('../../../dist/src/proc/helper.js', import.meta.url));
+
+  it("a command's CPU time counts as the build's (the helper waits for its children), as when we spawned it", () => {
+    if (!existsSync(helperJs)) throw new Error('dist/src/proc/helper.js is missing: run `npm run build` first');
+    const run = (script: string): number => {
+      const code = `import(${JSON.stringify(helperJs)}).then(async (h) => { await h.helperReady(); const c = h.helperSpawn('sh', ['-c', ${JSON.stringify(script)}]); await new Promise((r) => c.on('close', r)); await h.stopHelper(); })`;
+      const err = spawnSync('/usr/bin/time', ['-f', 'CPU %U %S', process.execPath, '--input-type=module', '-e', code], { encoding: 'utf8' }).stderr;
+      const m = /CPU ([\d.]+) ([\d.]+)/.exec(err);
+      if (!m) throw new Error(`no CPU line from /usr/bin/time: ${err}`);
+      return Number(m[1]) + Number(m[2]);
+    };
+    const busy = 'i=0; while [ $i -lt 400000 ]; do i=$((i+1)); done';
+    // the loop alone, in a process of its own: what the helper's grandchild must add to the build's time
+    const t0 = process.hrtime.bigint();
+    execFileSync('sh', ['-c', busy]);
+    const loop = Number(process.hrtime.bigint() - t0) / 1e9;
+    const idle = run('true');
+    const working = run(busy);
+    expect(working - idle).toBeGreaterThan(loop * 0.5);
   });
 });
