@@ -2,7 +2,6 @@
  * The one composition root: reads the Dockerfile and context, runs the frontend, the solver and the
  * exporters, wiring the stores together. Nothing else imports frontend/, solver/ and exporters/ together.
  */
-import { releaseTarWorkers } from '../diff/tar-producer.js';
 import { readFile, stat } from 'node:fs/promises';
 import { resolve, relative, dirname, basename, join } from 'node:path';
 import { parseBuildArgs, type BuildArgs } from './args.js';
@@ -57,6 +56,7 @@ import { composeMemo, memoEligible, memoPath, saveMemo, sha256Text, type MemoInp
 import { Diagnostics } from '../diagnostics.js';
 import { HistoryRecorder } from './history/record.js';
 import { startHelper, stopHelper } from '../proc/helper.js';
+import { releaseTarWorkers } from '../diff/tar-producer.js';
 
 export async function buildCommand(argv: string[]): Promise<number> {
   const args = parseBuildArgs(argv);

@@ -31,10 +31,10 @@ export function storeLayout(root: string) {
 export type StoreLayout = ReturnType<typeof storeLayout>;
 
 /**
- * Create the store's folders. The root is 0700: snapshots hold image filesystems with setuid binaries
- * and device nodes, which no other host user may reach (Docker keeps its data root private the same way).
+ * Create the store's folders; true when the store's root did not exist before (a new, empty store). The root
+ * is 0700: snapshots hold image filesystems with setuid binaries and device nodes, which no other host user
+ * may reach (Docker keeps its data root private the same way).
  */
-/** Make the store's folders; true when the store's root did not exist before (a new, empty store). */
 export async function ensureStore(layout: StoreLayout): Promise<boolean> {
   const created = (await mkdir(layout.root, { recursive: true, mode: 0o700 })) !== undefined;
   const st = await stat(layout.root);

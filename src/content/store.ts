@@ -216,11 +216,6 @@ class LocalWriter implements ContentWriter {
     this.hash = opts.size !== undefined && opts.size >= WORKER_HASH_MIN ? workerHasher(this.algorithm) : inlineHasher(this.algorithm);
   }
 
-  /**
-   * Small chunks (a network read is often 16–64 KiB) are copied into a 1 MiB staging buffer and written
-   * when it fills, so a blob costs few syscalls; the caller may reuse its chunk as soon as write() returns.
-   * Chunks of 1 MiB or more are written directly. Writes are serialised so that callers keep their order.
-   */
   /** Set by direct(): the producer writes the file itself; `done` once it has reported what it wrote. */
   private directly: { done?: { size: number; hex: string } } | undefined;
 
@@ -235,6 +230,11 @@ class LocalWriter implements ContentWriter {
     };
   }
 
+  /**
+   * Small chunks (a network read is often 16–64 KiB) are copied into a 1 MiB staging buffer and written
+   * when it fills, so a blob costs few syscalls; the caller may reuse its chunk as soon as write() returns.
+   * Chunks of 1 MiB or more are written directly. Writes are serialised so that callers keep their order.
+   */
   write(chunk: Uint8Array): Promise<void> {
     if (this.state !== 'open') return Promise.reject(new StoreError('WRITER_CLOSED', `content writer already ${this.state}`));
     if (this.directly) return Promise.reject(new StoreError('WRITER_CLOSED', 'content writer is written directly'));

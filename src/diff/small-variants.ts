@@ -18,7 +18,7 @@
 import { Worker } from 'node:worker_threads';
 import type { ContentStore } from '../content/types.js';
 import type { Layer } from '../image/types.js';
-import { defaultGzipLevel, storedGzip } from './compress.js';
+import { defaultGzipLevel, gzipSmall } from './compress.js';
 import { gzipVariantOfSmall } from './variants.js';
 
 /** The worker's nice value while it works beside a build (19 is the lowest priority). */
@@ -121,7 +121,7 @@ let nextId = 0;
  */
 export function backgroundGzip(data: Uint8Array, nice: number): Promise<Buffer> {
   const level = defaultGzipLevel(data);
-  if (level === 0) return Promise.resolve(storedGzip(data)); // a copy and a CRC: not worth a message
+  if (level === 0) return gzipSmall(data, 0); // stored blocks: a copy and a CRC, not worth a message
   const w = (worker ??= startWorker());
   const id = nextId++;
   return new Promise<Buffer>((resolve, reject) => {

@@ -239,13 +239,9 @@ class Helper {
     this.idle();
   }
 
-  /** Run `cmd` through a relay of the helper (see the script's `relay`). */
+  /** Run `cmd` through a relay of the helper (see the script's `relay`); helperSpawn calls it only on a live helper. */
   spawn(cmd: string[]): HelperChild {
     const c = new HelperChild();
-    if (this.dead) {
-      queueMicrotask(() => c.fail(0, 'system call helper is gone'));
-      return c;
-    }
     const id = ++this.next;
     this.children.set(id, c);
     c.once('close', () => {
@@ -370,7 +366,7 @@ function current(): Helper | undefined {
  * what the caller does before its first mount. Never fails: a helper that cannot start is found out then.
  */
 export function startHelper(): void {
-  void helperReady();
+  if (!current()?.alive) void helperReady(); // once it has answered, nothing to ask (every RUN and file op calls this)
 }
 
 /** Whether the helper runs (started now if it is not; it answers a no-op request). */

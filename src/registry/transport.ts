@@ -132,40 +132,32 @@ export class RegistryTransport {
   private async ping(signal?: AbortSignal): Promise<string> {
     const ep = await this.ep();
     this.auth ??= new Authorizer(this.domain, ep.dispatcher, () => (this.opts.credentials ?? lookupCredentials)(this.domain));
-    // A registry that answered on plain HTTP last time (and may still use it) is asked on HTTP first; only a
-    // registry's own answer (200, or 401 with its challenge) counts, anything else goes to the usual probe.
-    if (ep.schemes.includes('http') && this.opts.schemes?.get(this.domain) === 'http') {
-      const base = `http://${ep.host}`;
-      try {
-        const res = await request(`${base}/v2/`, { method: 'GET', dispatcher: ep.dispatcher, ...(signal ? { signal } : {}) });
-        await res.body.dump();
-        if (res.statusCode === 200 || res.statusCode === 401) {
-          if (res.statusCode === 401) this.auth.setChallenge(parseChallenges(res.headers['www-authenticate']));
-          return base;
-        }
-      } catch {
-        if (signal?.aborted) throw signal.reason;
-      }
-    }
+    // A registry that answered on plain HTTP last time (and may still use it) is asked on HTTP first. That
+    // first try counts only on the registry's own answer (200, or 401 with its challenge): anything else, or
+    // no answer, goes on to the usual order (a TLS registry answers plain HTTP with a 400).
+    const hinted = ep.schemes.includes('http') && this.opts.schemes?.get(this.domain) === 'http';
     let lastErr: unknown;
     for (let attempt = 0; attempt <= this.retries; attempt++) {
       if (attempt > 0) await this.backoff(attempt, signal);
-      for (const scheme of ep.schemes) {
+      const order: ('https' | 'http')[] = hinted && attempt === 0 ? ['http', ...ep.schemes] : ep.schemes;
+      for (const [i, scheme] of order.entries()) {
+        const trial = hinted && attempt === 0 && i === 0;
         const base = `${scheme}://${ep.host}`;
         try {
           const res = await request(`${base}/v2/`, { method: 'GET', dispatcher: ep.dispatcher, ...(signal ? { signal } : {}) });
           await res.body.dump();
+          if (trial && res.statusCode !== 200 && res.statusCode !== 401) continue;
           if (res.statusCode === 401) this.auth.setChallenge(parseChallenges(res.headers['www-authenticate']));
           else if (res.statusCode >= 500) {
             lastErr = new RegistryError('REGISTRY_ERROR', `${this.domain}: HTTP ${res.statusCode} from /v2/`, { status: res.statusCode });
             break;
           }
-          if (ep.schemes.includes('http')) await this.opts.schemes?.set(this.domain, scheme);
+          if (!trial && ep.schemes.includes('http')) await this.opts.schemes?.set(this.domain, scheme); // a trial's answer is what the memory says
           return base;
         } catch (err) {
           if (signal?.aborted) throw signal.reason;
           lastErr = err;
-          if (scheme === 'https' && ep.schemes.includes('http') && (isTlsMismatch(err) || (err as { code?: string }).code === 'ECONNRESET')) continue;
+          if (trial || (scheme === 'https' && ep.schemes.includes('http') && (isTlsMismatch(err) || (err as { code?: string }).code === 'ECONNRESET'))) continue;
           break;
         }
       }
