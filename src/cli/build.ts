@@ -175,7 +175,7 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
           const id = `${formatPlatform(p)} ${ref}`;
           let r = baseImages.get(id);
           if (!r) {
-            r = resolveBaseImage(ref, { content, images, client: baseRegistry, pulled: new PulledRecords(join(store.root, 'registry', 'pulled')), platform: p, progress, pull: args.pull, sources: blobSources, lazy: lazyBase, ...(tee ? { tee } : {}) });
+            r = resolveBaseImage(ref, { content, images, client: baseRegistry, pulled: new PulledRecords(join(store.root, 'registry', 'pulled')), platform: p, progress, pull: args.pull, insecure: args.insecureRegistries, sources: blobSources, lazy: lazyBase, ...(tee ? { tee } : {}) });
             baseImages.set(id, r);
             if (earlyHelper) startHelper();
           }

@@ -6,7 +6,10 @@
  *   solver's unpack, an output that writes layer bytes, a push that cannot mount it);
  * - in the store and pulled from a registry before: one HEAD per build; the store's copy is reused when the
  *   digest is unchanged, pulled again when the tag moved, and used with a warning when the registry cannot
- *   be reached;
+ *   be reached. The HEAD is first tried bare (./tag-check.ts: node:http, no credentials) at the address the
+ *   registry answered on last time (`registry/pulled`), so that an unchanged base costs one request and no
+ *   registry client; anything but an answer with the same digest goes to the registry client as before, and
+ *   a registry where a bare HEAD cannot tell (a 401, a private CA) is marked to skip it from then on;
  * - in the store and never pulled (built or tagged here), or pinned by digest: used as is, no network.
  * The store's copy is checked where it is read anyway: the manifest and config are hashed (small), the layer
  * blobs stat-ed; an absent layer a registry is known to have (`sources`) is not damage: it is lazy. A pulled
@@ -22,11 +25,12 @@ import type { ImageStore } from '../imagestore/types.js';
 import type { ImageConfig, Index, Manifest, Platform } from '../image/types.js';
 import type { ProgressSink } from '../progress/types.js';
 import { RegistryError } from '../registry/errors.js';
-import type { PulledRecords } from '../registry/pulled.js';
+import type { PulledRecord, PulledRecords } from '../registry/pulled.js';
 import type { BlobSources } from '../registry/sources.js';
 import type { PullOptions } from '../registry/pull.js';
 import type { RegistryClient } from '../registry/client.js';
-import type { TagCheck } from './tag-check.js';
+import { headTag, type TagCheck } from './tag-check.js';
+import { isInsecure } from '../registry/insecure.js';
 
 /**
  * A resolved base image. `check`: the tag the next build will HEAD again (pulled from a registry by tag), with
@@ -57,6 +61,8 @@ export interface BaseImageDeps {
   sources?: BlobSources;
   /** Pull manifests and config only: the layers are fetched when needed (build.ts: a build with --cache-from). */
   lazy?: boolean;
+  /** --insecure-registry names (TLS not verified), for the bare HEAD. */
+  insecure?: string[];
 }
 
 export async function resolveBaseImage(ref: string, deps: BaseImageDeps): Promise<BaseImage> {
@@ -83,11 +89,18 @@ export async function resolveBaseImage(ref: string, deps: BaseImageDeps): Promis
       pullRef = { ...parsed, digest: rec.target.digest }; // the same image, even if the tag moved
     } else {
       if (parsed.digest !== undefined || !pulledHere) return found;
+      const bare = await bareCheck(from, parsed, deps);
+      if (bare) return { ...found, check: bare };
       try {
         const c = await client();
         const head = await c.resolve(parsed, deps.signal);
         if (!head) return { ...found, unchecked: true };
-        if (head.digest === rec.target.digest) return { ...found, check: await tagCheck(c, name, parsed, head.digest, deps.signal) };
+        if (head.digest === rec.target.digest) {
+          const check = await tagCheck(c, name, parsed, head.digest, deps.signal);
+          // The address for the next build's bare HEAD: learned, or moved (http ↔ https); a record marked bare:false stays so.
+          if (from.bare === undefined && from.base !== check.base) await pulled.put(name, from.digest, { base: check.base }, from.pulledAt).catch(() => {});
+          return { ...found, check };
+        }
       } catch (err) {
         if (!(err instanceof RegistryError)) throw err;
         progress.emit({ type: 'warning', message: `${name}: cannot check the registry (${err.message}); using the image in the local store` });
@@ -106,13 +119,13 @@ export async function resolveBaseImage(ref: string, deps: BaseImageDeps): Promis
       ...(deps.signal ? { signal: deps.signal } : {}),
       ...(deps.lazy ? { layers: false } : deps.tee ? { tee: deps.tee } : {}),
     });
-    await images.put(name, img.target);
-    await pulled.put(name, img.target.digest);
-    progress.emit({ type: 'vertex.done', id, name: `pulling ${name}`, at: Date.now(), durationMs: Date.now() - at });
     const out: BaseImage = { ref: name, digest: img.target.digest, config: img.config };
     // Pulled by tag: the next build HEADs that tag. A pin, or a repair by digest after the tag moved, is not a tag check.
     if (parsed.digest === undefined && pullRef.digest === undefined) out.check = await tagCheck(c, name, parsed, img.target.digest, deps.signal);
     else if (parsed.digest === undefined) out.unchecked = true;
+    await images.put(name, img.target);
+    await pulled.put(name, img.target.digest, out.check ? { base: out.check.base } : {});
+    progress.emit({ type: 'vertex.done', id, name: `pulling ${name}`, at: Date.now(), durationMs: Date.now() - at });
     return out;
   } catch (err) {
     progress.emit({ type: 'vertex.failed', id, name: `pulling ${name}`, at: Date.now(), error: err instanceof Error ? err.message : String(err) });
@@ -128,6 +141,20 @@ export async function resolveBaseImage(ref: string, deps: BaseImageDeps): Promis
     // Not a TsbuildError: nothing says the image does not exist, so this is not a NotFoundError.
     throw new TsbuildError('IMAGE_PULL_FAILED', `${name}: pull failed: ${(err as Error).message}`, { cause: err });
   }
+}
+
+/**
+ * The tag checked with one bare HEAD where its registry answered last time: the check when the tag still
+ * names the record's digest; undefined when the registry client must ask (no address known, the tag moved,
+ * no answer, or an answer a bare HEAD cannot use, after which the record says to skip it).
+ */
+async function bareCheck(rec: PulledRecord, parsed: ParsedReference, deps: BaseImageDeps): Promise<TagCheck | undefined> {
+  if (rec.base === undefined || rec.bare === false) return undefined;
+  const check: TagCheck = { name: rec.name, domain: parsed.domain, path: parsed.path, tag: parsed.tag ?? 'latest', digest: rec.digest, base: rec.base, insecure: isInsecure(parsed.domain, { insecure: deps.insecure ?? [] }) };
+  const state = await headTag(check, deps.signal);
+  if (state.state === 'fresh') return check;
+  if (state.state === 'unknown' && state.always) await deps.pulled.put(rec.name, rec.digest, { base: rec.base, bare: false }, rec.pulledAt).catch(() => {});
+  return undefined;
 }
 
 /** What the rebuild memo checks instead of this build's HEAD: see ./tag-check.ts. */

@@ -30,8 +30,15 @@ export interface TagCheck {
   insecure: boolean;
 }
 
-/** `unknown` with `client`: the full registry client may know (auth, a private CA); without: the registry is not there (the build says so). */
-export type TagState = { state: 'fresh' } | { state: 'moved'; digest: string } | { state: 'unknown'; why: string; client?: true };
+/**
+ * `unknown` with `client`: the full registry client may know; without: the registry is not there (the build
+ * says so). `always`: a bare HEAD will never tell at this registry (it wants credentials, or its certificate
+ * needs a CA only the full client loads), so a caller that remembers may skip it next time.
+ */
+export type TagState = { state: 'fresh' } | { state: 'moved'; digest: string } | { state: 'unknown'; why: string; client?: true; always?: true };
+
+/** TLS verification failures: the full client may have the CA (certs.d, NODE_EXTRA_CA_CERTS). */
+const UNVERIFIED = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/;
 
 /** Errors that mean nobody answered: the full client would retry the same, and so will the build. */
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'TIMEOUT']);
@@ -45,8 +52,8 @@ function loopbackAddress(hostname: string): string | undefined {
   return undefined;
 }
 
-/** One HEAD of `check`'s manifest by tag, without credentials. */
-export function headTag(check: TagCheck): Promise<TagState> {
+/** One HEAD of `check`'s manifest by tag, without credentials. `signal` (the build's Ctrl-C) ends it as `unknown`. */
+export function headTag(check: TagCheck, signal?: AbortSignal): Promise<TagState> {
   let url: URL;
   try {
     url = new URL(`${check.base}/v2/${check.path}/manifests/${encodeURIComponent(check.tag)}`);
@@ -76,6 +83,7 @@ export function headTag(check: TagCheck): Promise<TagState> {
       const status = res.statusCode ?? 0;
       const got = res.headers['docker-content-digest'];
       const digest = Array.isArray(got) ? got[0] : got;
+      if (status === 401 || status === 403) return done({ state: 'unknown', why: `HTTP ${status}`, client: true, always: true });
       if (status < 200 || status >= 300) return done({ state: 'unknown', why: `HTTP ${status}`, client: true });
       if (!digest) return done({ state: 'unknown', why: 'no Docker-Content-Digest in the answer', client: true });
       done(digest === check.digest ? { state: 'fresh' } : { state: 'moved', digest });
@@ -83,8 +91,13 @@ export function headTag(check: TagCheck): Promise<TagState> {
     req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer in ${TIMEOUT_MS / 1000}s`), { code: 'TIMEOUT' })));
     req.on('error', (err: NodeJS.ErrnoException) => {
       const why = err.code ?? err.message;
-      done(UNREACHABLE.has(err.code ?? '') ? { state: 'unknown', why } : { state: 'unknown', why, client: true });
+      if (UNREACHABLE.has(err.code ?? '')) done({ state: 'unknown', why });
+      else done(UNVERIFIED.test(err.code ?? '') ? { state: 'unknown', why, client: true, always: true } : { state: 'unknown', why, client: true });
     });
+    if (signal) {
+      if (signal.aborted) req.destroy(new Error('aborted'));
+      else signal.addEventListener('abort', () => req.destroy(new Error('aborted')), { once: true });
+    }
     req.end();
   });
 }

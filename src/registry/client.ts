@@ -12,7 +12,7 @@ import { pushImage, type PushStats } from './push.js';
 import type { BlobSources } from './sources.js';
 import { RegistryTransport, type TransportOptions } from './transport.js';
 import { repoScope } from './auth.js';
-import { isInsecure } from './endpoint.js';
+import { isInsecure } from './insecure.js';
 
 export interface RegistryClientOptions extends TransportOptions {
   /** Where blobs were seen (for cross-repository mounts); optional. */

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { rootCertificates } from 'node:tls';
 import type { Dispatcher } from 'undici';
 import { Agent } from './http.js';
+import { isInsecure, isLocalHost } from './insecure.js';
 
 export interface EndpointOptions {
   /** `host[:port]` names whose TLS is not verified and which may use plain HTTP. */
@@ -29,15 +30,6 @@ export interface Endpoint {
   /** Schemes to try, in order. */
   schemes: ('https' | 'http')[];
   dispatcher: Dispatcher;
-}
-
-export function isLocalHost(domain: string): boolean {
-  const host = domain.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
-  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
-}
-
-export function isInsecure(domain: string, opts: EndpointOptions): boolean {
-  return (opts.insecure ?? []).some((h) => h === domain || h === domain.replace(/:\d+$/, ''));
 }
 
 export async function makeEndpoint(domain: string, opts: EndpointOptions = {}): Promise<Endpoint> {

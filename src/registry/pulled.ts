@@ -12,7 +12,17 @@ export interface PulledRecord {
   name: string;
   digest: string;
   pulledAt: string;
+  /**
+   * Where the registry answered last time (`https://host[:port]` or `http://…`): the next build checks the
+   * tag there with one bare HEAD (src/cli/tag-check.ts) before loading the registry client.
+   */
+  base?: string;
+  /** A bare HEAD could not tell (a 401, a private CA): the registry client checks this tag. */
+  bare?: false;
 }
+
+/** What a record adds to the name and digest. */
+export type PulledAddress = Pick<PulledRecord, 'base' | 'bare'>;
 
 export class PulledRecords {
   constructor(readonly dir: string) {}
@@ -30,8 +40,8 @@ export class PulledRecords {
     }
   }
 
-  async put(name: string, digest: string): Promise<void> {
-    const rec: PulledRecord = { name, digest, pulledAt: new Date().toISOString() };
+  async put(name: string, digest: string, address: PulledAddress = {}, pulledAt = new Date().toISOString()): Promise<void> {
+    const rec: PulledRecord = { name, digest, pulledAt, ...address };
     await writeFileAtomic(this.file(name), JSON.stringify(rec) + '\n', { mkdir: true });
   }
 }

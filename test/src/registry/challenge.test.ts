@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseChallenges } from '../../../src/registry/challenge.js';
 import { mergeScopes } from '../../../src/registry/auth.js';
 import { selectPlatform } from '../../../src/image/platform.js';
-import { isLocalHost, makeEndpoint } from '../../../src/registry/endpoint.js';
+import { makeEndpoint } from '../../../src/registry/endpoint.js';
 
 describe('parseChallenges', () => {
   it('reads a Bearer challenge with quoted params (commas inside quotes)', () => {
@@ -33,13 +33,6 @@ describe('selectPlatform', () => {
     expect(selectPlatform(list, { os: 'linux', architecture: 'amd64' })?.digest).toBe('sha256:amd64');
     expect(selectPlatform(list, { os: 'linux', architecture: 'arm64' })?.digest).toBe('sha256:arm64v8');
     expect(selectPlatform(list, { os: 'windows', architecture: 'amd64' })).toBeUndefined();
-  });
-});
-
-describe('isLocalHost (plain HTTP allowed)', () => {
-  it('only for localhost and loopback addresses', () => {
-    for (const h of ['localhost', 'localhost:5000', '127.0.0.1:5000', '[::1]:5000']) expect(isLocalHost(h)).toBe(true);
-    for (const h of ['registry.example.com', '10.0.0.1:5000', 'localhost.example.com']) expect(isLocalHost(h)).toBe(false);
   });
 });
 

@@ -1,0 +1,13 @@
+/**
+ * Which registries may be reached without verified TLS (--insecure-registry, matched with or without the
+ * port) or over plain HTTP (those, and loopback addresses). Apart from ./endpoint.ts so that code which must
+ * not load the HTTP client (the base image's bare tag check, src/cli/resolve-image.ts) asks the same question.
+ */
+export function isLocalHost(domain: string): boolean {
+  const host = domain.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+export function isInsecure(domain: string, opts: { insecure?: string[] }): boolean {
+  return (opts.insecure ?? []).some((h) => h === domain || h === domain.replace(/:\d+$/, ''));
+}
