@@ -17,52 +17,20 @@
  * `BENCH_QUICK=1`: fewer runs; `BENCH_ONLY=PREFIX`: one workload or section; `BENCH_PEERS=buildkit,buildah`.
  */
 import { filler, median } from './stats.js';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sandboxBench } from './sandbox.js';
 import { TestRegistry } from '../registry/harness.js';
 import { bin, buildahStorage, ensureBuildah, publishBases, repo, write, type Bases } from './bases.js';
+import { buildkitBuilder, timed, type Builder, type Output } from './builders.js';
 
 const work = mkdtempSync(join(tmpdir(), 'tsbuild-bench-'));
 const quick = process.env.BENCH_QUICK === '1';
 const REPS = { cold: quick ? 1 : 3, unchanged: quick ? 3 : 5, changed: quick ? 2 : 3, export: quick ? 1 : 3, push: quick ? 1 : 3 };
 const CELLS = ['cold', 'unchanged', 'one file changed', 'export to docker tar', 'push to a fresh repo'] as const;
 type Cell = (typeof CELLS)[number];
-const referenceScript = join(repo, '..', 'shared', 'reference', 'buildkit.sh');
-
-/**
- * A command's wall time (ms). Async: the test registry's logs are read by this process, so a blocked event
- * loop (spawnSync) would stall the registry once its pipe fills, and a push would hang. Killed after 15 min.
- */
-function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const t0 = process.hrtime.bigint();
-    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    const keep = (d: Buffer) => (out = (out + d.toString()).slice(-5000));
-    child.stdout.on('data', keep);
-    child.stderr.on('data', keep);
-    const timer = setTimeout(() => child.kill('SIGKILL'), 900_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(Number(process.hrtime.bigint() - t0) / 1e6);
-      else reject(new Error(`${cmd} ${args.join(' ')} failed (${code}):\n${out}`));
-    });
-  });
-}
-
-/** What one build writes besides its build cache. */
-type Output = { kind: 'none' } | { kind: 'docker-tar'; dest: string } | { kind: 'push'; ref: string };
-
-/** One builder under test. `fresh()` empties its build cache and drops the base images (cold = pull too). */
-interface Builder {
-  name: string;
-  fresh(): void;
-  build(ctx: string, out: Output): Promise<number>;
-}
 
 function tsbuildBuilder(registry: string): Builder {
   const root = join(work, 'tsbuild-root');
@@ -88,38 +56,6 @@ function buildahBuilder(registry: string): Builder {
       if (out.kind === 'docker-tar') ms += await timed('buildah', [...common, 'push', '-q', 'bench:latest', `docker-archive:${out.dest}:bench:latest`]);
       if (out.kind === 'push') ms += await timed('buildah', [...common, 'push', '-q', '--tls-verify=false', 'bench:latest', `docker://${out.ref}`]);
       void registry;
-      return ms;
-    },
-  };
-}
-
-/** The reference BuildKit v0.13 (dockerd's, warm daemon): started if needed, never stopped (it is shared). */
-function buildkitBuilder(): Builder | undefined {
-  if (!existsSync(referenceScript)) return undefined;
-  const start = spawnSync('bash', [referenceScript, 'start'], { encoding: 'utf8' });
-  if (start.status !== 0) {
-    console.error(`bench: the reference BuildKit did not start: ${start.stderr.slice(-500)}`);
-    return undefined;
-  }
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  let docker = 'docker';
-  for (const kv of execFileSync('bash', [referenceScript, 'env']).toString().trim().split(/\s+/)) {
-    const i = kv.indexOf('=');
-    if (kv.slice(0, i) === 'DOCKER') docker = kv.slice(i + 1);
-    else env[kv.slice(0, i)] = kv.slice(i + 1);
-  }
-  return {
-    name: 'buildkit',
-    fresh() {
-      spawnSync(docker, ['builder', 'prune', '-af'], { stdio: 'ignore', env });
-      spawnSync(docker, ['image', 'prune', '-af'], { stdio: 'ignore', env });
-    },
-    async build(ctx, out) {
-      // dockerd's builder (the docker driver) has no type=docker,dest= exporter: its export is `docker save`
-      // --push pushes every -t name: only the fresh repository's
-      const o = out.kind === 'push' ? ['-t', out.ref, '--push'] : ['-t', 'bench:latest', '--load'];
-      let ms = await timed(docker, ['buildx', 'build', '-q', '--network', 'host', ...o, ctx], env);
-      if (out.kind === 'docker-tar') ms += await timed(docker, ['save', '-o', out.dest, 'bench:latest'], env);
       return ms;
     },
   };
@@ -223,18 +159,20 @@ let reg: TestRegistry | undefined;
 try {
   const only = process.env.BENCH_ONLY;
   let chosen = workloads.filter((w) => !only || w.name.startsWith(only));
-  reg = chosen.length ? await TestRegistry.start('open') : undefined;
+  // the sandbox section builds FROM the registry's busybox too (tsbuild and BuildKit alike)
+  const sandbox = !only || 'sandbox'.startsWith(only);
+  reg = chosen.length || sandbox ? await TestRegistry.start('open') : undefined;
   const registry = reg?.domain ?? '127.0.0.1:1';
-  const bases = chosen.length ? await publishBases(registry, work, { debian: chosen.some((w) => w.name.startsWith('Debian')) }) : { busybox: '' };
+  const bases = reg ? await publishBases(registry, work, { debian: chosen.some((w) => w.name.startsWith('Debian')) }) : { busybox: '' };
   chosen = chosen.filter((w) => !w.name.startsWith('Debian') || bases.debian !== undefined);
   const builders: Builder[] = [tsbuildBuilder(registry)];
-  const peers = !chosen.length ? [] : (process.env.BENCH_PEERS ?? 'buildkit,buildah').split(',').filter(Boolean);
-  if (peers.includes('buildkit')) {
+  const peers = !chosen.length && !sandbox ? [] : (process.env.BENCH_PEERS ?? 'buildkit,buildah').split(',').filter(Boolean);
+  if (peers.includes('buildkit') && chosen.length) {
     const bk = buildkitBuilder();
     if (bk) builders.push(bk);
     else console.error('bench: the reference BuildKit is not available; skipping it');
   }
-  if (peers.includes('buildah')) {
+  if (peers.includes('buildah') && chosen.length) {
     if (ensureBuildah()) builders.push(buildahBuilder(registry));
     else console.error('bench: buildah is not available; skipping it');
   }
@@ -253,14 +191,16 @@ try {
   const line = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ');
   const load = execFileSync('cat', ['/proc/loadavg']).toString().split(' ').slice(0, 3).join(' ');
   console.log(`\ntsbuild bench, ${new Date().toISOString()}, load average ${load}; medians of ${Object.entries(REPS).map(([k, v]) => `${v} ${k}`).join(' / ')} runs, builders alternating`);
-  console.log(line(head));
-  console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
-  if (rows.length) for (const row of table) console.log(line(row));
+  if (rows.length) {
+    console.log(line(head));
+    console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
+    for (const row of table) console.log(line(row));
+  }
   const startup: number[] = [];
   for (let i = 0; i < 7; i++) startup.push(await timed(process.execPath, [bin, '--version']));
 
   console.log(`startup (tsbuild --version): ${(median(startup) / 1000).toFixed(3)} s`);
-  if (!only || 'sandbox'.startsWith(only)) for (const l of await sandboxBench(repo, quick ? 1 : 3)) console.log(l);
+  if (sandbox) for (const l of await sandboxBench(repo, { reps: quick ? 1 : 3, registry, busybox: bases.busybox, buildkit: peers.includes('buildkit') })) console.log(l);
   // layer export speed (test/bench/layers.ts), in its own process
   if (!only || 'layers'.startsWith(only)) execFileSync(process.execPath, [join(repo, 'dist/test/bench/layers.js')], { stdio: 'inherit' });
   // registry push/pull against skopeo (test/bench/registry.ts), in its own process

@@ -1,29 +1,27 @@
 /**
- * Per-step sandbox overhead (`npm run bench`, section "sandbox"): 30 trivial RUN steps.
- * - all in: a cold `tsbuild build` of 30 `RUN true` steps minus the same build with none, per step
- *   (snapshot, mount, spec, runc start, teardown, commit, layer) — target ≤ 60 ms a step;
+ * Per-step sandbox overhead (`npm run bench`, section "sandbox"; alone: `BENCH_ONLY=sandbox`): 30 trivial RUN steps.
+ * - all in: a cold build of 30 `RUN true N` steps minus the same build with none, per step (snapshot, mount,
+ *   spec, runc start, teardown, commit, layer), tsbuild side by side with the reference BuildKit v0.13
+ *   (./builders.ts), both FROM the bench registry's busybox (./bases.ts). tsbuild: a fresh store each time
+ *   that holds the base already (pulled into a template once); BuildKit: `--no-cache` (its daemon holds the
+ *   base after one untimed build). The four builds of a round alternate (tsbuild 0, BuildKit 0, tsbuild 30,
+ *   BuildKit 30), so both see the same load. Target: tsbuild/BuildKit ≤ 1.00 (issue 15). Host network for
+ *   both; the default network (slirp4netns) is tsbuild's alone (the reference daemon has no bridge network);
  * - executor only: RuncExecutor.run of `true` on a fresh overlay, per network mode, both ways a rootfs is
  *   mounted: by runc inside the container (a lower stack the executor knows: every step after the first
  *   on a stack) and by mount(8) on the host (a stack it has not seen).
  */
 import { median } from './stats.js';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RuncExecutor } from '../../src/executor/runc.js';
 import { slirpAvailable } from '../../src/executor/slirp.js';
 import type { NetworkMode } from '../../src/executor/types.js';
+import { buildkitBuilder, timed } from './builders.js';
 
 const STEPS = 30;
-
-
-function timedBuild(bin: string, root: string, ctx: string, extra: string[] = []): number {
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync(process.execPath, [bin, 'build', '--progress', 'quiet', '--root', root, ...extra, ctx], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`sandbox bench build failed:\n${r.stderr}`);
-  return Number(process.hrtime.bigint() - t0) / 1e6;
-}
 
 /** "p25–p75" of `xs`, in ms. */
 function spread(xs: number[]): string {
@@ -32,35 +30,65 @@ function spread(xs: number[]): string {
   return `${at(0.25).toFixed(1)}–${at(0.75).toFixed(1)}`;
 }
 
+export interface SandboxBenchOptions {
+  /** Rounds of the all-in measurement. */
+  reps: number;
+  /** The bench's registry (host:port, plain HTTP) and its busybox (`REGISTRY/bench/busybox:latest`). */
+  registry: string;
+  busybox: string;
+  /** Measure the reference BuildKit beside tsbuild (when it is available). */
+  buildkit: boolean;
+}
+
 /** Lines for the bench report. `repo` is the repository root (for bin/tsbuild and scripts/). */
-export async function sandboxBench(repo: string, reps = 3): Promise<string[]> {
+export async function sandboxBench(repo: string, opts: SandboxBenchOptions): Promise<string[]> {
   const work = mkdtempSync(join(tmpdir(), 'tsbuild-bench-sandbox-'));
   const lines: string[] = [];
   try {
     const bin = join(repo, 'bin/tsbuild');
-    const template = join(work, 'template');
-    execFileSync('bash', [join(repo, 'scripts/make-base-image.sh'), '--root', template], { stdio: 'pipe' });
     const runs = join(work, 'runs');
     const none = join(work, 'none');
     mkdirSync(runs);
     mkdirSync(none);
-    writeFileSync(join(runs, 'Dockerfile'), ['FROM busybox', ...Array.from({ length: STEPS }, (_, i) => `RUN true ${i}`), ''].join('\n'));
-    writeFileSync(join(none, 'Dockerfile'), 'FROM busybox\nENV A=1\n');
-    const cases: [string, string[]][] = [['host network', ['--network', 'host']]];
-    if (await slirpAvailable()) cases.unshift(['default network (slirp4netns)', []]);
-    for (const [name, flags] of cases) {
-      const with30: number[] = [];
-      const with0: number[] = [];
-      for (let i = 0; i < reps; i++) {
+    writeFileSync(join(runs, 'Dockerfile'), [`FROM ${opts.busybox}`, ...Array.from({ length: STEPS }, (_, i) => `RUN true ${i}`), ''].join('\n'));
+    writeFileSync(join(none, 'Dockerfile'), `FROM ${opts.busybox}\nENV A=1\n`);
+    const tsbuild = (root: string, ctx: string, flags: string[]) =>
+      timed(process.execPath, [bin, 'build', '--progress', 'quiet', '--root', root, '--insecure-registry', opts.registry, ...flags, ctx]);
+    // A store that holds the base image and no build cache: each round starts from a copy of it.
+    const template = join(work, 'template');
+    await tsbuild(template, none, []);
+    const bk = opts.buildkit ? buildkitBuilder('bench-sandbox:latest') : undefined;
+    if (opts.buildkit && !bk) console.error('bench sandbox: the reference BuildKit is not available; tsbuild only');
+    if (bk) await bk.build(none, { kind: 'none' }); // its daemon pulls the base once
+    const cases: [string, string[], boolean][] = [['host network', ['--network', 'host'], true]];
+    if (await slirpAvailable()) cases.unshift(['default network (slirp4netns)', [], false]);
+    for (const [name, flags, withPeer] of cases) {
+      const ts = { with30: [] as number[], with0: [] as number[] };
+      const peer = { with30: [] as number[], with0: [] as number[] };
+      const peerToo = withPeer && bk !== undefined;
+      for (let i = 0; i < opts.reps; i++) {
         const root = join(work, `root-${i}`);
         rmSync(root, { recursive: true, force: true });
         cpSync(template, root, { recursive: true });
-        with0.push(timedBuild(bin, root, none, flags));
-        with30.push(timedBuild(bin, root, runs, flags));
+        ts.with0.push(await tsbuild(root, none, flags));
+        if (peerToo) peer.with0.push(await bk.build(none, { kind: 'none' }, ['--no-cache']));
+        ts.with30.push(await tsbuild(root, runs, flags));
+        if (peerToo) peer.with30.push(await bk.build(runs, { kind: 'none' }, ['--no-cache']));
+        rmSync(root, { recursive: true, force: true });
       }
-      const perStep = (median(with30) - median(with0)) / STEPS;
-      const each = with30.map((t, i) => ((t - with0[i]!) / STEPS).toFixed(1)).join(', ');
-      lines.push(`sandbox, ${STEPS} trivial RUN steps, cold build, ${name}: ${perStep.toFixed(1)} ms a step all in (target ≤ 60; runs: ${each})`);
+      const perStep = (t: typeof ts) => (median(t.with30) - median(t.with0)) / STEPS;
+      const each = (t: typeof ts) => t.with30.map((x, i) => ((x - t.with0[i]!) / STEPS).toFixed(1)).join(', ');
+      const load = execFileSync('cat', ['/proc/loadavg']).toString().split(' ').slice(0, 3).join(' ');
+      if (peerToo) {
+        lines.push(
+          `sandbox, ${STEPS} trivial RUN steps, cold build, ${name}: tsbuild ${perStep(ts).toFixed(1)} ms a step all in, ` +
+            `BuildKit ${perStep(peer).toFixed(1)} ms: tsbuild/BuildKit ${(perStep(ts) / perStep(peer)).toFixed(2)}x (target ≤ 1.00; ` +
+            `runs: tsbuild ${each(ts)}; BuildKit ${each(peer)}; load ${load})`,
+        );
+      } else {
+        const why = withPeer ? 'BuildKit not measured' : 'BuildKit n/a: the reference daemon has no bridge network';
+        lines.push(`sandbox, ${STEPS} trivial RUN steps, cold build, ${name}: tsbuild ${perStep(ts).toFixed(1)} ms a step all in (${why}; runs: ${each(ts)}; load ${load})`);
+      }
     }
 
     // Executor alone: mount + spec + runc + teardown of `true`, on a rootfs that carries the container's
