@@ -1,6 +1,6 @@
 // Bundle the compiled CLI (dist/src/cli/main.js) into dist/bundle/ with esbuild: one module graph resolved
 // at build time instead of ~150 files resolved and loaded at every start (an unchanged rebuild is mostly
-// startup). Commands stay lazily loaded (code splitting keeps each `import()` its own chunk).
+// startup). Commands stay lazily loaded (each `import()`ed module is evaluated when first imported).
 // bin/tsbuild uses the bundle only when it is newer than the tsc output, so a plain `tsc` never runs stale code.
 //
 // The no-op rebuild path (src/cli/replay.ts) is bundled apart, as one CommonJS file with no imports but
@@ -28,20 +28,50 @@ id.update(readFileSync('package-lock.json'));
 const { version } = JSON.parse(readFileSync('package.json', 'utf8'));
 const define = { __TSBUILD_BUILD_ID__: JSON.stringify(id.digest('hex')), __TSBUILD_VERSION__: JSON.stringify(version) };
 
+// The CLI: one CommonJS file, loaded by bin/tsbuild with V8's code cache (src/cli/code-cache.ts): Node 20
+// caches no ES module's compiled code, and compiling was ~60-80 ms of every build the memo cannot answer.
+// Commands still load lazily: esbuild keeps each `import()`d module's top level unevaluated until it is
+// imported. The entry also gives the replay the full registry client's tag check (src/cli/tag-check-full.ts),
+// so that both come from one compiled file.
 await build({
-  // The layer tar worker (src/diff/tar-producer.ts) is started from `./tar-worker.js` beside the chunk.
-  // The rebuild memo's full registry check (src/cli/tag-check-full.ts) is loaded by the replay, apart from main.
-  entryPoints: { main: 'dist/src/cli/main.js', 'tar-worker': 'dist/src/diff/tar-worker.js', 'tag-check-full': 'dist/src/cli/tag-check-full.js' },
+  stdin: {
+    contents: "export { main } from './dist/src/cli/main.js';\nexport const fullTagCheck = () => import('./dist/src/cli/tag-check-full.js');\n",
+    resolveDir: '.',
+    sourcefile: 'cli-entry.js',
+  },
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  outfile: 'dist/bundle/main.cjs',
+  logLevel: 'warning',
+  // The layer tar worker (src/diff/tar-producer.ts) is found beside the bundle from import.meta.url.
+  define: { ...define, 'import.meta.url': '__tsbuildImportMetaUrl' },
+  banner: { js: "var __tsbuildImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+});
+
+// The layer tar worker (a worker thread's own ES module).
+await build({
+  entryPoints: { 'tar-worker': 'dist/src/diff/tar-worker.js' },
   bundle: true,
   platform: 'node',
   format: 'esm',
   target: 'node20',
-  splitting: true,
   outdir: 'dist/bundle',
   logLevel: 'warning',
   define,
-  // CommonJS dependencies (dockerfile-ast) call require() for Node built-ins.
   banner: { js: "import { createRequire as __tsbuildRequire } from 'node:module'; const require = __tsbuildRequire(import.meta.url);" },
+});
+
+// The code-cache loader bin/tsbuild requires before the CLI bundle.
+await build({
+  entryPoints: ['dist/src/cli/code-cache.js'],
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  outfile: 'dist/bundle/code-cache.cjs',
+  logLevel: 'warning',
 });
 
 await build({

@@ -26,11 +26,22 @@ export type FullTagCheck = () => Promise<{ checkTagWithClient(root: string, chec
 /** First words that are not a build (src/cli/main.ts dispatches them; -D/--debug runs are never replayed). */
 const OTHER_COMMANDS = new Set(['help', '-D', '--debug', ...Object.keys(COMMAND_HELP)]);
 
-/** The exit code when the memo answered `tsbuild [build] ARGS`; undefined when the command must run. */
-export async function replayCommand(argv: string[], fullTagCheck?: FullTagCheck): Promise<number | undefined> {
+/** The build's arguments when `argv` asks for a build (not another command, not help or the version). */
+function buildArgv(argv: string[]): string[] | undefined {
   if (OTHER_COMMANDS.has(argv[0] ?? '')) return undefined;
   const rest = argv[0] === 'build' || argv[0] === 'b' ? argv.slice(1) : argv;
-  if (rest.some((a) => a === '-h' || a === '--help' || a === '--version' || a === '-v')) return undefined;
+  return rest.some((a) => a === '-h' || a === '--help' || a === '--version' || a === '-v') ? undefined : rest;
+}
+
+/** `argv` asks for a build (bin/tsbuild writes the code cache after a successful one: src/cli/code-cache.ts). */
+export function isBuildCommand(argv: string[]): boolean {
+  return buildArgv(argv) !== undefined;
+}
+
+/** The exit code when the memo answered `tsbuild [build] ARGS`; undefined when the command must run. */
+export async function replayCommand(argv: string[], fullTagCheck?: FullTagCheck): Promise<number | undefined> {
+  const rest = buildArgv(argv);
+  if (rest === undefined) return undefined;
   try {
     return await tryReplay(rest, fullTagCheck);
   } catch {
