@@ -33,7 +33,18 @@ const define = { __TSBUILD_BUILD_ID__: JSON.stringify(id.digest('hex')), __TSBUI
 // Commands still load lazily: esbuild keeps each `import()`d module's top level unevaluated until it is
 // imported. The entry also gives the replay the full registry client's tag check (src/cli/tag-check-full.ts),
 // so that both come from one compiled file.
-await build({
+// `import('node:…')` left as is would need vm's experimental dynamic-import loader (src/cli/code-cache.ts):
+// each becomes a bundled module that requires the built-in, so esbuild's import() is a require in a promise.
+const builtinImports = {
+  name: 'builtin-dynamic-imports',
+  setup(b) {
+    b.onResolve({ filter: /^node:/ }, (args) => (args.kind === 'dynamic-import' ? { path: args.path, namespace: 'builtin-import' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'builtin-import' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: 'js' }));
+  },
+};
+const cli = await build({
+  metafile: true,
+  plugins: [builtinImports],
   stdin: {
     contents: "export { main } from './dist/src/cli/main.js';\nexport const fullTagCheck = () => import('./dist/src/cli/tag-check-full.js');\n",
     resolveDir: '.',
@@ -49,6 +60,8 @@ await build({
   define: { ...define, 'import.meta.url': '__tsbuildImportMetaUrl' },
   banner: { js: "var __tsbuildImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
 });
+const dynamic = Object.values(cli.metafile.inputs).flatMap((i) => i.imports.filter((x) => x.kind === 'dynamic-import' && x.external).map((x) => x.path));
+if (dynamic.length) throw new Error(`dist/bundle/main.cjs would import() ${dynamic.join(', ')} at run time: vm.Script cannot (src/cli/code-cache.ts)`);
 
 // The layer tar worker (a worker thread's own ES module).
 await build({

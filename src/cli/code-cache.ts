@@ -57,6 +57,8 @@ export function loadScript(file: string, cacheFile: string, env: NodeJS.ProcessE
   const off = env.TSBUILD_CODE_CACHE === '0';
   const sourceCrc = crc32(bytes);
   const cached = off ? 'missing' : readCache(cacheFile, sourceCrc);
+  // The file must not `import()` anything (Node 20's vm has no stable loader for it): scripts/bundle.mjs
+  // turns the bundle's `import()`s of Node built-ins into requires.
   const script = new Script(wrap(bytes.toString('utf8')), { filename: file, ...(typeof cached === 'object' ? { cachedData: cached } : {}) });
   const state: CacheState = off ? 'off' : typeof cached === 'object' ? (script.cachedDataRejected ? 'rejected' : 'used') : cached;
   const mod = { exports: {} as Record<string, unknown> };
