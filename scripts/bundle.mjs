@@ -7,9 +7,9 @@
 // Node's own: bin/tsbuild requires it before anything else. Both bundles carry the same build id (a hash
 // of the code bundled), which keys the rebuild memos (src/cli/rebuild-memo.ts).
 import { createHash } from 'node:crypto';
-import { readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { build } from 'esbuild';
+import { build, transform } from 'esbuild';
 
 // Chunk names carry content hashes: start from an empty folder so old chunks do not pile up.
 rmSync('dist/bundle', { recursive: true, force: true });
@@ -60,6 +60,17 @@ const cli = await build({
   define: { ...define, 'import.meta.url': '__tsbuildImportMetaUrl' },
   banner: { js: "var __tsbuildImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
 });
+// The CLI is read as Latin-1 when it is ASCII (src/cli/code-cache.ts): decoding 1.7 MB as UTF-8 took 11-25 ms
+// once it held a single non-ASCII byte. esbuild escapes them in code; comments keep theirs. Escaped there too,
+// after checking that the code itself (the file without comments, as esbuild prints it) has none left.
+{
+  const file = 'dist/bundle/main.cjs';
+  const text = readFileSync(file, 'utf8');
+  const code = (await transform(text, { minifyWhitespace: true, charset: 'ascii', legalComments: 'none', format: 'cjs', platform: 'node' })).code;
+  const stray = /[^\x00-\x7f]/.exec(code);
+  if (stray) throw new Error(`${file}: a non-ASCII character outside comments (${JSON.stringify(code.slice(Math.max(0, stray.index - 40), stray.index + 10))}): escape it in the source`);
+  writeFileSync(file, text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+}
 const dynamic = Object.values(cli.metafile.inputs).flatMap((i) => i.imports.filter((x) => x.kind === 'dynamic-import' && x.external).map((x) => x.path));
 if (dynamic.length) throw new Error(`dist/bundle/main.cjs would import() ${dynamic.join(', ')} at run time: vm.Script cannot (src/cli/code-cache.ts)`);
 

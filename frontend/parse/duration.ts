@@ -11,7 +11,7 @@ export function parseGoDuration(text: string): number | null {
   }
   if (s === '0') return 0;
   if (s === '') return null;
-  const re = /^(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/;
+  const re = /^(\d+(?:\.\d*)?|\.\d+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)/; // µs (micro sign), μs (Greek mu): escaped, the bundle is ASCII (scripts/bundle.mjs)
   let total = 0;
   while (s.length > 0) {
     const m = re.exec(s);

@@ -14,6 +14,7 @@
  * temporary name and renamed: a crash leaves the old file or the new one. A directory it cannot write to
  * (an install owned by another user) only means no cache.
  */
+import { isAscii } from 'node:buffer';
 import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createRequire } from 'node:module';
@@ -59,7 +60,8 @@ export function loadScript(file: string, cacheFile: string, env: NodeJS.ProcessE
   const cached = off ? 'missing' : readCache(cacheFile, sourceCrc);
   // The file must not `import()` anything (Node 20's vm has no stable loader for it): scripts/bundle.mjs
   // turns the bundle's `import()`s of Node built-ins into requires.
-  const script = new Script(wrap(bytes.toString('utf8')), { filename: file, ...(typeof cached === 'object' ? { cachedData: cached } : {}) });
+  // An ASCII file (scripts/bundle.mjs makes the bundle so) decodes as Latin-1: 1.7 MB of UTF-8 took 11-25 ms.
+  const script = new Script(wrap(bytes.toString(isAscii(bytes) ? 'latin1' : 'utf8')), { filename: file, ...(typeof cached === 'object' ? { cachedData: cached } : {}) });
   const state: CacheState = off ? 'off' : typeof cached === 'object' ? (script.cachedDataRejected ? 'rejected' : 'used') : cached;
   const mod = { exports: {} as Record<string, unknown> };
   (script.runInThisContext() as (...a: unknown[]) => void).call(mod.exports, mod.exports, createRequire(file), mod, file, dirname(file));

@@ -96,7 +96,7 @@ while (my $l = <STDIN>) {
 
 # A spawned command: runs in a forked child of the helper (the relay), which forks and execs the command with
 # stdin /dev/null and its stdout and stderr on pipes, then copies each read of them as hex lines
-# ("id o HEX", "id e HEX"; a read of over 2000 bytes goes as "id O HEX"… "id o HEX": one write(2) each,
+# ("id o HEX", "id e HEX"; a read of over 2000 bytes goes as "id O HEX" ... "id o HEX": one write(2) each,
 # under PIPE_BUF, so lines of relays never mix) and ends with
 # "id X code signal" once the command has exited. "id p pid" comes first; an exec that fails answers "id E...".
 sub relay {
