@@ -4,7 +4,9 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { helperReady, helperSpawn, stopHelper, type HelperChild } from '../../../src/proc/helper.js';
 
@@ -103,5 +105,30 @@ describe('helperSpawn: CPU time', () => {
     const idle = run('true');
     const working = run(busy);
     expect(working - idle).toBeGreaterThan(loop * 0.5);
+  });
+});
+
+describe('helperSpawn: what a relay costs', () => {
+  const helperJs = fileURLToPath(new URL('../../../dist/src/proc/helper.js', import.meta.url));
+
+  it('a relay loads no Perl module (no POSIX.pm per command): a POSIX.pm put first in @INC is never loaded', () => {
+    if (!existsSync(helperJs)) throw new Error('dist/src/proc/helper.js is missing: run `npm run build` first');
+    const dir = mkdtempSync(join(tmpdir(), 'tsbuild-helper-inc-'));
+    try {
+      const marker = join(dir, 'loaded');
+      // A POSIX.pm that leaves a mark when loaded (and still offers _exit, so nothing hangs if it is).
+      writeFileSync(join(dir, 'POSIX.pm'), `package POSIX; open(my $f, '>>', ${JSON.stringify(marker)}); print $f "x\\n"; close $f; sub _exit { CORE::exit($_[0]) } 1;\n`);
+      const env = { ...process.env, PERL5LIB: dir };
+      // the trap works: perl with this PERL5LIB loads that file for `require POSIX`
+      spawnSync('perl', ['-e', 'require POSIX; POSIX::_exit(0)'], { env });
+      expect(existsSync(marker)).toBe(true);
+      rmSync(marker);
+      const code = `import(${JSON.stringify(helperJs)}).then(async (h) => { await h.helperReady(); for (const a of ['0', '3']) { const c = h.helperSpawn('sh', ['-c', 'exit ' + a]); const st = await new Promise((r) => c.on('close', (x) => r(x))); console.log(st); } const bad = h.helperSpawn('/nonexistent/cmd', []); console.log(await new Promise((r) => bad.on('error', (e) => r(e.code)))); await h.stopHelper(); })`;
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', env });
+      expect(r.stdout.trim().split('\n')).toEqual(['0', '3', 'ENOENT']);
+      expect(existsSync(marker)).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
