@@ -1,6 +1,6 @@
 /**
  * The unchanged rebuild FROM a registry image (issue 15's first target), side by side in one run
- * (`npm run build && node dist/test/bench/noop-registry.js [RUNS]`): a 3-stage build of ~200 files with a
+ * (`npm run bench`'s "noop" section, alone: `npm run build && node dist/test/bench/noop-registry.js [RUNS]`): a 3-stage build of ~200 files with a
  * .dockerignore, FROM a busybox image in a local docker-registry (HTTP on 127.0.0.1), built once, then
  * rebuilt unchanged RUNS times (default 7), the commands interleaved so that each sees the same load:
  * - tsbuild (the rebuild memo answers: one HEAD of the base manifest by tag);

@@ -14,6 +14,8 @@
  * push docker-archive:), push to a fresh repository of the local registry (BuildKit: `--push`; buildah: bud
  * + push). The builders alternate inside each cell (run i of every builder, then run
  * i + 1), so all see the same machine load. Ratios are tsbuild / peer (< 1: tsbuild is faster).
+ * Sections after the table: startup, the unchanged rebuild against `node -e 0` (noop), sandbox, layers,
+ * registry, multiplatform, ci-runner.
  * `BENCH_QUICK=1`: fewer runs; `BENCH_ONLY=PREFIX`: one workload or section; `BENCH_PEERS=buildkit,buildah`.
  */
 import { filler, median } from './stats.js';
@@ -200,6 +202,8 @@ try {
   for (let i = 0; i < 7; i++) startup.push(await timed(process.execPath, [bin, '--version']));
 
   console.log(`startup (tsbuild --version): ${(median(startup) / 1000).toFixed(3)} s`);
+  // the unchanged rebuild FROM a registry image against `node -e 0` and BuildKit (test/bench/noop-registry.ts), in its own process
+  if (!only || 'noop'.startsWith(only)) execFileSync(process.execPath, [join(repo, 'dist/test/bench/noop-registry.js'), quick ? '3' : '7'], { stdio: 'inherit' });
   if (sandbox) for (const l of await sandboxBench(repo, { reps: quick ? 1 : 3, registry, busybox: bases.busybox, buildkit: peers.includes('buildkit') })) console.log(l);
   // layer export speed (test/bench/layers.ts), in its own process
   if (!only || 'layers'.startsWith(only)) execFileSync(process.execPath, [join(repo, 'dist/test/bench/layers.js')], { stdio: 'inherit' });
