@@ -161,6 +161,7 @@ class Solve {
         ),
       );
       await Promise.all(this.writes.values());
+      await Promise.all(this.released);
       const results = outputs.map((o, i): SolvedOutput => {
         const [snapshot, ...layers] = made[i]!;
         return {
@@ -408,20 +409,30 @@ class Solve {
   /**
    * Run a missed step under its cross-process lock (./step-lock.ts); when another build wrote the step's
    * record meanwhile, use that instead. Steps that ignore the cache (--no-cache) always run.
+   * The lock is released once the step's record is written (another build waiting for it then finds the
+   * record), but the step's result is handed on as soon as the step is done: this build's next step does
+   * not wait for that write and release; the solve does, before it returns (`released`).
    */
   private async once(v: Vertex, run: () => Promise<string | null>): Promise<string | null> {
     if (!this.opts.locks || this.forced.has(v)) return run();
     this.checkAborted();
     const key = this.keyOf.get(v)!;
     const lock = await this.opts.locks.acquire(key, this.ctrl.signal);
+    let releasing = false;
     try {
       const rec = this.rebuilt.has(v) ? undefined : await this.opts.cache.get(key);
       if (rec) return await this.adopt(v, rec);
       const out = await run();
-      await this.writes.get(v); // the record is visible before the next build takes the lock
+      // a failed write fails the solve through `writes`; the lock is released either way
+      const written = (this.writes.get(v) ?? Promise.resolve()).then(
+        () => {},
+        () => {},
+      );
+      this.released.push(this.track(written.then(() => lock.release())));
+      releasing = true;
       return out;
     } finally {
-      await lock.release();
+      if (!releasing) await lock.release();
     }
   }
 
@@ -593,6 +604,8 @@ class Solve {
   private readonly memoLayers = new Map<Vertex, Layer>();
   /** The cache record and step memo writes of each executed vertex. */
   private readonly writes = new Map<Vertex, Promise<unknown>>();
+  /** Step locks released after their step's record was written (once()). */
+  private readonly released: Promise<void>[] = [];
 
   /** The latest `created` of the chain's records, so an unchanged rebuild reproduces the image exactly. */
   private newestCreated(chain: Vertex[]): { created?: string } {

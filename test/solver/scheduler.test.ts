@@ -7,7 +7,9 @@ import type { Layer } from '../../src/image/types.js';
 import { opDigest, sha256 } from '../../src/llb/digest.js';
 import type { Definition, Digest, Op, OpMetadata } from '../../src/llb/types.js';
 import type { ProgressEvent } from '../../src/progress/types.js';
-import { CacheStore } from '../../solver/cachestore.js';
+import { CacheStore, type CacheRecord } from '../../solver/cachestore.js';
+import { fileStepLocks, type StepLocks } from '../../solver/step-lock.js';
+import { stopHelper } from '../../src/proc/helper.js';
 import { buildGraph } from '../../solver/graph.js';
 import { solveGraph, type SchedulerOptions } from '../../solver/scheduler.js';
 import type { KeyFacts, OpResolver, RunContext, Vertex } from '../../solver/types.js';
@@ -417,5 +419,59 @@ describe('scheduler', () => {
     expect(byName.get('RUN in a')?.cacheMiss).toEqual(['--no-cache-filter a']);
     expect(byName.get('COPY from 2 stages')?.cacheMiss).toEqual(['depends on a step that ignores the cache (RUN in a)']);
     expect(byName.get('RUN in b')?.cached).toBe(true);
+  });
+});
+
+describe('scheduler: step locks', () => {
+  afterEach(() => stopHelper());
+
+  it("hands a missed step's result on before its record is written, and releases its lock only after", async () => {
+    const b = new DefBuilder();
+    const base = b.image('docker.io/library/busybox:latest');
+    const e1 = b.exec(base, 'one');
+    const e2 = b.exec(e1, 'two');
+    const log: string[] = [];
+    const names = new Map<string, string>();
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    // RUN one's record (the one written when the step is done, before its layer) waits for the gate.
+    class GatedCache extends CacheStore {
+      override async put(rec: CacheRecord): Promise<void> {
+        names.set(rec.key, rec.name ?? '');
+        const held = rec.name === 'RUN one' && !rec.layer;
+        if (held) {
+          log.push('put RUN one');
+          await gate;
+        }
+        await super.put(rec);
+        if (held) log.push('put RUN one: done');
+      }
+    }
+    const real = fileStepLocks(join(dir, 'locks'));
+    const locks: StepLocks = {
+      async acquire(key, signal) {
+        const lock = await real.acquire(key, signal);
+        return {
+          release: async () => {
+            log.push(`release ${names.get(key) ?? key}`);
+            await lock.release();
+          },
+        };
+      },
+    };
+    ops.behaviour.set('RUN two', async () => void log.push('run RUN two'));
+    const cache = new GatedCache({ dir: join(dir, 'cache'), snapshotExists: async (n) => ops.snapshots.has(n) });
+    let settled = false;
+    const solved = solve(b.def(e2), { cache, locks }).finally(() => (settled = true));
+    // RUN two runs while RUN one's record is still being written (before: it waited for the write and the release)
+    for (let i = 0; i < 500 && !log.includes('run RUN two'); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(log).toContain('run RUN two');
+    expect(log).not.toContain('release RUN one');
+    expect(settled).toBe(false); // the solve waits for the write and the release
+    open();
+    await solved;
+    // another build waiting for RUN one's lock finds its record: written before the lock is released
+    expect(log.indexOf('release RUN one')).toBeGreaterThan(log.indexOf('put RUN one: done'));
+    expect(await readdir(join(dir, 'locks'))).toEqual([]); // every lock released (and its file removed) by then
   });
 });
