@@ -42,9 +42,23 @@ const builtinImports = {
     b.onLoad({ filter: /.*/, namespace: 'builtin-import' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: 'js' }));
   },
 };
+// undici's HTTP/2 client requires node:http2 when it loads, for its header-name constants, although only a
+// dispatcher with allowH2 connects with it (ours never does): loading node:http2 and TLS took ~20 ms of every
+// process that talks to a registry. It gets the constants (as this Node has them: fixed header names) and a
+// `connect` that loads node:http2 when called.
+const lazyHttp2 = {
+  name: 'lazy-http2',
+  setup(b) {
+    b.onResolve({ filter: /^node:http2$/ }, (args) => (/undici[\\/]lib[\\/]dispatcher[\\/]client-h2\.js$/.test(args.importer) ? { path: 'node:http2', namespace: 'lazy-http2' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'lazy-http2' }, async () => {
+      const { constants } = await import('node:http2');
+      return { contents: `module.exports = { constants: ${JSON.stringify(constants)}, connect: (...a) => require('node:http2').connect(...a) };`, loader: 'js' };
+    });
+  },
+};
 const cli = await build({
   metafile: true,
-  plugins: [builtinImports],
+  plugins: [builtinImports, lazyHttp2],
   stdin: {
     contents: "export { main } from './dist/src/cli/main.js';\nexport const fullTagCheck = () => import('./dist/src/cli/tag-check-full.js');\n",
     resolveDir: '.',

@@ -9,6 +9,8 @@
  * - a step misses: the base layers are fetched then and the step runs on them;
  * - a docker archive output: the base layers are fetched for it, the archive is complete;
  * - a push to another registry: the base layers are fetched and uploaded, the image is complete;
+ * - `-t` (the image store's output) keeps whole images: the base layers are fetched; `tsbuild push` of it
+ *   then mounts them within the registry and uploads them to another;
  * - a later build without --cache-from on a store holding the lazy base: fetched when a step runs on them;
  * - the registry is gone when the layers are needed: a clear error naming the image and the layer, exit 1,
  *   the store consistent.
@@ -186,6 +188,41 @@ describe('lazy base-image layers', () => {
     } finally {
       await other.stop();
     }
+  }, 180_000);
+
+  it('-t with --cache-from: the image store gets the whole image (base layers fetched, verified); `tsbuild push` mounts within the registry, uploads to another', async () => {
+    const h = sandbox();
+    proxy.reset();
+    const out = await build(h, ['--cache-from', cacheRef, '-t', 'lazy:h', ctx]);
+    expect(out.code, out.text).toBe(0);
+    expect(ran(out.text)).toEqual([]);
+    expect(new Set(blobGets(baseLayers).map((r) => r.path.replace(/^.*\/blobs\//, ''))).size).toBe(baseLayers.length);
+    await doctorOK(h);
+    // Same registry, another repository: the base layers are mounted from where they live, none downloaded.
+    proxy.reset();
+    const same = `${proxy.domain}/pushed/lazy:h`;
+    expect((await h.tsbuild(['tag', 'lazy:h', same])).code).toBe(0);
+    const pushed = await h.tsbuild(['push', same], { env });
+    expect(pushed.code, pushed.stderr).toBe(0);
+    expect(blobGets([...baseLayers, ...cacheLayers])).toEqual([]);
+    expect(proxy.requests.filter((r) => r.method === 'POST' && r.path.includes('mount=') && r.path.includes('from=base%2Flazy')).length).toBe(baseLayers.length);
+    expect(await skopeoDigest(`${open.domain}/pushed/lazy:h`)).toBe(await skopeoDigest(`${open.domain}/app/lazy:a`));
+    await skopeoCopies(`${open.domain}/pushed/lazy:h`);
+    // Another registry: uploaded from the store (nothing fetched again).
+    const other = await TestRegistry.start('open');
+    try {
+      proxy.reset();
+      const far = `${other.domain}/far/lazy:h`;
+      expect((await h.tsbuild(['tag', 'lazy:h', far])).code).toBe(0);
+      const farPush = await h.tsbuild(['push', far], { env });
+      expect(farPush.code, farPush.stderr).toBe(0);
+      expect(blobGets(baseLayers)).toEqual([]);
+      expect(await skopeoDigest(far)).toBe(await skopeoDigest(`${open.domain}/app/lazy:a`));
+      await skopeoCopies(far);
+    } finally {
+      await other.stop();
+    }
+    await doctorOK(h);
   }, 180_000);
 
   it('a store holding a lazily resolved base serves a later build without --cache-from: the layers are fetched when the step runs on them', async () => {
