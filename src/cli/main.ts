@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { TsbuildError, ExecError, UsageError } from '../errors.js';
 import { BUILD_HELP, COMMAND_HELP, MAIN_HELP, dockerStyleMessage } from './help.js';
+import { bakedVersion, instantAnswer, isHelp } from './instant.js';
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -63,22 +64,19 @@ function onStdoutError(err: NodeJS.ErrnoException): void {
   else process.exit(141);
 }
 
-const isHelp = (a: string) => a === '-h' || a === '--help';
-
 async function dispatch(argv: string[]): Promise<number> {
   // Global flags before the command (docker's `docker --debug build .`).
   let i = 0;
   for (; i < argv.length && (argv[i] === '-D' || argv[i] === '--debug'); i++) process.env.TSBUILD_DEBUG = '1';
   argv = argv.slice(i);
-  const first = argv[0];
-  if (first === undefined || isHelp(first) || first === 'help') {
-    const topic = first === 'help' ? argv[1] : undefined;
-    if (topic === undefined) process.stdout.write(MAIN_HELP);
-    else if (topic === 'build' || topic === 'b') process.stdout.write(BUILD_HELP);
-    else if (COMMAND_HELP[topic]) process.stdout.write(COMMAND_HELP[topic]!);
-    else throw notACommand(topic);
-    return first === undefined ? 1 : 0;
+  // Help texts and the bundle's version (./instant.ts; bin/tsbuild asks it before loading this CLI).
+  const answer = instantAnswer(argv);
+  if (answer) {
+    process.stdout.write(answer.text);
+    return answer.code;
   }
+  const first = argv[0]!; // no words: the help above
+  if (first === 'help') throw notACommand(argv[1]!); // a topic the help does not know
   if (first === '--version' || first === '-v') return versionCommand([]);
   const command = Object.hasOwn(COMMANDS, first) ? COMMANDS[first] : undefined;
   if (command) {
@@ -122,13 +120,10 @@ function notACommand(word: string): UsageError {
   return new UsageError(`"${word}" is not a tsbuild command`, { hint: "see 'tsbuild --help' (to build a directory of that name: tsbuild build ./" + word + ')' });
 }
 
-/** Set by scripts/bundle.mjs (esbuild define) from package.json; absent from the tsc output. */
-declare const __TSBUILD_VERSION__: string | undefined;
-
 /** `tsbuild --version`: the package's version, baked into the bundle (the unbundled CLI reads package.json). */
 async function versionCommand(argv: string[]): Promise<number> {
   if (argv.length > 0) throw new UsageError(`"tsbuild version" takes no arguments`);
-  let version = typeof __TSBUILD_VERSION__ === 'string' ? __TSBUILD_VERSION__ : undefined;
+  let version = bakedVersion();
   if (version === undefined) {
     const { readFile } = await import('node:fs/promises');
     version = (JSON.parse(await readFile(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;

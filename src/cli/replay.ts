@@ -20,6 +20,9 @@ import { CacheStore } from '../cache/store.js';
 import { OverlaySnapshotter } from '../snapshot/overlay.js';
 import { headTag, type TagCheck, type TagState } from './tag-check.js';
 
+// bin/tsbuild answers help and the version from here, before it loads the CLI (./instant.ts).
+export { instantAnswer } from './instant.js';
+
 /** The full registry client's tag check (./tag-check-full.ts), loaded only when a bare HEAD cannot tell. */
 export type FullTagCheck = () => Promise<{ checkTagWithClient(root: string, checks: TagCheck[], insecure: string[]): Promise<TagState[]> }>;
 

@@ -115,6 +115,26 @@ describe('bin/tsbuild with the code cache', () => {
     spawnSync(join(install, 'bin', 'tsbuild'), args, { encoding: 'utf8', env: { ...process.env, TSBUILD_ROOT: join(dir, 'store'), TSBUILD_CODE_CACHE_DEBUG: '1', NO_COLOR: '1' } });
   const said = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith('code cache:'));
 
+  it('help and the version are answered without loading the CLI (src/cli/instant.ts)', () => {
+    const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { version: string };
+    for (const args of [['--version'], ['-v'], ['version']]) {
+      const r = tsbuild(args);
+      expect(r.status).toBe(0);
+      expect(r.stdout).toBe(`tsbuild ${pkg.version}\n`);
+      expect(said(r.stderr)).toEqual([]);
+    }
+    for (const args of [['push', '--help'], ['help', 'build'], ['--help']]) {
+      const r = tsbuild(args);
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(/^Usage: tsbuild/);
+      expect(said(r.stderr)).toEqual([]);
+    }
+    // What main() decides loads it: an unknown help topic.
+    const unknown = tsbuild(['help', 'nope']);
+    expect(unknown.status).toBe(2);
+    expect(said(unknown.stderr)).toEqual(['code cache: missing']);
+  });
+
   it('the first successful build writes it, the next build uses it; other commands and failed builds never write it', () => {
     expect(existsSync(join(install, 'dist', 'bundle', 'main.cjs'))).toBe(true);
     const images = tsbuild(['images']);
