@@ -13,10 +13,11 @@
  * A prune must not run beside a live build (it could remove a snapshot the build is about to mount):
  * callers check `liveBuilds()` first.
  */
-import { lstatSync, readdirSync, readFileSync, statfsSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, statfsSync, statSync } from 'node:fs';
 import { removeDeadTempFiles, writeFileAtomic } from '../fsutil/atomic.js';
 import { readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { inSlices } from '../fsutil/in-slices.js';
 import type { ContentStore } from '../content/types.js';
 import type { Descriptor } from '../image/types.js';
 import type { ImageStore } from '../imagestore/types.js';
@@ -151,11 +152,11 @@ export async function imageBlobs(content: ContentStore, images: ImageStore): Pro
 }
 
 async function allRecords(cache: CacheStore): Promise<{ record: CacheRecord; lastUsed: Date }[]> {
+  const records: CacheRecord[] = [];
+  for await (const record of cache.list()) records.push(record);
   const out: { record: CacheRecord; lastUsed: Date }[] = [];
-  for await (const record of cache.list()) {
-    const st = await stat(cache.recordPath(record.key)).catch(() => undefined);
-    if (st) out.push({ record, lastUsed: st.mtime });
-  }
+  const used = (record: CacheRecord) => ({ record, st: statSync(cache.recordPath(record.key), { throwIfNoEntry: false }) });
+  for await (const { record, st } of inSlices(records, used)) if (st) out.push({ record, lastUsed: st.mtime });
   return out;
 }
 

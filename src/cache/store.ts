@@ -11,8 +11,10 @@
  * can be large and is read only to explain a miss). Both are written atomically; a files list whose key
  * differs from its memo's (two builds racing) is ignored.
  */
+import { readFileSync } from 'node:fs';
 import { readFile, readdir, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
+import { inSlices } from '../fsutil/in-slices.js';
 import { writeFileAtomic } from '../fsutil/atomic.js';
 import { TsbuildError } from '../errors.js';
 import type { Layer } from '../image/types.js';
@@ -170,13 +172,13 @@ export class CacheStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw err;
     }
-    for (const name of names) {
-      if (!name.endsWith('.json') || name.startsWith('.')) continue;
+    const read = (name: string): CacheRecord | undefined => {
       try {
-        yield JSON.parse(await readFile(join(this.dir, 'records', name), 'utf8')) as CacheRecord;
+        return JSON.parse(readFileSync(join(this.dir, 'records', name), 'utf8')) as CacheRecord;
       } catch {
-        // removed concurrently or unreadable: not a record
+        return undefined; // removed concurrently or unreadable: not a record
       }
-    }
+    };
+    for await (const record of inSlices(names.filter((n) => n.endsWith('.json') && !n.startsWith('.')), read)) if (record) yield record;
   }
 }

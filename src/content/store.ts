@@ -1,10 +1,11 @@
 import { pidAlive } from '../proc/alive.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { inlineHasher, workerHasher, type StreamHasher } from './hasher.js';
-import { createReadStream, existsSync } from 'node:fs';
+import { createReadStream, existsSync, statSync } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { inSlices } from '../fsutil/in-slices.js';
 import { DigestMismatchError, NotFoundError, StoreError } from '../errors.js';
 import { fsyncDir } from '../fsutil/atomic.js';
 import type { BlobInfo, ContentStore, ContentWriter, DirectWrite, WriterOptions } from './types.js';
@@ -72,6 +73,12 @@ export class LocalContentStore implements ContentStore {
       if (isENOENT(err)) return undefined;
       throw err;
     }
+  }
+
+  /** `info` as one synchronous stat (listing the store: ../fsutil/in-slices.ts). */
+  private infoSync(digest: string): BlobInfo | undefined {
+    const st = statSync(this.path(digest), { throwIfNoEntry: false });
+    return st ? { digest, size: st.size } : undefined;
   }
 
   async read(digest: string): Promise<Buffer> {
@@ -148,11 +155,8 @@ export class LocalContentStore implements ContentStore {
         throw err;
       }
       names.sort();
-      for (const name of names) {
-        if (digestProblem(`${algorithm}:${name}`) !== undefined) continue;
-        const info = await this.info(`${algorithm}:${name}`);
-        if (info) yield info;
-      }
+      const digests = names.map((name) => `${algorithm}:${name}`).filter((d) => digestProblem(d) === undefined);
+      for await (const info of inSlices(digests, (d) => this.infoSync(d))) if (info) yield info;
     }
   }
 

@@ -1,8 +1,10 @@
 import { pidAlive } from '../proc/alive.js';
 import { inUserNamespace } from '../proc/userns.js';
 import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { lstat, link, mkdir, open, readFile, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { inSlices } from '../fsutil/in-slices.js';
 import { NotFoundError, StoreError } from '../errors.js';
 import { fsyncDir, tempPathFor } from '../fsutil/atomic.js';
 import type { Mount, SnapshotInfo, SnapshotKind, Snapshotter, Usage } from './types.js';
@@ -310,14 +312,16 @@ export class OverlaySnapshotter implements Snapshotter {
 
   private async readAll(): Promise<Meta[]> {
     const out: Meta[] = [];
-    for (const n of await readdirOrEmpty(this.metaDir)) {
-      if (!n.endsWith('.json') || n.startsWith('.')) continue;
+    const read = (n: string): Meta | undefined => {
       try {
-        out.push(JSON.parse(await readFile(join(this.metaDir, n), 'utf8')) as Meta);
+        return JSON.parse(readFileSync(join(this.metaDir, n), 'utf8')) as Meta;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        return undefined;
       }
-    }
+    };
+    // Synchronous reads in slices (../fsutil/in-slices.ts): one call each instead of four thread-pool round trips.
+    for await (const m of inSlices((await readdirOrEmpty(this.metaDir)).filter((n) => n.endsWith('.json') && !n.startsWith('.')), read)) if (m) out.push(m);
     return out;
   }
 
