@@ -104,8 +104,9 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
   let client: Promise<RegistryClient> | undefined;
   // A rebuild memo (./rebuild-memo.ts) is kept for plain builds whose every input it can check again.
   const memoFile = memoEligible(args) ? memoPath(store.root, args) : undefined;
-  // A step will likely run (./steps-likely.ts): the helper starts during the base image's registry check.
-  const earlyHelper = stepsLikely({ newStore, memoFile });
+  // A step will likely run (./steps-likely.ts): the helper (a perl process, ~30-40 ms to start) starts now,
+  // while the Dockerfile is converted and the base image checked, not at the first step's lock.
+  if (stepsLikely({ newStore, memoFile })) startHelper();
   const witness = memoFile !== undefined ? new PathWitness() : undefined;
   const shown: ProgressEvent[] = [];
   const show = (e: ProgressEvent): void => {
@@ -177,7 +178,6 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
           if (!r) {
             r = resolveBaseImage(ref, { content, images, client: baseRegistry, pulled: new PulledRecords(join(store.root, 'registry', 'pulled')), platform: p, progress, pull: args.pull, insecure: args.insecureRegistries, sources: blobSources, lazy: lazyBase, ...(tee ? { tee } : {}) });
             baseImages.set(id, r);
-            if (earlyHelper) startHelper();
           }
           return r;
         },
