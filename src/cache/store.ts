@@ -82,7 +82,7 @@ export class CacheStore {
     const path = this.recordPath(key);
     let rec: CacheRecord;
     try {
-      rec = JSON.parse(await readFile(path, 'utf8')) as CacheRecord;
+      rec = JSON.parse(readFileSync(path, 'utf8')) as CacheRecord; // small: one call, not four thread-pool round trips
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       await unlink(path).catch(() => {});
@@ -121,7 +121,7 @@ export class CacheStore {
   async getStep(ids: string[]): Promise<StepMemo | undefined> {
     for (const id of ids) {
       try {
-        const memo = JSON.parse(await readFile(this.stepPath(id), 'utf8')) as StepMemo;
+        const memo = JSON.parse(readFileSync(this.stepPath(id), 'utf8')) as StepMemo;
         if (typeof memo.key === 'string' && memo.map && typeof memo.map === 'object') return { ...memo, ids: [id] };
       } catch {
         // missing or unreadable: try the next identity

@@ -66,16 +66,10 @@ export class LocalContentStore implements ContentStore {
   }
 
   async info(digest: string): Promise<BlobInfo | undefined> {
-    try {
-      const st = await stat(this.path(digest));
-      return { digest, size: st.size };
-    } catch (err) {
-      if (isENOENT(err)) return undefined;
-      throw err;
-    }
+    return this.infoSync(digest);
   }
 
-  /** `info` as one synchronous stat (listing the store: ../fsutil/in-slices.ts). */
+  /** One synchronous stat: a thread-pool round trip cost more (and listing the store does thousands: ../fsutil/in-slices.ts). */
   private infoSync(digest: string): BlobInfo | undefined {
     const st = statSync(this.path(digest), { throwIfNoEntry: false });
     return st ? { digest, size: st.size } : undefined;

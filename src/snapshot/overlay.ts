@@ -281,7 +281,7 @@ export class OverlaySnapshotter implements Snapshotter {
 
   private async readMeta(key: string): Promise<Meta | undefined> {
     try {
-      const m = JSON.parse(await readFile(this.metaPath(key), 'utf8')) as Meta;
+      const m = JSON.parse(readFileSync(this.metaPath(key), 'utf8')) as Meta; // small: one call, not four thread-pool round trips
       return m.key === key ? m : undefined;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
