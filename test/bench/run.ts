@@ -13,7 +13,9 @@
  * (`-o type=docker,dest=`; BuildKit in dockerd has no such exporter: build + `docker save`; buildah: bud +
  * push docker-archive:), push to a fresh repository of the local registry (BuildKit: `--push`; buildah: bud
  * + push). The builders alternate inside each cell (run i of every builder, then run
- * i + 1), so all see the same machine load. Ratios are tsbuild / peer (< 1: tsbuild is faster).
+ * i + 1), so all see the same machine load, and their order rotates each run: the first build after a
+ * change also meets whatever is cold (the page cache, the Debian mirror's connections, DNS), and before it
+ * was always tsbuild's. Ratios are tsbuild / peer (< 1: tsbuild is faster).
  * Sections after the table: startup, the unchanged rebuild against `node -e 0` (noop), sandbox, layers,
  * registry, multiplatform, ci-runner.
  * `BENCH_QUICK=1`: fewer runs; `BENCH_ONLY=PREFIX`: one workload or section; `BENCH_PEERS=buildkit,buildah`.
@@ -131,7 +133,8 @@ async function runWorkload(w: Workload, builders: Builder[], bases: Bases, regis
   const each = async (c: Cell, n: number, before: (i: number) => void, out: (b: Builder, i: number) => Output, prep?: (b: Builder) => void) => {
     for (let i = 0; i < n; i++) {
       before(i);
-      for (const b of builders) {
+      // The order rotates each round: no builder always goes first (or always right after another's build).
+      for (const b of builders.map((_, k) => builders[(k + i) % builders.length]!)) {
         prep?.(b);
         const o = out(b, i);
         try {
