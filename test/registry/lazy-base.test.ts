@@ -7,7 +7,8 @@
  *   (`doctor`), and a second build accepts the image whose layers are absent (no "missing" repair);
  *   `tsbuild save` of the base then fetches its layers;
  * - a step misses: the base layers are fetched then and the step runs on them;
- * - a docker archive output: the base layers are fetched for it, the archive is complete;
+ * - a docker archive output, or --load (a stand-in daemon socket): the base layers are fetched for it, the
+ *   archive is complete;
  * - a push to another registry: the base layers are fetched and uploaded, the image is complete;
  * - `-t` (the image store's output) keeps whole images: the base layers are fetched; `tsbuild push` of it
  *   then mounts them within the registry and uploads them to another;
@@ -17,6 +18,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
+import { createServer } from 'node:http';
 import { promisify } from 'node:util';
 import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -223,6 +225,37 @@ describe('lazy base-image layers', () => {
       await other.stop();
     }
     await doctorOK(h);
+  }, 180_000);
+
+  it('every step CACHED with --load: the base layers are fetched for the docker-load archive, which is complete (a stand-in daemon socket)', async () => {
+    const l = sandbox();
+    const sock = join(l.dir, 'fake-docker.sock');
+    const got: Buffer[] = [];
+    const server = createServer((req, res) => {
+      if (req.url === '/_ping') return res.end('OK');
+      if (req.method === 'POST' && req.url?.startsWith('/images/load')) {
+        req.on('data', (c: Buffer) => got.push(c));
+        req.on('end', () => res.end('{"stream":"Loaded image: lazy:load\\n"}'));
+        return;
+      }
+      res.statusCode = 404;
+      res.end();
+    });
+    await new Promise<void>((r) => server.listen(sock, () => r()));
+    proxy.reset();
+    try {
+      const out = await l.tsbuild(['build', '--progress', 'plain', '--cache-from', cacheRef, '--load', '-t', 'lazy:load', ctx], { env: { ...env, DOCKER_HOST: `unix://${sock}` } });
+      expect(out.code, out.stderr).toBe(0);
+      expect(ran(out.stderr + out.stdout)).toEqual([]);
+    } finally {
+      server.close();
+    }
+    expect(new Set(blobGets(baseLayers).map((r) => r.path.replace(/^.*\/blobs\//, ''))).size).toBe(baseLayers.length);
+    const tar = join(l.dir, 'loaded.tar');
+    writeFileSync(tar, Buffer.concat(got));
+    // skopeo reads every layer of the archive against the config's diff IDs.
+    await execFileP('skopeo', ['copy', '-q', `docker-archive:${tar}:lazy:load`, `oci:${join(l.dir, 'oci')}:x`]);
+    await doctorOK(l);
   }, 180_000);
 
   it('a store holding a lazily resolved base serves a later build without --cache-from: the layers are fetched when the step runs on them', async () => {
