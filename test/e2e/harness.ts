@@ -8,6 +8,7 @@ import { spawn, execFileSync, type ChildProcessWithoutNullStreams } from 'node:c
 import { mkdtempSync, rmSync, writeFileSync, readFileSync, existsSync, cpSync, chmodSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
+import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll } from 'vitest';
 
@@ -155,4 +156,24 @@ export function listTree(dir: string): string[] {
   };
   walk(dir, '');
   return out.sort();
+}
+
+/**
+ * A stand-in Docker daemon on the unix socket `sock` (for --load): it answers `/_ping` and keeps the
+ * archive a `POST /images/load` sends; `archive()` is what it received, `close()` stops it.
+ */
+export async function standInDockerDaemon(sock: string): Promise<{ archive: () => Buffer; close: () => void }> {
+  const got: Buffer[] = [];
+  const server = createServer((req, res) => {
+    if (req.url === '/_ping') return res.end('OK');
+    if (req.method === 'POST' && req.url?.startsWith('/images/load')) {
+      req.on('data', (c: Buffer) => got.push(c));
+      req.on('end', () => res.end('{"stream":"Loaded image\\n"}'));
+      return;
+    }
+    res.statusCode = 404;
+    res.end();
+  });
+  await new Promise<void>((r) => server.listen(sock, () => r()));
+  return { archive: () => Buffer.concat(got), close: () => server.close() };
 }

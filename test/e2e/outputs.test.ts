@@ -5,10 +5,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { createServer } from 'node:http';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Sandbox, listTree, repo, skopeoInspect, umociUnpack } from './harness.js';
+import { Sandbox, listTree, repo, skopeoInspect, standInDockerDaemon, umociUnpack } from './harness.js';
 import { TestRegistry } from '../registry/harness.js';
 
 let sb: Sandbox;
@@ -205,25 +204,14 @@ describe('--load', () => {
 
   it('sends a docker-load archive to the daemon socket (a stand-in daemon checks it with skopeo)', async () => {
     const sock = join(sb.dir, 'fake-docker.sock');
-    const got: Buffer[] = [];
-    const server = createServer((req, res) => {
-      if (req.url === '/_ping') return res.end('OK');
-      if (req.method === 'POST' && req.url?.startsWith('/images/load')) {
-        req.on('data', (c: Buffer) => got.push(c));
-        req.on('end', () => res.end('{"stream":"Loaded image: app:loaded\\n"}'));
-        return;
-      }
-      res.statusCode = 404;
-      res.end();
-    });
-    await new Promise<void>((r) => server.listen(sock, () => r()));
+    const daemon = await standInDockerDaemon(sock);
     try {
       await sb.build(['--load', '-t', 'app:loaded', ctx], { env: { DOCKER_HOST: `unix://${sock}` } });
     } finally {
-      server.close();
+      daemon.close();
     }
     const file = join(sb.dir, 'loaded.tar');
-    writeFileSync(file, Buffer.concat(got));
+    writeFileSync(file, daemon.archive());
     expect(skopeo('inspect', '--config', `docker-archive:${file}:app:loaded`).config.Cmd).toEqual(['cat', '/hello.txt']);
   });
 });

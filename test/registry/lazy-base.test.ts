@@ -18,11 +18,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { createServer } from 'node:http';
 import { promisify } from 'node:util';
 import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Sandbox } from '../e2e/harness.js';
+import { Sandbox, standInDockerDaemon } from '../e2e/harness.js';
 import { parseSteps } from '../e2e/cache-steps.js';
 import { LocalContentStore } from '../../src/content/store.js';
 import { RegistryClient } from '../../src/registry/index.js';
@@ -230,29 +229,18 @@ describe('lazy base-image layers', () => {
   it('every step CACHED with --load: the base layers are fetched for the docker-load archive, which is complete (a stand-in daemon socket)', async () => {
     const l = sandbox();
     const sock = join(l.dir, 'fake-docker.sock');
-    const got: Buffer[] = [];
-    const server = createServer((req, res) => {
-      if (req.url === '/_ping') return res.end('OK');
-      if (req.method === 'POST' && req.url?.startsWith('/images/load')) {
-        req.on('data', (c: Buffer) => got.push(c));
-        req.on('end', () => res.end('{"stream":"Loaded image: lazy:load\\n"}'));
-        return;
-      }
-      res.statusCode = 404;
-      res.end();
-    });
-    await new Promise<void>((r) => server.listen(sock, () => r()));
+    const daemon = await standInDockerDaemon(sock);
     proxy.reset();
     try {
       const out = await l.tsbuild(['build', '--progress', 'plain', '--cache-from', cacheRef, '--load', '-t', 'lazy:load', ctx], { env: { ...env, DOCKER_HOST: `unix://${sock}` } });
       expect(out.code, out.stderr).toBe(0);
       expect(ran(out.stderr + out.stdout)).toEqual([]);
     } finally {
-      server.close();
+      daemon.close();
     }
     expect(new Set(blobGets(baseLayers).map((r) => r.path.replace(/^.*\/blobs\//, ''))).size).toBe(baseLayers.length);
     const tar = join(l.dir, 'loaded.tar');
-    writeFileSync(tar, Buffer.concat(got));
+    writeFileSync(tar, daemon.archive());
     // skopeo reads every layer of the archive against the config's diff IDs.
     await execFileP('skopeo', ['copy', '-q', `docker-archive:${tar}:lazy:load`, `oci:${join(l.dir, 'oci')}:x`]);
     await doctorOK(l);
