@@ -15,7 +15,7 @@
  */
 import { lstatSync, readdirSync, readFileSync, statfsSync, statSync } from 'node:fs';
 import { removeDeadTempFiles, writeFileAtomic } from '../fsutil/atomic.js';
-import { readdir, stat, unlink } from 'node:fs/promises';
+import { readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { inSlices } from '../fsutil/in-slices.js';
 import type { ContentStore } from '../content/types.js';

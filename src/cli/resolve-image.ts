@@ -90,13 +90,14 @@ export async function resolveBaseImage(ref: string, deps: BaseImageDeps): Promis
     } else {
       if (parsed.digest !== undefined || !pulledHere) return found;
       const bare = await bareCheck(from, parsed, deps);
-      if (bare) return { ...found, check: bare };
+      if (bare !== false && bare !== undefined) return { ...found, check: bare };
       try {
         const c = await client();
         const head = await c.resolve(parsed, deps.signal);
         if (!head) return { ...found, unchecked: true };
         if (head.digest === rec.target.digest) {
-          const check = await tagCheck(c, name, parsed, head.digest, deps.signal);
+          // A registry where a bare HEAD cannot tell: the rebuild memo's check goes to the client directly too.
+          const check = { ...(await tagCheck(c, name, parsed, head.digest, deps.signal)), ...(bare === false ? { bare: false as const } : {}) };
           // The address for the next build's bare HEAD: learned, or moved (http ↔ https); a record marked bare:false stays so.
           if (from.bare === undefined && from.base !== check.base) await pulled.put(name, from.digest, { base: check.base }, from.pulledAt).catch(() => {});
           return { ...found, check };
@@ -145,16 +146,18 @@ export async function resolveBaseImage(ref: string, deps: BaseImageDeps): Promis
 
 /**
  * The tag checked with one bare HEAD where its registry answered last time: the check when the tag still
- * names the record's digest; undefined when the registry client must ask (no address known, the tag moved,
- * no answer, or an answer a bare HEAD cannot use, after which the record says to skip it).
+ * names the record's digest; false when a bare HEAD can never tell at this registry (recorded: the record
+ * says so from then on); undefined when the registry client must ask this time (no address known, the tag
+ * moved, no answer).
  */
-async function bareCheck(rec: PulledRecord, parsed: ParsedReference, deps: BaseImageDeps): Promise<TagCheck | undefined> {
-  if (rec.base === undefined || rec.bare === false) return undefined;
-  const check: TagCheck = { name: rec.name, domain: parsed.domain, path: parsed.path, tag: parsed.tag ?? 'latest', digest: rec.digest, base: rec.base, insecure: isInsecure(parsed.domain, { insecure: deps.insecure ?? [] }) };
+async function bareCheck(rec: PulledRecord, parsed: ParsedReference, deps: BaseImageDeps): Promise<TagCheck | false | undefined> {
+  if (rec.base === undefined) return undefined;
+  const check: TagCheck = { name: rec.name, domain: parsed.domain, path: parsed.path, tag: parsed.tag ?? 'latest', digest: rec.digest, base: rec.base, insecure: isInsecure(parsed.domain, { insecure: deps.insecure ?? [] }), ...(rec.bare === false ? { bare: false as const } : {}) };
   const state = await headTag(check, deps.signal);
   if (state.state === 'fresh') return check;
-  if (state.state === 'unknown' && state.always) await deps.pulled.put(rec.name, rec.digest, { base: rec.base, bare: false }, rec.pulledAt).catch(() => {});
-  return undefined;
+  if (state.state !== 'unknown' || !state.always) return undefined;
+  if (rec.bare !== false) await deps.pulled.put(rec.name, rec.digest, { base: rec.base, bare: false }, rec.pulledAt).catch(() => {});
+  return false;
 }
 
 /** What the rebuild memo checks instead of this build's HEAD: see ./tag-check.ts. */

@@ -27,6 +27,8 @@ export interface TagCheck {
   base: string;
   /** An --insecure-registry: TLS is not verified. */
   insecure: boolean;
+  /** A bare HEAD cannot tell at this registry (a 401/403, a private CA: `registry/pulled`): the full client asks. */
+  bare?: false;
 }
 
 /**
@@ -53,6 +55,7 @@ function loopbackAddress(hostname: string): string | undefined {
 
 /** One HEAD of `check`'s manifest by tag, without credentials. `signal` (the build's Ctrl-C) ends it as `unknown`. */
 export async function headTag(check: TagCheck, signal?: AbortSignal): Promise<TagState> {
+  if (check.bare === false) return { state: 'unknown', why: 'the registry wants the full client', client: true, always: true };
   let url: URL;
   try {
     url = new URL(`${check.base}/v2/${check.path}/manifests/${encodeURIComponent(check.tag)}`);

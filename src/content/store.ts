@@ -2,7 +2,7 @@ import { pidAlive } from '../proc/alive.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { inlineHasher, workerHasher, type StreamHasher } from './hasher.js';
 import { createReadStream, existsSync, statSync } from 'node:fs';
-import { mkdir, open, readFile, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { inSlices } from '../fsutil/in-slices.js';

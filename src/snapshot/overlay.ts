@@ -2,7 +2,7 @@ import { pidAlive } from '../proc/alive.js';
 import { inUserNamespace } from '../proc/userns.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { lstat, link, mkdir, open, readFile, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { lstat, link, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { inSlices } from '../fsutil/in-slices.js';
 import { NotFoundError, StoreError } from '../errors.js';

@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveBaseImage, type BaseImageDeps } from '../../../src/cli/resolve-image.js';
+import { headTag } from '../../../src/cli/tag-check.js';
 import { makeRegistryClient } from '../../../src/cli/registry-client.js';
 import { LocalContentStore } from '../../../src/content/store.js';
 import { LocalImageStore } from '../../../src/imagestore/store.js';
@@ -120,6 +121,11 @@ describe('resolveBaseImage: the tag check', () => {
     expect(s.clients()).toBe(clients + 1);
     // No unauthorized HEAD first: every manifest request now comes from the client (with its token).
     expect(line(tokenProxy).filter((l) => l.includes('/manifests/'))).toEqual(['HEAD /v2/public/resolve/manifests/v1 (authorized)']);
+    // The rebuild memo's check carries it too: the replay asks the client without a bare HEAD first.
+    expect(third.check?.bare).toBe(false);
+    tokenProxy.reset();
+    expect(await headTag(third.check!)).toMatchObject({ state: 'unknown', client: true });
+    expect(tokenProxy.requests).toEqual([]);
   }, 60_000);
 
   it('a registry that no longer answers where it did: the client is asked, and the record learns the address again', async () => {
