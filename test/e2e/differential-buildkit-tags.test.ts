@@ -11,7 +11,7 @@
  *   with the old image. tsbuild builds with `-t` (a memo is kept only without -o/--push/--load, see
  *   src/cli/rebuild-memo.ts memoEligible) and the image is read back with `tsbuild save --format oci`.
  * - moved tag with --pull: both resolve again.
- * - FROM repo@sha256:… of the first image: the tag moving changes nothing for either.
+ * - FROM repo:tag@sha256:… of the first image: the tag moving changes nothing for either.
  * - the tag deleted from its registry (its manifest deleted by digest) between the builds: BuildKit fails with
  *   "not found", tsbuild builds on the copy in its store (a difference, asserted as it is: see the case); with
  *   --pull both fail.
@@ -164,9 +164,10 @@ describe('a base image tag that changes between two builds: tsbuild and BuildKit
     expectBoth(await both(p, 'pulled:v1', ['--pull']), 'B');
   }, 600_000);
 
-  it('FROM repo@digest: the tag moving changes nothing for either', async () => {
+  it('FROM repo:tag@digest: the tag moving changes nothing for either', async () => {
     pointTag('difftag/pinned:v1', 'A');
-    const p = await project(`${registry.domain}/difftag/pinned@${images.A.digest}`);
+    // With the tag too: a builder that let the tag win over the digest would build on B.
+    const p = await project(`${registry.domain}/difftag/pinned:v1@${images.A.digest}`);
     expectBoth(await both(p, 'pinned:v1'), 'A');
     pointTag('difftag/pinned:v1', 'B');
     expectBoth(await both(p, 'pinned:v1'), 'A');
