@@ -5,8 +5,8 @@
  *   repository, and fetched when something needs its bytes (`BlobFetcher.ensure`, src/content/fetch.ts: the
  *   solver's unpack, an output that writes layer bytes, a push that cannot mount it);
  * - in the store and pulled from a registry before: one HEAD per build; the store's copy is reused when the
- *   digest is unchanged, pulled again when the tag moved, and used with a warning when the registry cannot
- *   be reached. The HEAD is first tried bare (./tag-check.ts: node:http, no credentials) at the address the
+ *   digest is unchanged, pulled again when the tag moved, used with a warning when the registry cannot
+ *   be reached, and an error when the registry answers that the tag is gone (404: BuildKit fails too). The HEAD is first tried bare (./tag-check.ts: node:http, no credentials) at the address the
  *   registry answered on last time (`registry/pulled`), so that an unchanged base costs one request and no
  *   registry client; anything but an answer with the same digest goes to the registry client as before, and
  *   a registry where a bare HEAD cannot tell (a 401, a private CA) is marked to skip it from then on;
@@ -94,7 +94,10 @@ export async function resolveBaseImage(ref: string, deps: BaseImageDeps): Promis
       try {
         const c = await client();
         const head = await c.resolve(parsed, deps.signal);
-        if (!head) return { ...found, unchecked: true };
+        // The registry answered that the tag is not there (404): BuildKit fails "not found"; so does this,
+        // rather than build on a copy the registry has since withdrawn (only a registry that cannot answer
+        // leaves the store's copy in use, with a warning).
+        if (!head) throw new NotFoundError('IMAGE_NOT_FOUND', `${name}: manifest not found in the registry (the tag is gone since the image was pulled; the copy in the local store is not used)`);
         if (head.digest === rec.target.digest) {
           // A registry where a bare HEAD cannot tell: the rebuild memo's check goes to the client directly too.
           const check = { ...(await tagCheck(c, name, parsed, head.digest, deps.signal)), ...(bare === false ? { bare: false as const } : {}) };

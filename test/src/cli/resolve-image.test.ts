@@ -103,6 +103,18 @@ describe('resolveBaseImage: the tag check', () => {
     expect((await s.deps.pulled.get(after.ref))?.digest).toBe(moved);
   }, 60_000);
 
+  it('a tag deleted from its registry fails the build, as BuildKit does, instead of using the stored copy', async () => {
+    const ref = `${openProxy.domain}/resolve/gone:v1`;
+    const digest = await pushBase(ref);
+    const s = store();
+    await s.resolve(ref);
+    // docker-registry deletes a manifest by digest (and with it the tag), not a tag by name
+    const res = await fetch(`http://${open.domain}/v2/resolve/gone/manifests/${digest}`, { method: 'DELETE' });
+    expect(res.status).toBe(202);
+    await expect(s.resolve(ref)).rejects.toThrow(`${openProxy.domain}/resolve/gone:v1: manifest not found in the registry (the tag is gone since the image was pulled; the copy in the local store is not used)`);
+    expect(s.events.filter((e) => e.type === 'warning')).toEqual([]);
+  }, 60_000);
+
   it('a registry that wants a token: the bare HEAD gets its 401 once, then the client checks the tag from the next build on', async () => {
     const ref = `${tokenProxy.domain}/public/resolve:v1`;
     const digest = await pushBase(ref, true);
