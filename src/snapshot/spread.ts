@@ -12,20 +12,29 @@
  * and took 1.1 → 2.3 → 3.5 s over three rounds (`cp -a` of the same tree: 1.35 → 6.3 s); with the hint,
  * 1.1 s each round. With a journal the allocator does not do that scan and the hint only spreads directories.
  *
- * Best effort, once per store: `chattr` (e2fsprogs) missing, another filesystem, or no permission leaves the
- * directory as it was; a marker under `state/` keeps later builds from trying again. Nothing reads the flag.
+ * Best effort, once per snapshots directory: `chattr` (e2fsprogs) missing, another filesystem, or no
+ * permission leaves the directory as it was. A marker under `state/` holds the inode number of the directory
+ * it was tried on, so later builds cost one stat, and a store copied or restored elsewhere (which loses the
+ * flag: cp and tar do not keep it) is tried again. Nothing reads the flag.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** Mark `snapshotsDir` as a top directory (see above) unless `stateDir` says it was tried; never throws. */
+/** Mark `snapshotsDir` as a top directory (see above) unless `stateDir` says it was tried on it; never throws. */
 export function spreadSnapshotDirs(snapshotsDir: string, stateDir: string): void {
   const marker = join(stateDir, 'snapshots-spread');
-  if (existsSync(marker)) return;
   try {
+    const ino = String(statSync(snapshotsDir).ino);
+    let done: string | undefined;
+    try {
+      done = readFileSync(marker, 'utf8');
+    } catch {
+      done = undefined;
+    }
+    if (done === ino) return;
     spawnSync('chattr', ['+T', snapshotsDir], { stdio: 'ignore', timeout: 5000 });
-    writeFileSync(marker, '');
+    writeFileSync(marker, ino);
   } catch {
     // not now; the next build tries again
   }

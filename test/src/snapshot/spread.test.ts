@@ -33,12 +33,22 @@ describe('spreadSnapshotDirs', () => {
     if (supported) expect(attrs(layout.content)).not.toContain('T');
   });
 
-  it('tried once: with the marker there, a store whose flag was cleared keeps it cleared', async () => {
+  it('tried once per directory: with its marker there, a store whose flag was cleared keeps it cleared', async () => {
     const layout = storeLayout(join(dir, 'store2'));
     await ensureStore(layout);
     if (supported) execFileSync('chattr', ['-T', layout.snapshots]);
     await ensureStore(layout);
     if (supported) expect(attrs(layout.snapshots)).not.toContain('T');
+  });
+
+  it('a store copied elsewhere (cp and tar drop the flag) gets it again; the marker names the directory', async () => {
+    const layout = storeLayout(join(dir, 'store3'));
+    await ensureStore(layout);
+    const copy = storeLayout(join(dir, 'store3-copy'));
+    execFileSync('cp', ['-r', layout.root, copy.root]);
+    if (supported) expect(attrs(copy.snapshots)).not.toContain('T');
+    await ensureStore(copy);
+    if (supported) expect(attrs(copy.snapshots)).toContain('T');
   });
 
   it('never throws: a directory that does not exist, no state dir to mark', () => {
