@@ -6,7 +6,8 @@
  *   solver's unpack, an output that writes layer bytes, a push that cannot mount it);
  * - in the store and pulled from a registry before: one HEAD per build; the store's copy is reused when the
  *   digest is unchanged, pulled again when the tag moved, used with a warning when the registry cannot
- *   be reached, and an error when the registry answers that the tag is gone (404: BuildKit fails too). The HEAD is first tried bare (./tag-check.ts: node:http, no credentials) at the address the
+ *   answer, and an error when it answers 4xx (the tag is gone, access refused: BuildKit fails too). The
+ *   HEAD is first tried bare (./tag-check.ts: node:http, no credentials) at the address the
  *   registry answered on last time (`registry/pulled`), so that an unchanged base costs one request and no
  *   registry client; anything but an answer with the same digest goes to the registry client as before, and
  *   a registry where a bare HEAD cannot tell (a 401, a private CA) is marked to skip it from then on;
@@ -90,14 +91,12 @@ export async function resolveBaseImage(ref: string, deps: BaseImageDeps): Promis
     } else {
       if (parsed.digest !== undefined || !pulledHere) return found;
       const bare = await bareCheck(from, parsed, deps);
-      if (bare !== false && bare !== undefined) return { ...found, check: bare };
+      if (bare) return { ...found, check: bare };
       try {
         const c = await client();
         const head = await c.resolve(parsed, deps.signal);
-        // The registry answered that the tag is not there (404): BuildKit fails "not found"; so does this,
-        // rather than build on a copy the registry has since withdrawn (only a registry that cannot answer
-        // leaves the store's copy in use, with a warning).
-        if (!head) throw new NotFoundError('IMAGE_NOT_FOUND', `${name}: manifest not found in the registry (the tag is gone since the image was pulled; the copy in the local store is not used)`);
+        // resolve() answers a 404 with undefined: the registry says the tag is gone (see couldNotAnswer).
+        if (!head) throw new RegistryError('IMAGE_NOT_FOUND', `${name}: manifest not found in the registry (the tag is gone since the image was pulled; the copy in the local store is not used)`, { status: 404 });
         if (head.digest === rec.target.digest) {
           // A registry where a bare HEAD cannot tell: the rebuild memo's check goes to the client directly too.
           const check = { ...(await tagCheck(c, name, parsed, head.digest, deps.signal)), ...(bare === false ? { bare: false as const } : {}) };
@@ -106,7 +105,7 @@ export async function resolveBaseImage(ref: string, deps: BaseImageDeps): Promis
           return { ...found, check };
         }
       } catch (err) {
-        if (!(err instanceof RegistryError)) throw err;
+        if (!couldNotAnswer(err)) throw err;
         progress.emit({ type: 'warning', message: `${name}: cannot check the registry (${err.message}); using the image in the local store` });
         return { ...found, unchecked: true };
       }
@@ -134,7 +133,7 @@ export async function resolveBaseImage(ref: string, deps: BaseImageDeps): Promis
   } catch (err) {
     progress.emit({ type: 'vertex.failed', id, name: `pulling ${name}`, at: Date.now(), error: err instanceof Error ? err.message : String(err) });
     if (damaged.length) throw unrecoverable(name, damaged, `the registry cannot give them back (${err instanceof Error ? err.message : String(err)})`);
-    if (rec && err instanceof RegistryError && !(err.status !== undefined && err.status < 500)) {
+    if (rec && couldNotAnswer(err)) {
       progress.emit({ type: 'warning', message: `${name}: cannot pull (${err.message}); using the image in the local store` });
       const found = await local(name, rec.target.digest, content, deps.platform, deps.sources);
       if ('damaged' in found) throw unrecoverable(name, found.damaged, 'the registry cannot be reached');
@@ -145,6 +144,15 @@ export async function resolveBaseImage(ref: string, deps: BaseImageDeps): Promis
     // Not a TsbuildError: nothing says the image does not exist, so this is not a NotFoundError.
     throw new TsbuildError('IMAGE_PULL_FAILED', `${name}: pull failed: ${(err as Error).message}`, { cause: err });
   }
+}
+
+/**
+ * The registry could not answer (no response, or a 5xx): the image in the store is used, with a warning, when
+ * checking its tag or pulling it again. A 4xx is an answer (the tag is gone, access is refused): the build
+ * fails, as BuildKit's does. One rule for both.
+ */
+function couldNotAnswer(err: unknown): err is RegistryError {
+  return err instanceof RegistryError && !(err.status !== undefined && err.status < 500);
 }
 
 /**

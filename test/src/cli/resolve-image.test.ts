@@ -115,6 +115,18 @@ describe('resolveBaseImage: the tag check', () => {
     expect(s.events.filter((e) => e.type === 'warning')).toEqual([]);
   }, 60_000);
 
+  it('a registry that refuses access (4xx) fails the check, as the pull does; only one that cannot answer leaves the stored copy in use', async () => {
+    const ref = `${tokenProxy.domain}/private/resolve:v1`;
+    await pushBase(ref, true);
+    const s = store();
+    const withCredentials = async () => new RegistryClient({ credentials: async () => ({ username: USER, password: PASSWORD }) });
+    await resolveBaseImage(ref, { ...s.deps, client: withCredentials });
+    // the credentials are gone: the registry answers 401 to the check
+    const anonymous = async () => new RegistryClient({ credentials: async () => undefined });
+    await expect(resolveBaseImage(ref, { ...s.deps, client: anonymous })).rejects.toMatchObject({ status: 401 });
+    expect(s.events.filter((e) => e.type === 'warning')).toEqual([]);
+  }, 60_000);
+
   it('a registry that wants a token: the bare HEAD gets its 401 once, then the client checks the tag from the next build on', async () => {
     const ref = `${tokenProxy.domain}/public/resolve:v1`;
     const digest = await pushBase(ref, true);
