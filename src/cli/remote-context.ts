@@ -18,6 +18,7 @@ import { extractArchive } from '../archive/extract.js';
 import { mkdirAllInRoot } from '../copy/copy.js';
 import { isGitContext, isUrlContext } from './context-kind.js';
 import { checkoutGit, parseGitUrl, type GitUrl } from '../git/repo.js';
+import { trustDeferredCAs } from '../tls/deferred-ca.js';
 
 const owner = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
 
@@ -79,6 +80,7 @@ async function readText(file: string): Promise<string | undefined> {
 async function fetchUrl(url: string, dest: string, signal?: AbortSignal): Promise<void> {
   let res: Response;
   try {
+    await trustDeferredCAs(); // NODE_EXTRA_CA_CERTS, deferred by bin/tsbuild
     res = await fetch(url, { redirect: 'follow', ...(signal ? { signal } : {}) });
   } catch (err) {
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;

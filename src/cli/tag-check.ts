@@ -11,6 +11,7 @@
  * back to the full registry client (./tag-check-full.ts), which does what the normal path does.
  */
 import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
+import { trustDeferredCAs } from '../tls/deferred-ca.js';
 import { MediaType } from '../image/types.js';
 
 /** A base image the normal path checks with its registry each build: what the memo checks instead. */
@@ -65,6 +66,7 @@ export async function headTag(check: TagCheck, signal?: AbortSignal): Promise<Ta
   const https = url.protocol === 'https:';
   if (!https && url.protocol !== 'http:') return { state: 'unknown', why: 'no registry address recorded' };
   // node:https (and TLS) load only for a registry that speaks it: ~5 ms of a replay's start-up.
+  if (https) await trustDeferredCAs(); // NODE_EXTRA_CA_CERTS, deferred by bin/tsbuild (src/tls/deferred-ca.ts)
   const request = https ? (await import('node:https')).request : httpRequest;
   const addr = loopbackAddress(url.hostname);
   const opts: RequestOptions & { rejectUnauthorized?: boolean; servername?: string } = {

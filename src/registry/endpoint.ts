@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import type { Dispatcher } from 'undici';
 import { Agent } from './http.js';
 import { isInsecure, isLocalHost } from './insecure.js';
+import { trustDeferredCAs } from '../tls/deferred-ca.js';
 
 export interface EndpointOptions {
   /** `host[:port]` names whose TLS is not verified and which may use plain HTTP. */
@@ -35,6 +36,7 @@ export async function makeEndpoint(domain: string, opts: EndpointOptions = {}): 
   const host = domain === 'docker.io' ? 'registry-1.docker.io' : domain;
   const insecure = isInsecure(domain, opts);
   const plainOk = insecure || isLocalHost(domain);
+  await trustDeferredCAs(); // NODE_EXTRA_CA_CERTS when bin/tsbuild deferred it (src/tls/deferred-ca.ts)
   const extraCAs = await readCertsDir(join(opts.certsDir ?? process.env.TSBUILD_CERTS_DIR ?? '/etc/docker/certs.d', domain));
   const connect: Record<string, unknown> = { rejectUnauthorized: !insecure };
   // node:tls loads only here (a certs.d CA) or when undici connects over TLS: ~7 ms of a plain-HTTP registry's use.

@@ -125,8 +125,8 @@ function tsbuild(template: string): Builder {
       cpSync(template, root, { recursive: true });
     },
     job: (w, ctx, image, cache) =>
-      timed(process.execPath, [
-        bin, 'build', '--progress', 'quiet', '--root', root, '-o', `type=registry,name=${image}`,
+      timed(bin, [
+        'build', '--progress', 'quiet', '--root', root, '-o', `type=registry,name=${image}`,
         ...(w.network ? ['--network', 'host'] : []),
         ...(cache.from ? ['--cache-from', cache.from] : []),
         ...(cache.to ? ['--cache-to', `type=registry,ref=${cache.to},mode=max`] : []),

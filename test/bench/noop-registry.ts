@@ -3,9 +3,11 @@
  * (`npm run bench`'s "noop" section, alone: `npm run build && node dist/test/bench/noop-registry.js [RUNS]`): a 3-stage build of ~200 files with a
  * .dockerignore, FROM a busybox image in a local docker-registry (HTTP on 127.0.0.1), built once, then
  * rebuilt unchanged RUNS times (default 7), the commands interleaved so that each sees the same load:
- * - tsbuild (the rebuild memo answers: one HEAD of the base manifest by tag);
+ * - tsbuild, run as a command as a user's shell runs it (the rebuild memo answers: one HEAD of the base
+ *   manifest by tag);
  * - tsbuild with TSBUILD_NO_MEMO=1 (the normal build path, for comparison);
- * - `node -e 0` (the floor: the target is ≤ 1.5× of it);
+ * - `node -e 0` (the floor: the target is ≤ 1.5× of it); where NODE_EXTRA_CA_CERTS is set, both of these also
+ *   without it (Node pays ~40 ms for it at every start; bin/tsbuild defers it: src/tls/deferred-ca.ts);
  * - the reference BuildKit v0.13 (`../shared/reference/buildkit.sh`, warm daemon, `docker buildx build
  *   --network host`), when it can be started (else its column says why).
  * Prints medians (ms, wall clock, start-up included) and the ratios. Kept apart from run.ts (its own file).
@@ -63,7 +65,7 @@ try {
   project(ctx, base);
   const env = { TSBUILD_ROOT: join(work, 'store') };
   const ts = ['build', '--progress', 'plain', '-t', 'bench-noop:1', ctx];
-  await timed(process.execPath, [tsbuild, ...ts], env);
+  await timed(tsbuild, [...ts], env);
   await new Promise((r) => setTimeout(r, 1100)); // the memo does not vouch for files changed within a second
 
   let bk: { docker: string; env: Record<string, string> } | string;
@@ -80,18 +82,28 @@ try {
     bk = `BuildKit not measured: ${(err as Error).message.split('\n')[0]}`;
   }
 
+  // NODE_EXTRA_CA_CERTS costs Node ~40 ms at every start (its whole root store is built then), and bin/tsbuild
+  // defers it (src/tls/deferred-ca.ts) while `node -e 0` cannot: where it is set, both are also timed without it.
+  const caVar = !!process.env.NODE_EXTRA_CA_CERTS;
+  const noCa = { NODE_EXTRA_CA_CERTS: '' };
   const rows: Record<string, number[]> = { 'tsbuild (memo)': [], 'tsbuild (TSBUILD_NO_MEMO=1)': [], 'node -e 0': [], 'BuildKit v0.13': [] };
+  if (caVar) Object.assign(rows, { 'tsbuild (memo), no CA var': [], 'node -e 0, no CA var': [] });
   for (let i = 0; i < RUNS; i++) {
-    rows['tsbuild (memo)']!.push(await timed(process.execPath, [tsbuild, ...ts], env));
+    rows['tsbuild (memo)']!.push(await timed(tsbuild, [...ts], env));
     rows['node -e 0']!.push(await timed(process.execPath, ['-e', '0']));
+    if (caVar) {
+      rows['tsbuild (memo), no CA var']!.push(await timed(tsbuild, [...ts], { ...env, ...noCa }));
+      rows['node -e 0, no CA var']!.push(await timed(process.execPath, ['-e', '0'], noCa));
+    }
     if (typeof bk !== 'string') rows['BuildKit v0.13']!.push(await timed(bk.docker, ['buildx', 'build', '--network', 'host', '-t', 'bench-noop:1', ctx], bk.env));
-    rows['tsbuild (TSBUILD_NO_MEMO=1)']!.push(await timed(process.execPath, [tsbuild, ...ts], { ...env, TSBUILD_NO_MEMO: '1' }));
+    rows['tsbuild (TSBUILD_NO_MEMO=1)']!.push(await timed(tsbuild, [...ts], { ...env, TSBUILD_NO_MEMO: '1' }));
   }
   const m = Object.fromEntries(Object.entries(rows).map(([k, v]) => [k, v.length ? median(v) : NaN]));
   console.log(`\nUnchanged rebuild FROM a registry image (3 stages, 200 files, .dockerignore; median of ${RUNS}, interleaved; wall ms)`);
   for (const [k, v] of Object.entries(m)) console.log(`  ${k.padEnd(30)} ${Number.isNaN(v) ? '-' : v.toFixed(0).padStart(6)}`);
   const memo = m['tsbuild (memo)']!;
-  console.log(`  tsbuild / node -e 0:          ${(memo / m['node -e 0']!).toFixed(2)}×   (target ≤ 1.5×)`);
+  console.log(`  tsbuild / node -e 0:          ${(memo / m['node -e 0']!).toFixed(2)}×   (target ≤ 1.5×)${caVar ? ' with NODE_EXTRA_CA_CERTS set, as in this environment' : ''}`);
+  if (caVar) console.log(`  the same without it:          ${(m['tsbuild (memo), no CA var']! / m['node -e 0, no CA var']!).toFixed(2)}×   (NODE_EXTRA_CA_CERTS unset for both)`);
   if (typeof bk === 'string') console.log(`  ${bk}`);
   else console.log(`  tsbuild / BuildKit v0.13:     ${(memo / m['BuildKit v0.13']!).toFixed(2)}×   (target ≤ 1.0×); normal path / BuildKit ${(m['tsbuild (TSBUILD_NO_MEMO=1)']! / m['BuildKit v0.13']!).toFixed(2)}×`);
 } finally {

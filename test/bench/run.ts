@@ -46,7 +46,7 @@ function tsbuildBuilder(registry: string): Builder {
     fresh: () => rmSync(root, { recursive: true, force: true }),
     build(ctx, out) {
       const o = out.kind === 'docker-tar' ? ['-o', `type=docker,dest=${out.dest}`] : out.kind === 'push' ? ['-o', `type=registry,name=${out.ref}`] : [];
-      return timed(process.execPath, [bin, ...common, '-t', 'bench:latest', ...o, ctx]);
+      return timed(bin, [...common, '-t', 'bench:latest', ...o, ctx]);
     },
   };
 }
@@ -204,7 +204,7 @@ try {
     for (const row of table) console.log(line(row));
   }
   const startup: number[] = [];
-  for (let i = 0; i < 7; i++) startup.push(await timed(process.execPath, [bin, '--version']));
+  for (let i = 0; i < 7; i++) startup.push(await timed(bin, ['--version']));
 
   console.log(`startup (tsbuild --version): ${(median(startup) / 1000).toFixed(3)} s`);
   // the unchanged rebuild FROM a registry image against `node -e 0` and BuildKit (test/bench/noop-registry.ts), in its own process

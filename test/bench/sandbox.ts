@@ -54,7 +54,7 @@ export async function sandboxBench(repo: string, opts: SandboxBenchOptions): Pro
     writeFileSync(join(runs, 'Dockerfile'), [`FROM ${opts.busybox}`, ...Array.from({ length: STEPS }, (_, i) => `RUN true ${i}`), ''].join('\n'));
     writeFileSync(join(none, 'Dockerfile'), `FROM ${opts.busybox}\nENV A=1\n`);
     const tsbuild = (root: string, ctx: string, flags: string[]) =>
-      timed(process.execPath, [bin, 'build', '--progress', 'quiet', '--root', root, '--insecure-registry', opts.registry, ...flags, ctx]);
+      timed(bin, ['build', '--progress', 'quiet', '--root', root, '--insecure-registry', opts.registry, ...flags, ctx]);
     // A store that holds the base image and no build cache: each round starts from a copy of it.
     const template = join(work, 'template');
     await tsbuild(template, none, []);

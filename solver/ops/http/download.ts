@@ -10,6 +10,7 @@ import { DigestMismatchError, TsbuildError } from '../../../src/errors.js';
 import type { ContentStore } from '../../../src/content/types.js';
 import type { HttpSource } from '../../../src/llb/types.js';
 import type { Snapshotter } from '../../../src/snapshot/types.js';
+import { trustDeferredCAs } from '../../../src/tls/deferred-ca.js';
 import { commitSnapshot, keyHex, tempKey } from '../commit.js';
 
 export interface HttpDeps {
@@ -27,6 +28,7 @@ export interface Download {
 export async function download(source: HttpSource, deps: HttpDeps, signal: AbortSignal): Promise<Download> {
   let res: Response;
   try {
+    await trustDeferredCAs(); // NODE_EXTRA_CA_CERTS, deferred by bin/tsbuild
     res = await fetch(source.url, { signal, redirect: 'follow' });
   } catch (err) {
     if (signal.aborted) throw signal.reason ?? err;
