@@ -41,6 +41,6 @@ export async function ensureStore(layout: StoreLayout): Promise<boolean> {
   const st = await stat(layout.root);
   if ((st.mode & 0o077) !== 0 && st.uid === (process.getuid?.() ?? st.uid)) await chmod(layout.root, 0o700);
   await Promise.all([layout.content, layout.snapshots, layout.images, layout.cache, layout.state].map((d) => mkdir(d, { recursive: true, mode: 0o700 })));
-  spreadSnapshotDirs(layout.snapshots, layout.state);
+  void spreadSnapshotDirs(layout.snapshots, layout.state); // beside the build (src/snapshot/spread.ts)
   return created;
 }

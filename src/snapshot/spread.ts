@@ -17,25 +17,54 @@
  * it was tried on, so later builds cost one stat, and a store copied or restored elsewhere (which loses the
  * flag: cp and tar do not keep it) is tried again. Nothing reads the flag.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** Mark `snapshotsDir` as a top directory (see above) unless `stateDir` says it was tried on it; never throws. */
-export function spreadSnapshotDirs(snapshotsDir: string, stateDir: string): void {
+const inFlight = new Map<string, Promise<void>>();
+
+/**
+ * Mark `snapshotsDir` as a top directory (see above) unless `stateDir` says it was tried on it. `chattr` runs
+ * beside the build, not waited for (~7 ms of a fresh store's start-up, as in every CI job): the first snapshot
+ * of a build comes far later. The promise (never rejected) resolves when it is done; a second call meanwhile
+ * gets the same one. A process that exits first leaves no marker, and the next build tries again.
+ */
+export function spreadSnapshotDirs(snapshotsDir: string, stateDir: string): Promise<void> {
+  const running = inFlight.get(snapshotsDir);
+  if (running) return running;
   const marker = join(stateDir, 'snapshots-spread');
+  let ino: string;
   try {
-    const ino = String(statSync(snapshotsDir).ino);
-    let done: string | undefined;
-    try {
-      done = readFileSync(marker, 'utf8');
-    } catch {
-      done = undefined;
-    }
-    if (done === ino) return;
-    spawnSync('chattr', ['+T', snapshotsDir], { stdio: 'ignore', timeout: 5000 });
-    writeFileSync(marker, ino);
+    ino = String(statSync(snapshotsDir).ino);
   } catch {
-    // not now; the next build tries again
+    return Promise.resolve(); // not now; the next build tries again
   }
+  let marked: string | undefined;
+  try {
+    marked = readFileSync(marker, 'utf8');
+  } catch {
+    marked = undefined;
+  }
+  if (marked === ino) return Promise.resolve();
+  const done = new Promise<void>((resolve) => {
+    const finish = () => {
+      inFlight.delete(snapshotsDir);
+      try {
+        writeFileSync(marker, ino); // also when chattr is missing or refused: tried once per directory
+      } catch {
+        // not now; the next build tries again
+      }
+      resolve();
+    };
+    try {
+      const child = spawn('chattr', ['+T', snapshotsDir], { stdio: 'ignore', timeout: 5000 });
+      child.on('error', finish);
+      child.on('close', finish);
+      child.unref();
+    } catch {
+      finish();
+    }
+  });
+  inFlight.set(snapshotsDir, done);
+  return done;
 }
