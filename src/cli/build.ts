@@ -15,6 +15,7 @@ import { normalizeReference, familiarName } from '../image/reference.js';
 import { LocalContentStore } from '../content/store.js';
 import { LocalImageStore } from '../imagestore/store.js';
 import { OverlaySnapshotter } from '../snapshot/overlay.js';
+import { spreadSnapshotDirs } from '../snapshot/spread.js';
 import { RuncExecutor } from '../executor/runc.js';
 import { setupSandbox } from './sandbox.js';
 import { beginBuild, markBuild } from './recover.js';
@@ -95,7 +96,8 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
   setTempLeaseDir(store.leases);
   const content = new LocalContentStore(store.content);
   const images = new LocalImageStore(store.images);
-  const snapshotter = new OverlaySnapshotter(store.snapshots);
+  // The spread hint (chattr, once per store) just before the first snapshot dir: an all-hit build makes none.
+  const snapshotter = new OverlaySnapshotter(store.snapshots, { beforeFirstDir: () => spreadSnapshotDirs(store.snapshots, store.state) });
   const execState = join(store.state, 'exec');
   const mountsDir = join(store.state, 'mounts');
   const runtime = process.env.TSBUILD_RUNTIME;

@@ -1,7 +1,6 @@
 import { join, resolve } from 'node:path';
 import { chmod, mkdir, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { spreadSnapshotDirs } from '../snapshot/spread.js';
 
 /**
  * Where the store lives: --root, else TSBUILD_ROOT, else /var/lib/tsbuild for root,
@@ -41,6 +40,5 @@ export async function ensureStore(layout: StoreLayout): Promise<boolean> {
   const st = await stat(layout.root);
   if ((st.mode & 0o077) !== 0 && st.uid === (process.getuid?.() ?? st.uid)) await chmod(layout.root, 0o700);
   await Promise.all([layout.content, layout.snapshots, layout.images, layout.cache, layout.state].map((d) => mkdir(d, { recursive: true, mode: 0o700 })));
-  void spreadSnapshotDirs(layout.snapshots, layout.state); // beside the build (src/snapshot/spread.ts)
   return created;
 }

@@ -55,11 +55,23 @@ export class OverlaySnapshotter implements Snapshotter {
   private readonly dirsSynced = new Map<string, Promise<void>>();
 
   readonly root: string;
+  private readonly beforeFirstDir: (() => Promise<void>) | undefined;
+  private firstDir: Promise<void> | undefined;
 
-  constructor(root: string) {
+  /**
+   * `opts.beforeFirstDir` runs (once, awaited) before this snapshotter makes its first snapshot directory: the
+   * build's spread hint (./spread.ts), which a build that makes none (every step a hit) never pays for.
+   */
+  constructor(root: string, opts: { beforeFirstDir?: () => Promise<void> } = {}) {
     // Absolute: the mount options it hands out are used from other working directories (runc, mount(8)).
     this.root = resolve(root);
     this.metaDir = join(this.root, 'meta');
+    this.beforeFirstDir = opts.beforeFirstDir;
+  }
+
+  /** Resolves once `beforeFirstDir` has run (never rejects: a hint that fails leaves the dirs as they are). */
+  private firstDirReady(): Promise<void> {
+    return (this.firstDir ??= (this.beforeFirstDir?.() ?? Promise.resolve()).catch(() => {}));
   }
 
   async prepare(key: string, parent?: string, opts: { labels?: Record<string, string> } = {}): Promise<Mount[]> {
@@ -143,6 +155,7 @@ export class OverlaySnapshotter implements Snapshotter {
     if ((await stat(join(dir, 'fs')).catch(() => undefined))?.isDirectory()) return false;
     // `.refill-<id>-<pid>-<hex>`: a dead process's one is removed by cleanup().
     const tmp = join(this.root, `.refill-${meta.id}-${process.pid}-${randomBytes(4).toString('hex')}`);
+    await this.firstDirReady();
     await mkdir(join(tmp, 'fs'), { recursive: true, mode: 0o755 });
     try {
       await fill(join(tmp, 'fs'));
@@ -218,6 +231,7 @@ export class OverlaySnapshotter implements Snapshotter {
       // metadata names): its metadata need not be durable, only never torn (the file is still fsynced).
       await this.writeMetaExclusive(meta, false);
       try {
+        await this.firstDirReady();
         await mkdir(this.root, { recursive: true });
         await mkdir(join(this.root, meta.id));
       } catch (err) {

@@ -12,7 +12,7 @@
  * and took 1.1 → 2.3 → 3.5 s over three rounds (`cp -a` of the same tree: 1.35 → 6.3 s); with the hint,
  * 1.1 s each round. With a journal the allocator does not do that scan and the hint only spreads directories.
  *
- * Best effort, once per snapshots directory: `chattr` (e2fsprogs) missing, another filesystem, or no
+ * Best effort, once per snapshots directory, by the first build that makes a snapshot in it: `chattr` (e2fsprogs) missing, another filesystem, or no
  * permission leaves the directory as it was. A marker under `state/` holds the inode number of the directory
  * it was tried on, so later builds cost one stat, and a store copied or restored elsewhere (which loses the
  * flag: cp and tar do not keep it) is tried again. Nothing reads the flag.
@@ -24,10 +24,10 @@ import { join } from 'node:path';
 const inFlight = new Map<string, Promise<void>>();
 
 /**
- * Mark `snapshotsDir` as a top directory (see above) unless `stateDir` says it was tried on it. `chattr` runs
- * beside the build, not waited for (~7 ms of a fresh store's start-up, as in every CI job): the first snapshot
- * of a build comes far later. The promise (never rejected) resolves when it is done; a second call meanwhile
- * gets the same one. A process that exits first leaves no marker, and the next build tries again.
+ * Mark `snapshotsDir` as a top directory (see above) unless `stateDir` says it was tried on it. A build's
+ * snapshotter awaits it before it makes its first snapshot directory (src/cli/build.ts), so a build that
+ * makes none (every step a hit, as in a CI job with a warm remote cache) starts no `chattr` (~7-10 ms of
+ * the main thread: the fork). The promise never rejects; a second call while one runs gets the same one.
  */
 export function spreadSnapshotDirs(snapshotsDir: string, stateDir: string): Promise<void> {
   const running = inFlight.get(snapshotsDir);
@@ -60,7 +60,6 @@ export function spreadSnapshotDirs(snapshotsDir: string, stateDir: string): Prom
       const child = spawn('chattr', ['+T', snapshotsDir], { stdio: 'ignore', timeout: 5000 });
       child.on('error', finish);
       child.on('close', finish);
-      child.unref();
     } catch {
       finish();
     }

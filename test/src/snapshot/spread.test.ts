@@ -1,15 +1,19 @@
 /**
- * The snapshots root carries ext4's top-directory hint (src/snapshot/spread.ts), set once per store by
- * ensureStore. Asserted where the filesystem takes the flag (a probe dir on the same filesystem says so: this
+ * The snapshots root carries ext4's top-directory hint (src/snapshot/spread.ts), set once per store by the
+ * first build that makes a snapshot there (its snapshotter's beforeFirstDir). Asserted where the filesystem takes the flag (a probe dir on the same filesystem says so: this
  * machine's ext4 does; tmpfs does not, and there only the marker and "never throws" are checked).
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spreadSnapshotDirs } from '../../../src/snapshot/spread.js';
+import { OverlaySnapshotter } from '../../../src/snapshot/overlay.js';
 import { ensureStore, storeLayout } from '../../../src/cli/store-root.js';
+import { repo } from '../../e2e/harness.js';
+
+const bin = join(repo, 'bin/tsbuild');
 
 const dir = mkdtempSync(join(tmpdir(), 'tsb-spread-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -23,21 +27,27 @@ const probe = join(dir, 'probe');
 mkdirSync(probe);
 const supported = spawnSync('chattr', ['+T', probe], { stdio: 'ignore' }).status === 0 && attrs(probe)?.includes('T') === true;
 
-/** ensureStore starts chattr beside the build: wait until its marker names `layout`'s snapshots dir. */
-async function marked(layout: ReturnType<typeof storeLayout>): Promise<void> {
-  const ino = String(statSync(layout.snapshots).ino);
-  for (let i = 0; i < 500; i++) {
-    if (existsSync(join(layout.state, 'snapshots-spread')) && readFileSync(join(layout.state, 'snapshots-spread'), 'utf8') === ino) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`no marker for ${layout.snapshots}`);
+/** A snapshotter wired as a build wires it (src/cli/build.ts). */
+const snapshotter = (layout: ReturnType<typeof storeLayout>) => new OverlaySnapshotter(layout.snapshots, { beforeFirstDir: () => spreadSnapshotDirs(layout.snapshots, layout.state) });
+const marker = (layout: ReturnType<typeof storeLayout>) => join(layout.state, 'snapshots-spread');
+const markedFor = (layout: ReturnType<typeof storeLayout>) => existsSync(marker(layout)) && readFileSync(marker(layout), 'utf8') === String(statSync(layout.snapshots).ino);
+
+function build(root: string, dockerfile: string): void {
+  const ctx = join(dir, `ctx-${Math.random().toString(36).slice(2)}`);
+  mkdirSync(ctx);
+  writeFileSync(join(ctx, 'Dockerfile'), dockerfile);
+  writeFileSync(join(ctx, 'f.txt'), 'f\n');
+  execFileSync(process.execPath, [bin, 'build', '--progress', 'quiet', '--root', root, '-o', `type=local,dest=${ctx}-out`, ctx], { stdio: 'pipe' });
 }
 
 describe('spreadSnapshotDirs', () => {
-  it('a new store: its snapshots root is a top directory, and the marker says it was done', async () => {
+  it('a build that makes a snapshot in a new store marks its snapshots root first (only that dir); one that makes none starts no chattr', () => {
+    const none = storeLayout(join(dir, 'store-none'));
+    build(none.root, 'FROM scratch\nLABEL only=metadata\n');
+    expect(existsSync(marker(none))).toBe(false);
     const layout = storeLayout(join(dir, 'store'));
-    await ensureStore(layout);
-    await marked(layout);
+    build(layout.root, 'FROM scratch\nCOPY f.txt /f.txt\n');
+    expect(markedFor(layout)).toBe(true);
     if (supported) expect(attrs(layout.snapshots)).toContain('T');
     // only the snapshots root: the store's other parts keep the allocator's default
     if (supported) expect(attrs(layout.content)).not.toContain('T');
@@ -46,22 +56,23 @@ describe('spreadSnapshotDirs', () => {
   it('tried once per directory: with its marker there, a store whose flag was cleared keeps it cleared', async () => {
     const layout = storeLayout(join(dir, 'store2'));
     await ensureStore(layout);
-    await marked(layout);
+    await snapshotter(layout).prepare('a');
+    expect(markedFor(layout)).toBe(true);
     if (supported) execFileSync('chattr', ['-T', layout.snapshots]);
-    await ensureStore(layout);
-    await spreadSnapshotDirs(layout.snapshots, layout.state); // (a run in flight would be this one)
+    await snapshotter(layout).prepare('b');
     if (supported) expect(attrs(layout.snapshots)).not.toContain('T');
   });
 
   it('a store copied elsewhere (cp and tar drop the flag) gets it again; the marker names the directory', async () => {
     const layout = storeLayout(join(dir, 'store3'));
     await ensureStore(layout);
-    await marked(layout);
+    await snapshotter(layout).prepare('a');
     const copy = storeLayout(join(dir, 'store3-copy'));
     execFileSync('cp', ['-r', layout.root, copy.root]);
     if (supported) expect(attrs(copy.snapshots)).not.toContain('T');
-    await ensureStore(copy);
-    await marked(copy);
+    expect(markedFor(copy)).toBe(false);
+    await snapshotter(copy).prepare('b');
+    expect(markedFor(copy)).toBe(true);
     if (supported) expect(attrs(copy.snapshots)).toContain('T');
   });
 
