@@ -71,7 +71,7 @@ export interface SolveOptions {
   /** `<store>/state/locks`: a missed step is built by one build of the store at a time (./step-lock.ts). */
   locksDir?: string;
   /** --cache-from sources (src/cache/remote/imported.ts): consulted when the local cache misses. */
-  imported?: ImportedCacheLookup;
+  imported?: ImportedCacheLookup | Promise<ImportedCacheLookup | undefined>;
 }
 
 export async function solve(def: Definition, opts: SolveOptions): Promise<BuildResult> {

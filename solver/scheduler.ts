@@ -51,8 +51,11 @@ export interface SchedulerOptions {
   concurrency?: number;
   /** Cross-process step locks: a missed step is built by one build of the store at a time (./step-lock.ts). */
   locks?: StepLocks;
-  /** --cache-from: records of cache sources, consulted when the local cache misses (src/cache/remote). */
-  imported?: ImportedCacheLookup;
+  /**
+   * --cache-from: records of cache sources, consulted when the local cache misses (src/cache/remote). A
+   * promise while they load: keys are computed meanwhile, and the first local miss waits for it.
+   */
+  imported?: ImportedCacheLookup | Promise<ImportedCacheLookup | undefined>;
   /** The op modules (cache maps, explanations); default: the registered ones (./ops/registry.ts). */
   modules?: OpModules;
   /** Healing a hit whose snapshot is gone or broken (./restore.ts); default: trust the records. */
@@ -127,11 +130,18 @@ class Solve {
   private readonly modules: OpModules;
   /** Explaining misses and writing step memos: best-effort (src/diagnostics.ts). */
   private readonly diagnostics: Diagnostics;
+  /** The cache sources (opts.imported), set once loaded: read only after `importedReady`. */
+  private imported: ImportedCacheLookup | undefined;
+  private readonly importedReady: Promise<void>;
 
   constructor(
     private readonly graph: Graph,
     private readonly opts: SchedulerOptions,
   ) {
+    this.importedReady = Promise.resolve(opts.imported).then((i) => {
+      this.imported = i;
+    });
+    this.importedReady.catch(() => {}); // awaited at a local miss; a build whose every step hits never needs it
     const concurrency = opts.concurrency ?? Math.max(2, availableParallelism());
     this.queue = new PQueue({ concurrency });
     this.layerQueue = new PQueue({ concurrency });
@@ -150,7 +160,7 @@ class Solve {
       await Promise.all(this.graph.vertices.map((v) => this.key(v)));
       const outputs = this.graph.outputs;
       const chains = outputs.map((o) => this.chain(o));
-      const lazy = outputs.map((o) => this.opts.imported?.lazyOutput === true && this.importedHits.has(o));
+      const lazy = outputs.map((o) => this.imported?.lazyOutput === true && this.importedHits.has(o));
       await this.decideNeeds(outputs, chains, lazy);
       // Start every step that runs (or is restored) in dependency order, so that mat() never descends a
       // long chain on one stack.
@@ -223,6 +233,7 @@ class Solve {
         return key;
       }
       let rec = await this.opts.cache.get(key);
+      if (!rec) await this.importedReady;
       const imp = rec ? undefined : this.importedHit(v, key, inputKeys[0]);
       if (imp) {
         this.importedHits.set(v, imp);
@@ -241,7 +252,7 @@ class Solve {
   /** A cache source's record for v: only exec/file steps, sitting on the snapshot of v's first input. */
   private importedHit(v: Vertex, key: string, parentKey: string | undefined): ImportedRecord | undefined {
     if (!isLayered(v.op, this.modules)) return undefined;
-    const imp = this.opts.imported?.get(key);
+    const imp = this.imported?.get(key);
     return imp && imp.parent === parentKey ? imp : undefined;
   }
 
@@ -283,7 +294,7 @@ class Solve {
         v.inputs.map((i) => i.metadata.description),
         { op: v.op, modules: this.modules },
       );
-      const there = isLayered(v.op, this.modules) ? this.opts.imported?.missReason?.(key, v.inputs[0] ? this.keyOf.get(v.inputs[0]) : undefined, v.metadata.description) : undefined;
+      const there = isLayered(v.op, this.modules) ? this.imported?.missReason?.(key, v.inputs[0] ? this.keyOf.get(v.inputs[0]) : undefined, v.metadata.description) : undefined;
       this.missReasons.set(v, there ? [...reasons, there] : reasons);
       if (prev && files && v.op.type === 'file' && sameExceptLocalFiles(prev.map, map)) this.previous.set(v, { key: prev.key, files });
     });
@@ -500,7 +511,7 @@ class Solve {
     try {
       const snapshot = await this.queue.add(() => {
         this.checkAborted();
-        return this.opts.imported!.restore(imp, parent, this.ctrl.signal);
+        return this.imported!.restore(imp, parent, this.ctrl.signal);
       });
       this.checkAborted();
       const rec: CacheRecord = { key: imp.key, snapshot, layer: imp.layer, created: imp.created, name: v.metadata.description };

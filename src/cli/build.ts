@@ -146,7 +146,7 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
       }
     : undefined;
   // --cache-from (./cache-travel.ts) is read while the Dockerfile is converted and the store recovered (a
-  // network round trip or two that nothing before the solve needs); awaited just before the solve.
+  // network round trip or two that nothing before the solve needs); awaited by the solver at its first local miss.
   const importAbort = new AbortController();
   const importing = args.cacheFrom.length
     ? import('./cache-travel.js').then((m) => m.loadCacheSources(args.cacheFrom, { content, snapshotter, registry, progress, blobs: fetcher, signal: importAbort.signal }))
@@ -257,11 +257,15 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
   try {
     // --cache-from (./cache-travel.ts): a layer blob stays in its source until an output needs its bytes.
     const travel = { content, snapshotter, registry, progress, blobs: fetcher, signal: controller.signal };
-    const imported = await importing;
-    if (imported) imported.lazyOutput = pushOnly(args);
+    // The solver computes the keys (context checksums included) while the sources load, and waits for them
+    // at the first step the local cache misses; cache mounts are restored before any step runs.
+    const importedReady = importing?.then((i) => {
+      if (i) i.lazyOutput = pushOnly(args);
+      return i;
+    });
     const cacheMountsDir = join(dirname(store.cache), 'cachemounts');
     const mountIds = args.cacheFrom.length || args.cacheTo.some((c) => c.cacheMounts) ? (await import('../cache/remote/mounts.js')).cacheMountIds(definition) : [];
-    if (imported && mountIds.length) await (await import('./cache-travel.js')).restoreCacheMounts(imported, mountIds, cacheMountsDir, travel);
+    if (importedReady && mountIds.length) await (await import('./cache-travel.js')).restoreCacheMounts(await importedReady, mountIds, cacheMountsDir, travel);
     const results = await solveAll(definitions, {
       content,
       snapshotter,
@@ -278,10 +282,11 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
       noCacheStages: args.noCacheFilter,
       sandbox: { limits: args.sandbox.limits, secrets: sandbox.secrets, ssh: sandbox.ssh, cacheMountsDir },
       ...(witness ? { witness } : {}),
-      ...(imported ? { imported } : {}),
+      ...(importedReady ? { imported: importedReady } : {}),
     }).catch((err) => {
       throw withLineText(err, dockerfileText);
     });
+    const imported = await importedReady;
     const t0 = Date.now();
     progress.emit({ type: 'vertex.started', id: 'export', name: 'exporting to image', at: t0 });
     const result = results[0]!;
