@@ -233,7 +233,7 @@ class Solve {
         return key;
       }
       let rec = await this.opts.cache.get(key);
-      if (!rec) await this.importedReady;
+      if (!rec && isLayered(v.op, this.modules)) await this.importedReady; // only exec/file steps come from a source
       const imp = rec ? undefined : this.importedHit(v, key, inputKeys[0]);
       if (imp) {
         this.importedHits.set(v, imp);

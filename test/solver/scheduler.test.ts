@@ -11,7 +11,7 @@ import { CacheStore, type CacheRecord } from '../../solver/cachestore.js';
 import { fileStepLocks, type StepLocks } from '../../solver/step-lock.js';
 import { stopHelper } from '../../src/proc/helper.js';
 import { buildGraph } from '../../solver/graph.js';
-import { solveGraph, type SchedulerOptions } from '../../solver/scheduler.js';
+import { solveGraph, type ImportedCacheLookup, type SchedulerOptions } from '../../solver/scheduler.js';
 import type { KeyFacts, OpResolver, RunContext, Vertex } from '../../solver/types.js';
 
 /** Builds a Definition op by op; each helper returns the op's digest. */
@@ -474,4 +474,32 @@ describe('scheduler: step locks', () => {
     expect(log.indexOf('release RUN one')).toBeGreaterThan(log.indexOf('put RUN one: done'));
     expect(await readdir(join(dir, 'locks'))).toEqual([]); // every lock released (and its file removed) by then
   });
+});
+
+describe('scheduler: --cache-from sources still loading (SchedulerOptions.imported as a promise)', () => {
+  it('keys are computed while the sources load; the first local miss waits for them and asks them', async () => {
+    const b = new DefBuilder();
+    const e1 = b.exec(b.image('docker.io/library/busybox:latest'), 'one');
+    const asked: string[] = [];
+    const lookup: ImportedCacheLookup = { get: (key) => (asked.push(key), undefined), restore: async () => Promise.reject(new Error('not here')) };
+    // Loads only once the solver has asked for both vertices' key facts: a solver that waited for it first never would.
+    const loading = (async () => {
+      for (let i = 0; i < 2000 && ops.keyFactCalls < 2; i++) await new Promise((r) => setTimeout(r, 1));
+      return ops.keyFactCalls >= 2 ? lookup : undefined;
+    })();
+    await solve(b.def(e1), { imported: loading });
+    expect(ops.keyFactCalls).toBe(2);
+    expect(asked).toHaveLength(1); // RUN one missed locally: the sources were asked (FROM is not a layered step)
+    expect(ops.runs).toEqual(['FROM docker.io/library/busybox:latest', 'RUN one']);
+  }, 10_000);
+
+  it('a solve whose every step hits locally never waits for the sources', async () => {
+    const b = new DefBuilder();
+    const e1 = b.exec(b.image('docker.io/library/busybox:latest'), 'one');
+    await solve(b.def(e1));
+    ops.runs = [];
+    const res = await solve(b.def(e1), { imported: new Promise<ImportedCacheLookup | undefined>(() => {}) });
+    expect(ops.runs).toEqual([]);
+    expect(res.vertices.every((v) => v.cached)).toBe(true);
+  }, 10_000);
 });
