@@ -106,4 +106,13 @@ describe('NODE_EXTRA_CA_CERTS, deferred to the first TLS use', () => {
     expect(ok.code, ok.out).toBe(0);
     expect(readFileSync(join(out, 'file.txt'), 'utf8')).toBe('over TLS\n');
   });
+
+  it('a file that cannot be read: a warning naming it (as Node gives), and the default roots alone', async () => {
+    const ctx = context('unreadable', `FROM scratch\nADD https://127.0.0.1:${port}/file.txt /file.txt\n`);
+    const missing = join(sb.dir, 'no-such-ca.pem');
+    const r = await tsbuild(['build', '--progress', 'plain', '-o', `type=local,dest=${join(sb.dir, 'unreadable-out')}`, ctx], { NODE_EXTRA_CA_CERTS: missing });
+    expect(r.code, r.out).not.toBe(0);
+    expect(r.out).toContain(`Ignoring extra certs from \`${missing}\`, load failed`);
+    expect(r.out).toMatch(/certificate/i);
+  });
 });
