@@ -12,58 +12,36 @@
  * and took 1.1 → 2.3 → 3.5 s over three rounds (`cp -a` of the same tree: 1.35 → 6.3 s); with the hint,
  * 1.1 s each round. With a journal the allocator does not do that scan and the hint only spreads directories.
  *
- * Best effort, once per snapshots directory, by the first build that makes a snapshot in it: `chattr` (e2fsprogs) missing, another filesystem, or no
- * permission leaves the directory as it was. A marker under `state/` holds the inode number of the directory
- * it was tried on, so later builds cost one stat, and a store copied or restored elsewhere (which loses the
- * flag: cp and tar do not keep it) is tried again. Nothing reads the flag.
+ * Best effort, once per snapshots directory, by the first build that makes a snapshot in it: `chattr`
+ * (e2fsprogs) missing, another filesystem, or no permission leaves the directory as it was. A marker under
+ * `state/` holds the inode number of the directory it was tried on, so later builds cost one stat, and a store
+ * copied or restored elsewhere (which loses the flag: cp and tar do not keep it) is tried again. Nothing reads
+ * the flag.
  */
-import { spawn } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-const inFlight = new Map<string, Promise<void>>();
-
 /**
  * Mark `snapshotsDir` as a top directory (see above) unless `stateDir` says it was tried on it. A build's
- * snapshotter awaits it before it makes its first snapshot directory (src/cli/build.ts), so a build that
- * makes none (every step a hit, as in a CI job with a warm remote cache) starts no `chattr` (~7-10 ms of
- * the main thread: the fork). The promise never rejects; a second call while one runs gets the same one.
+ * snapshotter calls it once, before it makes its first snapshot directory (src/cli/build.ts), so a build
+ * that makes none (every step a hit, as in a CI job with a warm remote cache) starts no `chattr` (~7-10 ms).
+ * Never throws or rejects.
  */
-export function spreadSnapshotDirs(snapshotsDir: string, stateDir: string): Promise<void> {
-  const running = inFlight.get(snapshotsDir);
-  if (running) return running;
+export async function spreadSnapshotDirs(snapshotsDir: string, stateDir: string): Promise<void> {
   const marker = join(stateDir, 'snapshots-spread');
-  let ino: string;
   try {
-    ino = String(statSync(snapshotsDir).ino);
-  } catch {
-    return Promise.resolve(); // not now; the next build tries again
-  }
-  let marked: string | undefined;
-  try {
-    marked = readFileSync(marker, 'utf8');
-  } catch {
-    marked = undefined;
-  }
-  if (marked === ino) return Promise.resolve();
-  const done = new Promise<void>((resolve) => {
-    const finish = () => {
-      inFlight.delete(snapshotsDir);
-      try {
-        writeFileSync(marker, ino); // also when chattr is missing or refused: tried once per directory
-      } catch {
-        // not now; the next build tries again
-      }
-      resolve();
-    };
+    const ino = String(statSync(snapshotsDir).ino);
+    let done: string | undefined;
     try {
-      const child = spawn('chattr', ['+T', snapshotsDir], { stdio: 'ignore', timeout: 5000 });
-      child.on('error', finish);
-      child.on('close', finish);
+      done = readFileSync(marker, 'utf8');
     } catch {
-      finish();
+      done = undefined;
     }
-  });
-  inFlight.set(snapshotsDir, done);
-  return done;
+    if (done === ino) return;
+    spawnSync('chattr', ['+T', snapshotsDir], { stdio: 'ignore', timeout: 5000 });
+    writeFileSync(marker, ino); // also when chattr is missing or refused: tried once per directory
+  } catch {
+    // not now; the next build tries again
+  }
 }
