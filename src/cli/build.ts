@@ -46,7 +46,7 @@ import { RootfsTarExporter } from '../../exporters/tar.js';
 import { sourceDateEpoch, writeImageWith } from '../../exporters/manifest.js';
 import { withImageOptions } from '../../exporters/options.js';
 import { writeBuildMetadata } from './metadata.js';
-import type { Exporter, ExportContext, ImageBlobs } from '../../exporters/types.js';
+import type { Exporter, ExportContext, ExportResponse, ImageBlobs } from '../../exporters/types.js';
 import type { ProgressEvent, ProgressSink } from '../progress/types.js';
 import { PathWitness } from '../context/witness.js';
 import { CacheStore } from '../cache/store.js';
@@ -54,6 +54,8 @@ import { checkEntitlements } from '../llb/entitlements.js';
 import { mergeCacheSteps } from '../llb/result.js';
 import { diskFullError } from '../fsutil/disk-full.js';
 import { composeMemo, memoEligible, memoPath, saveMemo, sha256Text, type MemoInput } from './rebuild-memo.js';
+import { cacheSpecOf, composeTravelMemo, memoCarriers, outputNames } from './travel-memo.js';
+import type { CacheSpec } from './cache-specs.js';
 import { Diagnostics } from '../diagnostics.js';
 import { HistoryRecorder } from './history/record.js';
 import { startHelper, stopHelper } from '../proc/helper.js';
@@ -109,7 +111,9 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
   // A step will likely run (./steps-likely.ts): the helper (a perl process, ~30-40 ms to start) starts now,
   // while the Dockerfile is converted and the base image checked, not at the first step's lock.
   if (stepsLikely({ newStore, memoFile })) startHelper();
-  const witness = memoFile !== undefined ? new PathWitness() : undefined;
+  // A registry --cache-to carries a travelling memo (./travel-memo.ts) when the command allows one.
+  const carriers = memoCarriers(args);
+  const witness = memoFile !== undefined || carriers.length > 0 ? new PathWitness() : undefined;
   const shown: ProgressEvent[] = [];
   const show = (e: ProgressEvent): void => {
     shown.push(e);
@@ -322,7 +326,7 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
       await noteLazySources(imported, result.layers.map((l) => l.descriptor), content, registryDirs(store.root).sources);
     }
     const messages: string[] = [];
-    const responses = [];
+    const responses: ExportResponse[] = [];
     for (const e of exporters) {
       const r = multi ? await e.exportPlatforms!(perPlatform, ctx) : await e.export(result, blobs, ctx);
       responses.push(r);
@@ -330,10 +334,34 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
     }
     if (inline) messages.push(`exported ${inline.records} cache records inline`);
     if (args.cacheTo.length) {
+      // The travelling memo (./travel-memo.ts) is a diagnostic: one that cannot be made is a warning at most.
+      const travelling = carriers.length && witness
+        ? await diagnostics.bestEffort('composing the travelling rebuild memo', async () => {
+            const m = await composeTravelMemo({
+              args,
+              contextDir,
+              dockerfilePath,
+              inputs: [{ path: dockerfilePath, sha256: sha256Text(dockerfileText) }, ...ignoreInputs],
+              witness,
+              definition,
+              checks: await tagChecks(baseImages),
+              bases: [...new Set([...baseImages.keys()].map((id) => normalizeReference(id.slice(id.indexOf(' ') + 1))))], // ids are `PLATFORM REF`
+              images,
+              // What the pushes pushed (every output is a plain push: the registry default of the image).
+              manifest: await content.read((responses[0]?.manifest ?? blobs.manifest).digest),
+              config: await content.read((responses[0]?.config ?? blobs.config).digest),
+              shown,
+              steps: result.vertices,
+            });
+            if (process.env.TSBUILD_MEMO_DEBUG) process.stderr.write(`travelling memo: ${'none' in m ? `not kept: ${m.none}` : 'kept'}\n`);
+            return 'none' in m ? undefined : m;
+          })
+        : undefined;
+      const memo = travelling ? (spec: CacheSpec) => (carriers.includes(spec) ? { ...travelling, cache: cacheSpecOf(spec) } : undefined) : undefined;
       const { exportCaches } = await import('./cache-travel.js');
       const sources = () => import('./registry-client.js').then((m) => m.registryDirs(store.root).sources);
       const cache = new CacheStore({ dir: store.cache, snapshotExists: async (name) => (await snapshotter.stat(name))?.kind === 'committed' });
-      messages.push(...(await exportCaches(args.cacheTo, multi ? { ...result, cacheSteps: mergeCacheSteps(results) } : result, { ...travel, cache, imported, sources, mounts: { ids: mountIds, dir: cacheMountsDir } })));
+      messages.push(...(await exportCaches(args.cacheTo, multi ? { ...result, cacheSteps: mergeCacheSteps(results) } : result, { ...travel, cache, imported, sources, mounts: { ids: mountIds, dir: cacheMountsDir }, ...(memo ? { memo } : {}) })));
     }
     await writeBuildMetadata({ args, result, blobs, responses, names: args.tags.map((t) => normalizeReference(t)) });
     progress.emit({ type: 'vertex.done', id: 'export', name: 'exporting to image', at: Date.now(), durationMs: Date.now() - t0 });
@@ -447,7 +475,7 @@ function pushOnly(args: BuildArgs): boolean {
 /** The outputs a build writes: -o specs, -t (image store), --push, --load. See README "Outputs". */
 function makeExporters(args: BuildArgs, registry: () => Promise<RegistryClient>): Exporter[] {
   const names = args.tags.map((t) => normalizeReference(t));
-  const namesOf = (o: { name?: string }) => (o.name ? o.name.split(',').map((n) => n.trim()).filter(Boolean).map((n) => normalizeReference(n)) : names);
+  const namesOf = (o: { name?: string }) => outputNames(o, names).map((n) => normalizeReference(n));
   const out: Exporter[] = [];
   // --annotation applies to every output that writes an image; the output's own attributes win.
   const ann = args.annotations;

@@ -113,7 +113,7 @@ async function compressAs(spec: CacheSpec, payload: CachePayload, content: Conte
 export async function exportCaches(
   specs: CacheSpec[],
   result: BuildResult,
-  deps: CacheTravelDeps & { cache: CacheStore; imported: ImportedCache | undefined; sources: () => Promise<BlobSources>; mounts: { ids: string[]; dir: string } },
+  deps: CacheTravelDeps & { cache: CacheStore; imported: ImportedCache | undefined; sources: () => Promise<BlobSources>; mounts: { ids: string[]; dir: string }; memo?: (spec: CacheSpec) => unknown },
 ): Promise<string[]> {
   let packed: Promise<PackedMount[]> | undefined;
   const messages: string[] = [];
@@ -129,6 +129,7 @@ export async function exportCaches(
           snapshotter: deps.snapshotter,
           cache: deps.cache,
           lazyBlob: (digest) => deps.imported?.sourceOf(digest) !== undefined,
+          ...(deps.memo?.(spec) !== undefined ? { memo: deps.memo(spec) } : {}),
           ...(spec.cacheMounts ? { mounts: await (packed ??= packCacheMounts(deps.mounts.ids, deps.mounts.dir, deps.content, deps.signal)) } : {}),
           ...(deps.signal ? { signal: deps.signal } : {}),
         });

@@ -107,7 +107,7 @@ export function memoPath(root: string, args: BuildArgs): string | undefined {
 declare const __TSBUILD_BUILD_ID__: string | undefined;
 
 /** The bundle's build id: a memo never outlives the code that wrote it. Unbundled code has none, so no memo. */
-function buildIdentity(): string | undefined {
+export function buildIdentity(): string | undefined {
   return typeof __TSBUILD_BUILD_ID__ === 'string' ? __TSBUILD_BUILD_ID__ : undefined;
 }
 

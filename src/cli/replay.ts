@@ -11,6 +11,8 @@ import { utimesSync } from 'node:fs';
 import { parseBuildArgs } from './args.js';
 import { storeRoot, storeLayout } from './store-root.js';
 import { inputsUnchanged, loadMemo, memoEligible, memoPath, type RebuildMemo } from './rebuild-memo.js';
+import { travelEligible } from './travel-memo.js';
+import { replayTravelling } from './travel-replay.js';
 import { selectRenderer } from './render/select.js';
 import { COMMAND_HELP } from './help.js';
 import { firstChanged } from '../context/witness.js';
@@ -61,7 +63,8 @@ async function tryReplay(argv: string[], fullTagCheck: FullTagCheck | undefined)
   } catch {
     return undefined; // the normal path reports it
   }
-  if (!memoEligible(args)) return undefined;
+  // A fresh machine's push with --cache-from: the memo the cache carries (./travel-replay.ts).
+  if (!memoEligible(args)) return travelEligible(args) ? replayTravelling(args, started) : undefined;
   const root = storeRoot(args.root);
   const path = memoPath(root, args);
   const memo = path === undefined ? undefined : loadMemo(path);

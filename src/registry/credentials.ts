@@ -9,8 +9,6 @@
  */
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import { writeFileAtomic } from '../fsutil/atomic.js';
 import { RegistryError } from './errors.js';
 
@@ -29,17 +27,8 @@ export interface DockerConfigFile {
   [k: string]: unknown;
 }
 
-export const DOCKER_HUB_KEY = 'https://index.docker.io/v1/';
-
-export function dockerConfigPath(env: NodeJS.ProcessEnv = process.env): string {
-  const dir = env.DOCKER_CONFIG || join(env.HOME || homedir(), '.docker');
-  return join(dir, 'config.json');
-}
-
-/** The config.json key of a registry domain (`docker.io` → Docker Hub's legacy URL). */
-export function configKey(domain: string): string {
-  return domain === 'docker.io' ? DOCKER_HUB_KEY : domain;
-}
+export { DOCKER_HUB_KEY, configKey, dockerConfigPath } from './docker-config-path.js';
+import { configKey, dockerConfigPath } from './docker-config-path.js';
 
 export async function readDockerConfig(path = dockerConfigPath()): Promise<DockerConfigFile> {
   let text: string;

@@ -39,6 +39,8 @@ export interface CollectDeps {
   lazyBlob(digest: string): boolean;
   /** cache-mounts=true: the build's cache mount contents (./mounts.ts), stored beside the records. */
   mounts?: PackedMount[];
+  /** The travelling rebuild memo to carry in the config (src/cli/travel-memo.ts). */
+  memo?: unknown;
   signal?: AbortSignal;
 }
 
@@ -71,7 +73,7 @@ export async function collectCache(steps: CacheStep[], mode: CacheMode, deps: Co
     }
     mounts.push({ id: m.id, layer: i, diffID: m.layer.diffID, mode: m.mode, uid: m.uid, gid: m.gid });
   }
-  const enc = encodeCache(records, layers, mounts);
+  const enc = encodeCache(records, layers, mounts, deps.memo);
   const config = descriptor(enc.config, CACHE_CONFIG_MEDIA_TYPE);
   const manifestBytes = enc.manifest(config);
   return { records, mounts: mounts.length, mountRecords: mounts, layers, config, configBytes: enc.config, manifest: descriptor(manifestBytes, MediaType.OciManifest), manifestBytes };

@@ -9,6 +9,7 @@
  * tsbuild's own cache key of a step, `parent` the key of the step whose snapshot it sits on (its first
  * input; absent for a step on an empty rootfs), `layer` an index into the manifest's `layers` (so a record
  * can never name a blob outside its manifest), `diffID` the layer's uncompressed digest.
+ * Optional `memo`: the exporting build's travelling rebuild memo (src/cli/travel-memo.ts), read only by the replay.
  * Optional `mounts: [{id, layer, diffID, mode, uid, gid}]` (`--cache-to …,cache-mounts=true`): the contents of
  * RUN --mount=type=cache directories by mount id, as a layer of the same manifest (root dir mode and owner apart).
  * The manifest is stored like any image (registry: under the cache ref's tag; a local dir: an OCI image
@@ -224,9 +225,12 @@ function printable(s: string): string {
   return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ').slice(0, 200);
 }
 
-/** The manifest and config of a cache made of `records` whose layers are `layers` (by index). */
-export function encodeCache(records: CacheConfigRecord[], layers: Descriptor[], mounts: CacheConfigMount[] = []): { config: Buffer; manifest: (config: Descriptor) => Buffer } {
-  const config = Buffer.from(JSON.stringify({ version: CACHE_FORMAT_VERSION, records, ...(mounts.length ? { mounts } : {}) }));
+/**
+ * The manifest and config of a cache made of `records` whose layers are `layers` (by index); `memo`: the
+ * travelling rebuild memo of the build that exported it (src/cli/travel-memo.ts; readers of the records ignore it).
+ */
+export function encodeCache(records: CacheConfigRecord[], layers: Descriptor[], mounts: CacheConfigMount[] = [], memo?: unknown): { config: Buffer; manifest: (config: Descriptor) => Buffer } {
+  const config = Buffer.from(JSON.stringify({ version: CACHE_FORMAT_VERSION, records, ...(mounts.length ? { mounts } : {}), ...(memo !== undefined ? { memo } : {}) }));
   return {
     config,
     manifest: (cfg) =>
