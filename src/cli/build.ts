@@ -350,6 +350,7 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
               // What the pushes pushed (every output is a plain push: the registry default of the image).
               manifest: await content.read((responses[0]?.manifest ?? blobs.manifest).digest),
               config: await content.read((responses[0]?.config ?? blobs.config).digest),
+              pushed: args.outputs.flatMap((o) => outputNames(o, args.tags)).map((n) => normalizeReference(n)),
               shown,
               steps: result.vertices,
             });

@@ -9,7 +9,7 @@
  * The facts, none of which depends on the machine (paths are relative to the context, content by hash):
  * - key: the command (bundle build id, the parsed flags that can change the image: all but --progress, the
  *   context and Dockerfile paths, the outputs and their names, --cache-from/--cache-to, --insecure-registry;
- *   and the environment that changes a result: TSBUILD_* that are not about where or how verbosely, SOURCE_DATE_EPOCH),
+ *   and the environment that changes an all-CACHED build's image: SOURCE_DATE_EPOCH, TSBUILD_GZIP),
  *   with the Dockerfile's path relative to the context;
  * - inputs: the Dockerfile and .dockerignore candidates (relative to the context), by sha256 or absent;
  * - paths + context: every context path a cache key depended on (the lstat witness's paths,
@@ -17,7 +17,7 @@
  *   a file (mode, content sha256), a symlink (target);
  * - names: base images taken from the image store (name → manifest digest), tags: base images resolved by
  *   tag in a registry (./tag-check.ts; one HEAD each, as the normal path);
- * - image: the image's manifest and config, as text;
+ * - image: the image's manifest and config, as text; pushed: the repositories the build pushed it to;
  * - cache: the mode and attributes of the export that carried it (a command whose --cache-to asks for the same
  *   export into the same ref leaves that cache as it is: it already holds this build);
  * - script: the progress the normal path shows before the export (warnings, skipped stages, CACHED steps).
@@ -37,6 +37,7 @@ import type { Definition } from '../llb/types.js';
 import type { ImageStore } from '../imagestore/types.js';
 import { isRemoteContext } from './context-kind.js';
 import { buildIdentity } from './rebuild-memo.js';
+import { parseReference } from '../image/reference.js';
 
 export const TRAVEL_MEMO_VERSION = 1;
 /** At most this many witness paths travel (a bigger context keeps no travelling memo). */
@@ -52,12 +53,18 @@ export interface TravelMemo {
   tags: Omit<TagCheck, 'insecure' | 'bare'>[];
   /** The manifest and config pushed. */
   image: { manifest: string; config: string };
+  /** The repositories the exporting build pushed the image to (where its blobs are, base layers included). */
+  pushed: { domain: string; path: string }[];
   cache: { mode: 'min' | 'max'; attrs: Record<string, string> };
   script: ProgressEvent[];
 }
 
-/** Environment variables that say where or how verbosely, not what is built: not part of the key. */
-const ENV_NOT_KEYED = new Set(['TSBUILD_MEMO_DEBUG', 'TSBUILD_CA_DEFERRED', 'TSBUILD_ROOT', 'TSBUILD_REGISTRY_RETRIES', 'TSBUILD_CERTS_DIR', 'TSBUILD_CODE_CACHE', 'TSBUILD_CODE_CACHE_DEBUG', 'TSBUILD_HELPER', 'TSBUILD_CACHE_MAX', 'TSBUILD_INSECURE_REGISTRIES']);
+/**
+ * The environment that changes the image of a build whose every step hits: the epoch of its timestamps and
+ * the gzip engine. The rest (the store, the runtime, rootless mode, retries, certificates, debug output)
+ * changes where or how steps would run, which the cache keys do not cover either.
+ */
+const ENV_KEYED = ['SOURCE_DATE_EPOCH', 'TSBUILD_GZIP'];
 
 /** An output the replay can give: a plain push (`-o type=registry[,name=…][,push=true]`). */
 function plainPush(o: OutputSpec): boolean {
@@ -127,9 +134,7 @@ export function travelKey(args: BuildArgs, contextDir: string, dockerfilePath: s
   const file = relative(contextDir, dockerfilePath);
   if (id === undefined || file === '' || file.startsWith('..') || isAbsolute(file)) return undefined;
   const { progress: _p, root: _r, context: _c, file: _f, outputs: _o, tags: _t, cacheFrom: _cf, cacheTo: _ct, notes: _n, insecureRegistries: _i, ...flags } = args;
-  const env = Object.entries(process.env)
-    .filter(([k]) => (k.startsWith('TSBUILD_') && !ENV_NOT_KEYED.has(k)) || k === 'SOURCE_DATE_EPOCH')
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const env = ENV_KEYED.map((k) => process.env[k] ?? null);
   return createHash('sha256').update(JSON.stringify([TRAVEL_MEMO_VERSION, id, file.split(sep).join('/'), flags, env])).digest('hex');
 }
 
@@ -181,6 +186,10 @@ export function contextDigest(contextDir: string, paths: readonly string[], seen
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;
+/** A repository path as the distribution spec allows it (it goes into request paths). */
+const REPO_PATH = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
+const DOMAIN = /^[A-Za-z0-9.-]+(?::\d+)?$|^\[[0-9A-Fa-f:.]+\](?::\d+)?$/;
+const repository = (d: unknown, p: unknown): boolean => str(d, 300) && DOMAIN.test(d) && str(p, 300) && REPO_PATH.test(p);
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 const MAX_TEXT = 4 * 1024 * 1024;
 
@@ -220,9 +229,11 @@ export function parseTravelMemo(v: unknown): TravelMemo | { none: string } {
   const names = m.names as [string, string][];
   if (!Array.isArray(names) || names.length > 1000 || !names.every((n) => Array.isArray(n) && n.length === 2 && str(n[0]) && str(n[1]) && DIGEST.test(n[1]))) return { none: 'invalid base names' };
   const tags = m.tags as TravelMemo['tags'];
-  if (!Array.isArray(tags) || tags.length > 1000 || !tags.every((t) => t && str(t.name) && str(t.domain, 300) && str(t.path, 300) && str(t.tag, 200) && /^[\w][\w.-]*$/.test(t.tag) && str(t.digest) && DIGEST.test(t.digest) && str(t.base, 400))) return { none: 'invalid base tags' };
+  if (!Array.isArray(tags) || tags.length > 1000 || !tags.every((t) => t && str(t.name) && repository(t.domain, t.path) && str(t.tag, 200) && /^[\w][\w.-]*$/.test(t.tag) && str(t.digest) && DIGEST.test(t.digest) && str(t.base, 400))) return { none: 'invalid base tags' };
   const image = m.image as TravelMemo['image'];
   if (!image || typeof image !== 'object' || !str(image.manifest, MAX_TEXT) || !str(image.config, MAX_TEXT)) return { none: 'invalid image' };
+  const pushed = m.pushed as TravelMemo['pushed'];
+  if (!Array.isArray(pushed) || pushed.length > 100 || !pushed.every((r) => r && repository(r.domain, r.path))) return { none: 'invalid pushed repositories' };
   const cache = m.cache as TravelMemo['cache'];
   if (!cache || (cache.mode !== 'min' && cache.mode !== 'max') || !cache.attrs || typeof cache.attrs !== 'object' || !Object.values(cache.attrs).every((a) => str(a))) return { none: 'invalid cache spec' };
   const script = parseScript(m.script);
@@ -236,6 +247,7 @@ export function parseTravelMemo(v: unknown): TravelMemo | { none: string } {
     names: names.map(([n, d]) => [n, d]),
     tags: tags.map((t) => ({ name: t.name, domain: t.domain, path: t.path, tag: t.tag, digest: t.digest, base: t.base })),
     image: { manifest: image.manifest, config: image.config },
+    pushed: pushed.map((r) => ({ domain: r.domain, path: r.path })),
     cache: { mode: cache.mode, attrs: { ...cache.attrs } },
     script,
   };
@@ -263,6 +275,8 @@ export interface TravelFacts {
   images: ImageStore;
   manifest: Buffer;
   config: Buffer;
+  /** Where the build pushed it (normalized names). */
+  pushed: string[];
   /** Events shown before the solve (warnings, skipped stages), and the steps. */
   shown: ProgressEvent[];
   steps: { id: string; name: string }[];
@@ -320,6 +334,7 @@ export async function composeTravelMemo(f: TravelFacts): Promise<Omit<TravelMemo
     names,
     tags: f.checks.map((c) => ({ name: c.name, domain: c.domain, path: c.path, tag: c.tag, digest: c.digest, base: c.base })),
     image: { manifest: f.manifest.toString('utf8'), config: f.config.toString('utf8') },
+    pushed: [...new Map(f.pushed.map((n) => parseReference(n)).map((r) => [`${r.domain}/${r.path}`, { domain: r.domain, path: r.path }])).values()],
     script: [...f.shown, ...f.steps.map((s): ProgressEvent => ({ type: 'vertex.cached', id: s.id, name: s.name, at: 0 }))],
   };
 }
