@@ -60,8 +60,11 @@ export interface RebuildMemo {
   script: ProgressEvent[];
 }
 
-/** Commands the memo may answer: a plain build to the image store (or nowhere), nothing forced. TSBUILD_NO_MEMO=1 turns memos off. */
-export function memoEligible(args: BuildArgs): boolean {
+/**
+ * Flags any memo (this one, or the travelling one: ./travel-memo.ts) allows: one platform, the context a
+ * local directory, nothing forced, asked about or written beside the image. TSBUILD_NO_MEMO=1 turns memos off.
+ */
+export function replayableFlags(args: BuildArgs): boolean {
   return (
     !process.env.TSBUILD_NO_MEMO &&
     !args.noCache &&
@@ -75,18 +78,18 @@ export function memoEligible(args: BuildArgs): boolean {
     (args.platforms ?? []).length <= 1 &&
     !isRemoteContext(args.context) &&
     !args.printDefinition &&
-    args.outputs.length === 0 &&
-    !args.load &&
-    !args.push &&
     !args.pull &&
     args.file !== '-' &&
     args.iidfile === undefined &&
     args.metadataFile === undefined &&
     args.sandbox.secrets.length === 0 &&
-    args.sandbox.ssh.length === 0 &&
-    args.cacheFrom.length === 0 &&
-    args.cacheTo.length === 0
+    args.sandbox.ssh.length === 0
   );
+}
+
+/** Commands the memo may answer: a plain build to the image store (or nowhere), no cache import or export. */
+export function memoEligible(args: BuildArgs): boolean {
+  return replayableFlags(args) && args.outputs.length === 0 && !args.load && !args.push && args.cacheFrom.length === 0 && args.cacheTo.length === 0;
 }
 
 /** The memo file for this command in the store at `root`, or undefined when this build has no identity. */

@@ -35,8 +35,7 @@ import type { TagCheck } from './tag-check.js';
 import type { PathWitness } from '../context/witness.js';
 import type { Definition } from '../llb/types.js';
 import type { ImageStore } from '../imagestore/types.js';
-import { isRemoteContext } from './context-kind.js';
-import { buildIdentity } from './rebuild-memo.js';
+import { buildIdentity, replayableFlags } from './rebuild-memo.js';
 import { parseReference } from '../image/reference.js';
 
 export const TRAVEL_MEMO_VERSION = 1;
@@ -78,28 +77,8 @@ export function outputNames(o: { name?: string }, tags: string[]): string[] {
 
 /** The command's flags allow a travelling memo at all (either side): one image, its facts all checkable. */
 function portable(args: BuildArgs): boolean {
-  return (
-    !process.env.TSBUILD_NO_MEMO &&
-    !args.noCache &&
-    args.noCacheFilter.length === 0 &&
-    !args.explain &&
-    !args.check &&
-    args.call === 'build' &&
-    !args.quiet &&
-    !args.debug &&
-    args.buildContexts.length === 0 &&
-    (args.platforms ?? []).length <= 1 &&
-    !isRemoteContext(args.context) &&
-    !args.printDefinition &&
-    !args.pull &&
-    args.file !== '-' &&
-    args.iidfile === undefined &&
-    args.metadataFile === undefined &&
-    args.sandbox.secrets.length === 0 &&
-    args.sandbox.ssh.length === 0 &&
-    Object.keys(args.annotations).length === 0 &&
-    !args.cacheTo.some((c) => c.type === 'inline')
-  );
+  // Annotations and an inline cache change the pushed manifest or config in ways the key does not cover.
+  return replayableFlags(args) && Object.keys(args.annotations).length === 0 && !args.cacheTo.some((c) => c.type === 'inline');
 }
 
 /** Every output is a plain push (so each pushes the same manifest: the registry default of the image). */

@@ -185,6 +185,9 @@ try {
     }
     const ctx = join(work, 'ctx-' + w.name.replace(/[^a-z0-9]+/gi, '-'));
     w.make(ctx, bases);
+    // The cache was exported by an earlier pipeline, whose checkout was older than a second when its build
+    // ended: a younger one is racy for the witness (src/context/witness.ts) and keeps no travelling memo.
+    await new Promise((r) => setTimeout(r, 1100));
     const res = new Map<string, Timing[]>();
     for (const b of builders) {
       const tag = `${reg.domain}/${b.name}/${w.name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}`;

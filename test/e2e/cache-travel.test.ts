@@ -6,40 +6,19 @@
  * is a warning and a normal build; a failed export fails the build after the image is written (or is a
  * warning with ignore-error=true); bad specs are usage errors. Registries: test/registry/cache-travel.test.ts.
  */
-import { describe, expect, it, beforeAll, afterAll } from 'vitest';
+import { describe, expect, it, beforeAll } from 'vitest';
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Sandbox, fixtures, skopeoInspect, suiteSandbox } from './harness.js';
+import { Sandbox, fixtures, freshMachines, skopeoInspect, suiteSandbox } from './harness.js';
 import { parseSteps } from './cache-steps.js';
 
 const a = suiteSandbox();
-const machines: Sandbox[] = [];
-
-/** A fresh store with A's base image (the same digest, as a registry would give it). */
-async function machine(): Promise<Sandbox> {
-  const m = new Sandbox();
-  machines.push(m);
-  const r = await m.tsbuild(['load', '-i', baseTar]);
-  expect(r.code, r.stderr).toBe(0);
-  return m;
-}
-
-let baseTar = '';
-beforeAll(async () => {
-  baseTar = join(a.dir, 'base.tar');
-  const r = await a.tsbuild(['save', '-o', baseTar, 'busybox:latest']);
-  expect(r.code, r.stderr).toBe(0);
-}, 60_000);
-afterAll(() => machines.forEach((m) => m.cleanup()));
-
-/** The fixture checked out at a new path under `sb`. */
+/** Fresh stores with A's base image (the same digest, as a registry would give it); the fixture at new paths. */
+const stores = freshMachines(a);
+const machine = () => stores.machine();
+const checkout = (sb: Sandbox) => stores.checkout(sb, 'e2e/cache-travel', 'src');
 let n = 0;
-function checkout(sb: Sandbox): string {
-  const dir = join(sb.dir, `checkout-${++n}`, 'src');
-  cpSync(join(fixtures, 'e2e/cache-travel'), dir, { recursive: true });
-  return dir;
-}
 
 const imageDigest = (out: string) => /writing image (sha256:[0-9a-f]{64})/.exec(out)?.[1];
 const steps = (out: string) => [...parseSteps(out)].filter(([name]) => !/^(exporting|importing|FROM )/.test(name));

@@ -32,6 +32,41 @@ export function suiteSandbox(): Sandbox {
   return sb;
 }
 
+/**
+ * Fresh machines for "two machines" tests (call at the top of the file, after suiteSandbox()): `machine()` is
+ * a new store holding only `source`'s busybox base (loaded from an archive: the same digest, as a registry
+ * would give it); `empty()` a new store with nothing in it; `checkout(sb, fixture, leaf)` copies a fixture to a new path under `sb`. Removed after the suite.
+ */
+export function freshMachines(source: Sandbox): { machine(): Promise<Sandbox>; empty(): Sandbox; checkout(sb: Sandbox, fixture: string, leaf: string): string } {
+  const machines: Sandbox[] = [];
+  const baseTar = join(source.dir, 'base.tar');
+  beforeAll(async () => {
+    const r = await source.tsbuild(['save', '-o', baseTar, 'busybox:latest']);
+    if (r.code !== 0) throw new Error(`tsbuild save busybox failed: ${r.stderr}`);
+  }, 120_000);
+  afterAll(() => machines.forEach((m) => m.cleanup()));
+  let n = 0;
+  return {
+    async machine() {
+      const m = new Sandbox();
+      machines.push(m);
+      const r = await m.tsbuild(['load', '-i', baseTar]);
+      if (r.code !== 0) throw new Error(`tsbuild load failed: ${r.stderr}`);
+      return m;
+    },
+    empty() {
+      const m = new Sandbox();
+      machines.push(m);
+      return m;
+    },
+    checkout(sb, fixture, leaf) {
+      const dir = join(sb.dir, `checkout-${++n}`, leaf);
+      cpSync(join(fixtures, fixture), dir, { recursive: true });
+      return dir;
+    },
+  };
+}
+
 export class Sandbox {
   readonly dir: string;
   readonly root: string;

@@ -11,19 +11,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Sandbox, fixtures, suiteSandbox } from '../e2e/harness.js';
+import { Sandbox, freshMachines, suiteSandbox } from '../e2e/harness.js';
 import { parseSteps } from '../e2e/cache-steps.js';
 import { CountingProxy, PASSWORD, TestRegistry, USER } from './harness.js';
 
 const execFileP = promisify(execFile);
 const a = suiteSandbox();
-const machines: Sandbox[] = [];
+const stores = freshMachines(a);
+const machine = () => stores.machine();
+const checkout = (sb: Sandbox) => stores.checkout(sb, 'e2e/cache-travel', 'project');
 let open: TestRegistry;
 let basic: TestRegistry;
 let proxy: CountingProxy;
-let baseTar = '';
 let env: Record<string, string>;
 
 beforeAll(async () => {
@@ -33,31 +34,12 @@ beforeAll(async () => {
   mkdirSync(dockerDir, { recursive: true });
   writeFileSync(join(dockerDir, 'config.json'), JSON.stringify({ auths: { [basic.domain]: { auth: Buffer.from(`${USER}:${PASSWORD}`).toString('base64') } } }));
   env = { DOCKER_CONFIG: dockerDir, TSBUILD_CERTS_DIR: basic.certsDir, TSBUILD_REGISTRY_RETRIES: '1' };
-  baseTar = join(a.dir, 'base.tar');
-  const r = await a.tsbuild(['save', '-o', baseTar, 'busybox:latest']);
-  expect(r.code, r.stderr).toBe(0);
 }, 120_000);
 
 afterAll(async () => {
   await proxy?.stop();
   await Promise.all([open?.stop(), basic?.stop()]);
-  machines.forEach((m) => m.cleanup());
 });
-
-async function machine(): Promise<Sandbox> {
-  const m = new Sandbox();
-  machines.push(m);
-  const r = await m.tsbuild(['load', '-i', baseTar]);
-  expect(r.code, r.stderr).toBe(0);
-  return m;
-}
-
-let n = 0;
-function checkout(sb: Sandbox): string {
-  const dir = join(sb.dir, `checkout-${++n}`, 'project');
-  cpSync(join(fixtures, 'e2e/cache-travel'), dir, { recursive: true });
-  return dir;
-}
 
 async function build(sb: Sandbox, args: string[], extra: Record<string, string> = {}) {
   const out = await sb.tsbuild(['build', '--progress', 'plain', ...args], { env: { ...env, ...extra } });
@@ -246,13 +228,11 @@ describe('cache export/import through a registry', () => {
     mkdirSync(ctx, { recursive: true });
     writeFileSync(join(ctx, 'Dockerfile'), `FROM ${baseRef}\nRUN echo hi > /hi.txt\n`);
     const ref = `${proxy.domain}/cache/registry-base:1`;
-    const first = new Sandbox();
-    machines.push(first);
+    const first = stores.empty();
     const exported = await build(first, ['--cache-to', `type=registry,ref=${ref}`, '-t', 'x:1', ctx]);
     expect(exported.code, exported.text).toBe(0);
     expect(exported.text).toContain('extracting');
-    const fresh = new Sandbox();
-    machines.push(fresh);
+    const fresh = stores.empty();
     const got = await build(fresh, ['--cache-from', ref, '-t', 'x:1', ctx]);
     expect(got.code, got.text).toBe(0);
     expect(ran(got.text)).toEqual([]);

@@ -12,48 +12,29 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Sandbox, fixtures, suiteSandbox } from '../../e2e/harness.js';
+import { Sandbox, freshMachines, suiteSandbox } from '../../e2e/harness.js';
 import { CountingProxy, TestRegistry } from '../../registry/harness.js';
 
 const execFileP = promisify(execFile);
 const a = suiteSandbox();
-const machines: Sandbox[] = [];
+const stores = freshMachines(a);
+const machine = () => stores.machine();
+const checkout = (sb: Sandbox) => stores.checkout(sb, 'e2e/cache-travel', 'project');
 let open: TestRegistry;
 let proxy: CountingProxy;
-let baseTar = '';
 const debug = { TSBUILD_MEMO_DEBUG: '1' };
 
 beforeAll(async () => {
   open = await TestRegistry.start('open');
   proxy = await new CountingProxy(open.port).start();
-  baseTar = join(a.dir, 'base.tar');
-  const r = await a.tsbuild(['save', '-o', baseTar, 'busybox:latest']);
-  expect(r.code, r.stderr).toBe(0);
 }, 120_000);
 
 afterAll(async () => {
   await proxy?.stop();
   await open?.stop();
-  machines.forEach((m) => m.cleanup());
 });
-
-/** A fresh CI machine: an empty store holding only the busybox base. */
-async function machine(): Promise<Sandbox> {
-  const m = new Sandbox();
-  machines.push(m);
-  const r = await m.tsbuild(['load', '-i', baseTar]);
-  expect(r.code, r.stderr).toBe(0);
-  return m;
-}
-
-let n = 0;
-function checkout(sb: Sandbox): string {
-  const dir = join(sb.dir, `checkout-${++n}`, 'project');
-  cpSync(join(fixtures, 'e2e/cache-travel'), dir, { recursive: true });
-  return dir;
-}
 
 async function build(sb: Sandbox, args: string[], extra: Record<string, string> = {}) {
   const out = await sb.tsbuild(['build', '--progress', 'plain', ...args], { env: { ...debug, ...extra } });
