@@ -20,8 +20,8 @@ import { familiarName, normalizeReference } from '../../src/image/reference.js';
 import { parseCheckDirective, type CheckSink } from '../checks/rules.js';
 import { BUILD_CHECKS } from '../checks/evaluated.js';
 import { Diagnostics } from '../../src/diagnostics.js';
+import { PROXY_ARGS } from '../../src/llb/proxy-args.js';
 
-const PROXY_ARGS = ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy'];
 
 /** BUILDPLATFORM… and TARGETPLATFORM…, written as BuildKit writes them (linux/arm64 has no variant, linux/arm/v7 has). */
 function platformArgs(target: Platform, build: Platform): string[] {

@@ -17,9 +17,10 @@ import { cleanSlashPath } from '../../src/fsutil/slashpath.js';
 import { PortError, parsePortSpec } from './ports.js';
 import { runMounts } from './run-mount.js';
 import { scriptMount, shebangScript } from './heredoc-script.js';
+import { PROXY_ARGS } from '../../src/llb/proxy-args.js';
 
 const DEFAULT_SHELL = ['/bin/sh', '-c'];
-const PROXY_KEYS = new Set(['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy']);
+const PROXY_KEYS = new Set(PROXY_ARGS);
 
 function shell(s: StageState): string[] {
   return s.image.config.Shell && s.image.config.Shell.length > 0 ? [...s.image.config.Shell] : [...DEFAULT_SHELL];

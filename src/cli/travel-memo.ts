@@ -7,7 +7,8 @@
  * memo's facts and pushes the recorded image by mounting its blobs from the cache's repository.
  *
  * The facts, none of which depends on the machine (paths are relative to the context, content by hash):
- * - key: the command (bundle build id, the parsed flags that can change the image: all but --progress, the
+ * - key: the command (bundle build id, the parsed flags that can change the image: all but the proxy build
+ *   args (never in a key: they may hold credentials), --progress, the
  *   context and Dockerfile paths, the outputs and their names, --cache-from/--cache-to, --insecure-registry;
  *   and the environment that changes an all-CACHED build's image: SOURCE_DATE_EPOCH, TSBUILD_GZIP),
  *   with the Dockerfile's path relative to the context;
@@ -37,6 +38,7 @@ import type { Definition } from '../llb/types.js';
 import type { ImageStore } from '../imagestore/types.js';
 import { buildIdentity, replayableFlags } from './rebuild-memo.js';
 import { parseReference } from '../image/reference.js';
+import { PROXY_ARGS } from '../llb/proxy-args.js';
 
 export const TRAVEL_MEMO_VERSION = 1;
 /** At most this many witness paths travel (a bigger context keeps no travelling memo). */
@@ -112,7 +114,9 @@ export function travelKey(args: BuildArgs, contextDir: string, dockerfilePath: s
   const id = buildIdentity();
   const file = relative(contextDir, dockerfilePath);
   if (id === undefined || file === '' || file.startsWith('..') || isAbsolute(file)) return undefined;
-  const { progress: _p, root: _r, context: _c, file: _f, outputs: _o, tags: _t, cacheFrom: _cf, cacheTo: _ct, notes: _n, insecureRegistries: _i, ...flags } = args;
+  const { progress: _p, root: _r, context: _c, file: _f, outputs: _o, tags: _t, cacheFrom: _cf, cacheTo: _ct, notes: _n, insecureRegistries: _i, ...rest } = args;
+  // The proxy args never enter a key (they may hold credentials; the cache keys leave them out too).
+  const flags = { ...rest, buildArgs: Object.fromEntries(Object.entries(args.buildArgs).filter(([k]) => !PROXY_ARGS.includes(k))) };
   const env = ENV_KEYED.map((k) => process.env[k] ?? null);
   return createHash('sha256').update(JSON.stringify([TRAVEL_MEMO_VERSION, id, file.split(sep).join('/'), flags, env])).digest('hex');
 }

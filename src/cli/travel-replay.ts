@@ -69,9 +69,9 @@ export async function replayTravelling(args: BuildArgs, started: number): Promis
     if (typeof image === 'string') return said(image);
 
     // The push: every blob the target repository lacks is mounted (the config uploaded), then the manifest.
-    // Where the blobs are: the cache's repository (step layers), where the exporting build pushed the image
-    // (every blob, base layers too), the base images' repositories.
-    const mountFrom = [...new Set([src.path, ...[...memo.pushed, ...memo.tags].filter((r) => r.domain === src.domain).map((r) => r.path)])];
+    // Where the blobs are, most likely first: where the exporting build pushed the image (every blob, base
+    // layers too), the cache's repository (step layers), the base images' repositories.
+    const mountFrom = [...new Set([...memo.pushed.filter((r) => r.domain === src.domain).map((r) => r.path), src.path, ...memo.tags.filter((r) => r.domain === src.domain).map((r) => r.path)])];
     const counts = { uploaded: 0, mounted: 0, skipped: 0 };
     for (const repo of [...new Set(targets.map((t) => t.path))]) {
       const ok = await Promise.all([image.config, ...image.layers].map((d) => ensureBlob(reg, repo, d, mountFrom, d === image.config ? image.configBytes : undefined, counts)));

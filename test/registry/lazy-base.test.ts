@@ -14,7 +14,9 @@
  *   then mounts them within the registry and uploads them to another;
  * - a later build without --cache-from on a store holding the lazy base: fetched when a step runs on them;
  * - the registry is gone when the layers are needed: a clear error naming the image and the layer, exit 1,
- *   the store consistent.
+ *   the store consistent;
+ * - the travelling rebuild memo (src/cli/travel-replay.ts) answers a fresh machine's job on a registry base:
+ *   the base checked by tag (one HEAD), its layers mounted from where the exporting job pushed its image.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
@@ -30,7 +32,9 @@ import { busyboxImage } from './images.js';
 import { CountingProxy, TestRegistry } from './harness.js';
 
 const execFileP = promisify(execFile);
-const env = { TSBUILD_REGISTRY_RETRIES: '1' };
+// These tests are about the normal path's lazy base layers: the travelling rebuild memo, which would answer
+// some of these jobs before the builder loads, is off except in the test that is about it (the last one).
+const env = { TSBUILD_REGISTRY_RETRIES: '1', TSBUILD_NO_MEMO: '1' };
 const boxes: Sandbox[] = [];
 let open: TestRegistry;
 let proxy: CountingProxy;
@@ -63,8 +67,8 @@ function context(from: string, text: string): string {
   return dir;
 }
 
-async function build(sb: Sandbox, args: string[]) {
-  const out = await sb.tsbuild(['build', '--progress', 'plain', ...args], { env });
+async function build(sb: Sandbox, args: string[], extra: Record<string, string> = {}) {
+  const out = await sb.tsbuild(['build', '--progress', 'plain', ...args], { env: { ...env, ...extra } });
   return { ...out, text: out.stderr + out.stdout };
 }
 
@@ -281,5 +285,26 @@ describe('lazy base-image layers', () => {
       await front.stop();
       await gone.stop().catch(() => {});
     }
+  }, 180_000);
+
+  it('the travelling memo answers a fresh machine\'s job on a registry base: the tag checked with one HEAD, no layer downloaded, the base layers mounted, the same image', async () => {
+    // A's export with the memo on (the context is over a second old by now: not racy).
+    const a = sandbox();
+    const ref = `${proxy.domain}/cache/lazy-memo:1`;
+    const exported = await build(a, ['--cache-to', `type=registry,ref=${ref},mode=max`, '-o', `type=registry,name=${proxy.domain}/app/lazy-memo:a`, ctx], { TSBUILD_NO_MEMO: '', TSBUILD_MEMO_DEBUG: '1' });
+    expect(exported.code, exported.text).toBe(0);
+    expect(exported.text).toContain('travelling memo: kept');
+    const b = sandbox();
+    proxy.reset();
+    const out = await build(b, ['--cache-from', ref, '-o', `type=registry,name=${proxy.domain}/other/lazy-memo:b`, ctx], { TSBUILD_NO_MEMO: '', TSBUILD_MEMO_DEBUG: '1' });
+    expect(out.code, out.text).toBe(0);
+    expect(out.text).toContain('travelling memo: replayed');
+    expect(b.runcRuns()).toBe(0);
+    expect(await skopeoDigest(`${open.domain}/other/lazy-memo:b`)).toBe(await skopeoDigest(`${open.domain}/app/lazy-memo:a`));
+    expect(blobGets([...baseLayers, ...cacheLayers])).toEqual([]);
+    expect(proxy.requests.filter((r) => r.method === 'HEAD' && r.path.startsWith('/v2/base/lazy/manifests/')).length).toBe(1);
+    const mounts = proxy.requests.filter((r) => r.method === 'POST' && r.path.includes('mount='));
+    expect(mounts.filter((r) => baseLayers.some((d) => r.path.includes(encodeURIComponent(d)))).length).toBe(baseLayers.length);
+    await skopeoCopies(`${open.domain}/other/lazy-memo:b`);
   }, 180_000);
 });
