@@ -49,6 +49,7 @@ import { writeBuildMetadata } from './metadata.js';
 import type { Exporter, ExportContext, ExportResponse, ImageBlobs } from '../../exporters/types.js';
 import type { ProgressEvent, ProgressSink } from '../progress/types.js';
 import { PathWitness } from '../context/witness.js';
+import { StatCache } from '../context/statcache.js';
 import { CacheStore } from '../cache/store.js';
 import { checkEntitlements } from '../llb/entitlements.js';
 import { mergeCacheSteps } from '../llb/result.js';
@@ -343,9 +344,10 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
               dockerfilePath,
               inputs: [{ path: dockerfilePath, sha256: sha256Text(dockerfileText) }, ...ignoreInputs],
               witness,
+              statCache: await StatCache.open(join(store.cache, 'statcache')), // the solver's (solver/index.ts), as it flushed it
               definition,
               checks: await tagChecks(baseImages),
-              bases: [...new Set([...baseImages.keys()].map((id) => normalizeReference(id.slice(id.indexOf(' ') + 1))))], // ids are `PLATFORM REF`
+              bases: baseNames(baseImages),
               images,
               // What the pushes pushed (every output is a plain push: the registry default of the image).
               manifest: await content.read((responses[0]?.manifest ?? blobs.manifest).digest),
@@ -396,7 +398,7 @@ async function runBuild(args: BuildArgs, remote: MaterializedContext | undefined
         result,
         manifest: blobs.manifest.digest,
         config: blobs.config.digest,
-        bases: [...new Set([...baseImages.keys()].map((id) => normalizeReference(id.slice(id.indexOf(' ') + 1))))], // ids are `PLATFORM REF`
+        bases: baseNames(baseImages),
         tags: args.tags.map((t) => normalizeReference(t)),
         images,
         cache: new CacheStore({ dir: store.cache, snapshotExists: async (name) => (await snapshotter.stat(name))?.kind === 'committed', layerExists: (l) => content.has(l.descriptor.digest) }),
@@ -452,6 +454,11 @@ function checkMultiPlatform(exporters: Exporter[]): void {
 async function defaultIndex(images: PlatformImage[], ctx: ExportContext): Promise<ImageBlobs> {
   const { index } = await writePlatformIndex(images, parseImageOptions({}), true, ctx);
   return { manifest: index, config: index };
+}
+
+/** The normalized names of the base images (their ids are `PLATFORM REF`). */
+function baseNames(bases: Map<string, Promise<BaseImage>>): string[] {
+  return [...new Set([...bases.keys()].map((id) => normalizeReference(id.slice(id.indexOf(' ') + 1))))];
 }
 
 /** The base images' tag checks for the memo, or why one cannot be repeated. */

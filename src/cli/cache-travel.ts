@@ -129,7 +129,7 @@ export async function exportCaches(
           snapshotter: deps.snapshotter,
           cache: deps.cache,
           lazyBlob: (digest) => deps.imported?.sourceOf(digest) !== undefined,
-          ...(deps.memo?.(spec) !== undefined ? { memo: deps.memo(spec) } : {}),
+          memo: deps.memo?.(spec),
           ...(spec.cacheMounts ? { mounts: await (packed ??= packCacheMounts(deps.mounts.ids, deps.mounts.dir, deps.content, deps.signal)) } : {}),
           ...(deps.signal ? { signal: deps.signal } : {}),
         });

@@ -163,6 +163,17 @@ export interface MemoFacts {
   message: string;
 }
 
+/** [name, manifest digest] of each of `names` in the image store (a memo checks they still hold), or why not. */
+export async function storeNames(images: ImageStore, names: string[]): Promise<[string, string][] | { none: string }> {
+  const out: [string, string][] = [];
+  for (const name of names) {
+    const rec = await images.get(name);
+    if (!rec) return { none: `${name} is not in the image store` };
+    out.push([name, rec.target.digest]);
+  }
+  return out;
+}
+
 /** The memo of a finished build, or why there is none. */
 export async function composeMemo(f: MemoFacts): Promise<RebuildMemo | { none: string }> {
   if (f.registryUsed) return { none: 'the registry was used for more than checking base images' };
@@ -171,12 +182,8 @@ export async function composeMemo(f: MemoFacts): Promise<RebuildMemo | { none: s
   if (fetched) return { none: 'an ADD URL without --checksum is fetched every build' };
   const w = f.witness.result();
   if ('distrusted' in w) return { none: w.distrusted };
-  const names: [string, string][] = [];
-  for (const name of [...f.bases, ...f.tags]) {
-    const rec = await f.images.get(name);
-    if (!rec) return { none: `${name} is not in the image store` };
-    names.push([name, rec.target.digest]);
-  }
+  const names = await storeNames(f.images, [...f.bases, ...f.tags]);
+  if (!Array.isArray(names)) return names;
   // Read together (each a record read and two stats): one after another they took ~2-3 ms a step on a loaded machine.
   const found = await Promise.all(f.result.vertices.map((v) => (v.cacheKey ? f.cache.get(v.cacheKey) : Promise.resolve(undefined))));
   const records: [string, string][] = [];

@@ -10,8 +10,8 @@
  * password, a TLS error, a redirect, a timeout, a refused connection) is `unknown`, and the caller falls
  * back to the full registry client (./tag-check-full.ts), which does what the normal path does.
  */
-import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
-import { trustDeferredCAs } from '../tls/deferred-ca.js';
+import type { IncomingMessage, RequestOptions } from 'node:http';
+import { connectOptions, requestFor } from '../registry/bare.js';
 import { MediaType } from '../image/types.js';
 
 /** A base image the normal path checks with its registry each build: what the memo checks instead. */
@@ -48,12 +48,6 @@ const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUN
 const ACCEPT = [MediaType.OciIndex, MediaType.DockerManifestList, MediaType.OciManifest, MediaType.DockerManifest].join(', ');
 const TIMEOUT_MS = 10_000;
 
-/** `localhost` is connected to at 127.0.0.1 without a resolver round trip (a registry only on ::1 refuses it: the full check follows). */
-function loopbackAddress(hostname: string): string | undefined {
-  if (hostname === 'localhost') return '127.0.0.1';
-  return undefined;
-}
-
 /** One HEAD of `check`'s manifest by tag, without credentials. `signal` (the build's Ctrl-C) ends it as `unknown`. */
 export async function headTag(check: TagCheck, signal?: AbortSignal): Promise<TagState> {
   if (check.bare === false) return { state: 'unknown', why: 'the registry wants the full client', client: true, always: true };
@@ -63,25 +57,17 @@ export async function headTag(check: TagCheck, signal?: AbortSignal): Promise<Ta
   } catch {
     return { state: 'unknown', why: 'no registry address recorded' };
   }
-  const https = url.protocol === 'https:';
-  if (!https && url.protocol !== 'http:') return { state: 'unknown', why: 'no registry address recorded' };
-  // node:https (and TLS) load only for a registry that speaks it: ~5 ms of a replay's start-up.
-  if (https) await trustDeferredCAs(); // NODE_EXTRA_CA_CERTS, deferred by bin/tsbuild (src/tls/deferred-ca.ts)
-  const request = https ? (await import('node:https')).request : httpRequest;
-  const addr = loopbackAddress(url.hostname);
-  const opts: RequestOptions & { rejectUnauthorized?: boolean; servername?: string } = {
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return { state: 'unknown', why: 'no registry address recorded' };
+  // The same connection as the replay's other bare requests (src/registry/bare.ts): no resolver, no undici.
+  const request = await requestFor(url);
+  const opts: RequestOptions = {
     method: 'HEAD',
-    host: addr ?? url.hostname.replace(/^\[(.*)\]$/, '$1'),
-    port: url.port || (https ? 443 : 80),
+    ...connectOptions(url, check.insecure),
     path: url.pathname,
     headers: { host: url.host, accept: ACCEPT, 'user-agent': 'tsbuild/0.1' },
     timeout: TIMEOUT_MS,
     agent: false,
   };
-  // An explicit servername: else http's agent derives one from the Host header with net.isIP(), whose first
-  // non-IPv4 call compiles the IPv6 pattern (13-60 ms measured on a loaded machine) for a name it then ignores.
-  opts.servername = https && !/^[\d.]+$|^\[/.test(url.hostname) ? url.hostname : '';
-  if (https) opts.rejectUnauthorized = !check.insecure;
   return new Promise((resolve) => {
     const done = (s: TagState) => resolve(s);
     const req = request(opts, (res: IncomingMessage) => {

@@ -26,7 +26,7 @@
  * context and is never resolved through a symlink.
  */
 import { createHash } from 'node:crypto';
-import { lstatSync, readFileSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
+import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import type { BuildArgs } from './args.js';
 import type { OutputSpec } from './outputs.js';
@@ -36,9 +36,12 @@ import type { TagCheck } from './tag-check.js';
 import type { PathWitness } from '../context/witness.js';
 import type { Definition } from '../llb/types.js';
 import type { ImageStore } from '../imagestore/types.js';
-import { buildIdentity, replayableFlags } from './rebuild-memo.js';
+import { buildIdentity, replayableFlags, storeNames } from './rebuild-memo.js';
 import { parseReference } from '../image/reference.js';
 import { PROXY_ARGS } from '../llb/proxy-args.js';
+import { printable as printableText } from '../cache/remote/format.js';
+import { fileHash } from '../context/checksum.js';
+import type { StatCache } from '../context/statcache.js';
 
 export const TRAVEL_MEMO_VERSION = 1;
 /** At most this many witness paths travel (a bigger context keeps no travelling memo). */
@@ -131,9 +134,11 @@ export function safeRelativePath(p: unknown): p is string {
 /**
  * One sha256 over what each of `paths` is under `contextDir`, or undefined when one cannot be vouched for
  * (an unsafe path, an ancestor that is not a directory, an unreadable entry). `seen(path, st)` may refuse an
- * entry (the exporting build: its lstat must be the one the build saw).
+ * entry (the exporting build: its lstat must be the one the build saw); `statCache` (the exporting build's
+ * store's) gives the content hash of a file the build already hashed, as it does for COPY checksums.
  */
-export function contextDigest(contextDir: string, paths: readonly string[], seen?: (rel: string, st: Stats | undefined) => boolean): string | undefined {
+export function contextDigest(contextDir: string, paths: readonly string[], opts: { seen?: (rel: string, st: Stats | undefined) => boolean; statCache?: StatCache } = {}): string | undefined {
+  const { seen, statCache } = opts;
   const h = createHash('sha256');
   const dirs = new Map<string, boolean>([['', true]]);
   // An ancestor must be a real directory: a symlink on the way would read outside what the path names.
@@ -157,7 +162,7 @@ export function contextDigest(contextDir: string, paths: readonly string[], seen
       h.update(rel).update('\0');
       if (!st) h.update('absent');
       else if (st.isDirectory()) h.update(`dir ${st.mode & 0o7777} `).update(readdirSync(full).sort().join('\0'));
-      else if (st.isFile()) h.update(`file ${st.mode & 0o7777} `).update(createHash('sha256').update(readFileSync(full)).digest('hex'));
+      else if (st.isFile()) h.update(`file ${st.mode & 0o7777} `).update(fileHash(full, st, statCache)); // as a COPY's checksum hashes it
       else if (st.isSymbolicLink()) h.update('link ').update(readlinkSync(full));
       else h.update(`other ${st.mode}`);
       h.update('\n');
@@ -176,11 +181,8 @@ const repository = (d: unknown, p: unknown): boolean => str(d, 300) && DOMAIN.te
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 const MAX_TEXT = 4 * 1024 * 1024;
 
-/** A string from a memo, safe to print: no control characters, bounded. */
-function printable(s: string): string {
-  // eslint-disable-next-line no-control-regex
-  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ').slice(0, 500);
-}
+/** A memo's text, safe to print (as a cache source's step names: src/cache/remote/format.ts). */
+const printable = (s: string): string => printableText(s, 500);
 
 const str = (v: unknown, max = 4096): v is string => typeof v === 'string' && v.length <= max;
 
@@ -250,6 +252,8 @@ export interface TravelFacts {
   /** The Dockerfile and .dockerignore candidates (host paths) with the sha256 of their text, or null when absent. */
   inputs: { path: string; sha256: string | null }[];
   witness: PathWitness;
+  /** The store's stat cache: files the build hashed are not read again. */
+  statCache?: StatCache;
   definition: Definition;
   /** The base images' tag checks (build.ts tagChecks), or why one cannot be repeated. */
   checks: TagCheck[] | { none: string };
@@ -295,19 +299,18 @@ export async function composeTravelMemo(f: TravelFacts): Promise<Omit<TravelMemo
   if (seen.size > MAX_TRAVEL_PATHS) return { none: `the context has over ${MAX_TRAVEL_PATHS} paths` };
   const paths = [...seen.keys()];
   // What is hashed must be what the build read: each entry's lstat is still the one the build saw.
-  const context = contextDigest(f.contextDir, paths, (r, st) => {
-    const row = seen.get(r)!;
-    if (row.length === 1) return st === undefined;
-    return !!st && st.mtimeMs === row[1] && st.ctimeMs === row[2] && st.ino === row[3] && st.size === row[4] && st.mode === row[5];
+  const context = contextDigest(f.contextDir, paths, {
+    seen: (r, st) => {
+      const row = seen.get(r)!;
+      if (row.length === 1) return st === undefined;
+      return !!st && st.mtimeMs === row[1] && st.ctimeMs === row[2] && st.ino === row[3] && st.size === row[4] && st.mode === row[5];
+    },
+    ...(f.statCache ? { statCache: f.statCache } : {}),
   });
   if (context === undefined) return { none: 'a context entry changed during the build or cannot be read' };
   const checked = new Set(f.checks.map((c) => c.name));
-  const names: [string, string][] = [];
-  for (const name of f.bases.filter((b) => !checked.has(b))) {
-    const rec = await f.images.get(name);
-    if (!rec) return { none: `${name} is not in the image store` };
-    names.push([name, rec.target.digest]);
-  }
+  const names = await storeNames(f.images, f.bases.filter((b) => !checked.has(b)));
+  if (!Array.isArray(names)) return names;
   return {
     version: TRAVEL_MEMO_VERSION,
     key,

@@ -14,12 +14,13 @@ import { join, relative, resolve, sep } from 'node:path';
 import type { BuildArgs } from './args.js';
 import { storeLayout, storeRoot } from './store-root.js';
 import { selectRenderer } from './render/select.js';
+import { inputsUnchanged } from './rebuild-memo.js';
 import { cacheSpecOf, contextDigest, outputNames, parseTravelMemo, travelKey, type TravelMemo } from './travel-memo.js';
 import { headTag } from './tag-check.js';
 import { BareRegistry } from '../registry/bare.js';
 import { configKey, dockerConfigPath } from '../registry/docker-config-path.js';
-import { isInsecure, isLocalHost } from '../registry/insecure.js';
-import { normalizeReference, parseReference, type ParsedReference } from '../image/reference.js';
+import { apiHost, isInsecure, isLocalHost } from '../registry/insecure.js';
+import { normalizeReference, parseReference } from '../image/reference.js';
 import { MediaType, type Descriptor } from '../image/types.js';
 import { LocalImageStore } from '../imagestore/store.js';
 import { CACHE_FORMAT_VERSION, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, isImageConfigType, parseCacheManifest, parseManifestShape } from '../cache/remote/format.js';
@@ -40,7 +41,8 @@ export async function replayTravelling(args: BuildArgs, started: number): Promis
   if (key === undefined) return said('the Dockerfile is outside the context');
   const source = normalizeReference(args.cacheFrom[0]!.target);
   const src = parseReference(source);
-  const targets = args.outputs.flatMap((o) => outputNames(o, args.tags)).map((n) => parseReference(normalizeReference(n)));
+  const names = args.outputs.flatMap((o) => outputNames(o, args.tags)).map((n) => normalizeReference(n));
+  const targets = names.map((n) => parseReference(n));
   if (targets.some((t) => t.domain !== src.domain || t.digest !== undefined)) return said('a name to push is in another registry than the cache');
   if (args.cacheTo.some((c) => normalizeReference(c.target) !== source)) return said('--cache-to names another cache than --cache-from');
   // The bare requests send no credentials: a registry the user has credentials for is left to the normal path.
@@ -86,10 +88,10 @@ export async function replayTravelling(args: BuildArgs, started: number): Promis
       source,
       written: [
         `writing image ${image.digest}`,
-        `pushed ${targets.map((t) => formatRef(t)).join(', ')} (${counts.uploaded} uploaded, ${counts.mounted} mounted, ${counts.skipped} already there)`,
+        `pushed ${names.join(', ')} (${counts.uploaded} uploaded, ${counts.mounted} mounted, ${counts.skipped} already there)`,
         ...args.cacheTo.map(() => `cache ${source} already holds this build (${config.records!.length} records)`),
       ].join('; '),
-      names: targets.map(formatRef),
+      names,
     });
     return 0;
   } finally {
@@ -109,8 +111,6 @@ function hasCredentials(domain: string): boolean {
   return !!cfg && (!!cfg.credsStore || !!cfg.credHelpers?.[key] || !!cfg.auths?.[key]);
 }
 
-const formatRef = (r: ParsedReference): string => `${r.domain}/${r.path}:${r.tag ?? 'latest'}`;
-
 /** Undefined when every fact of `memo` holds for this command on this machine; else why not. */
 async function stillHolds(memo: TravelMemo, args: BuildArgs, key: string, contextDir: string, dockerfilePath: string): Promise<string | undefined> {
   if (memo.key !== key) return 'the memo is of another command (flags, environment or tsbuild version)';
@@ -120,21 +120,13 @@ async function stillHolds(memo: TravelMemo, args: BuildArgs, key: string, contex
   const want = [file, `${file}.dockerignore`, '.dockerignore'];
   const got = new Map(memo.inputs.map((i) => [i.path, i.sha256]));
   if (!got.has(want[0]!) || !got.has(want[1]!) || (got.get(want[1]!) === null && !got.has(want[2]!)) || ![...got.keys()].every((p) => want.includes(p))) return 'the memo reads other inputs';
-  for (const [p, h] of got) {
-    let text: Buffer | undefined;
-    try {
-      text = readFileSync(join(contextDir, p));
-    } catch {
-      text = undefined;
-    }
-    if ((text === undefined ? null : sha256(text.toString('utf8')).slice(7)) !== h) return `${p} changed`;
-  }
+  for (const [p, h] of got) if (!inputsUnchanged([{ path: join(contextDir, p), sha256: h }])) return `${p} changed`;
   if (contextDigest(contextDir, memo.paths) !== memo.context) return 'the context differs';
   const images = new LocalImageStore(storeLayout(storeRoot(args.root)).images);
   for (const [name, digest] of memo.names) if ((await images.get(name))?.target.digest !== digest) return `${name} is not this store's ${digest}`;
   const states = await Promise.all(
     memo.tags.map((t) => {
-      const host = t.domain === 'docker.io' ? 'registry-1.docker.io' : t.domain;
+      const host = apiHost(t.domain);
       const insecure = isInsecure(t.domain, { insecure: args.insecureRegistries });
       if (t.base !== `https://${host}` && !(t.base === `http://${host}` && (insecure || isLocalHost(t.domain)))) return { state: 'unknown' as const, why: 'an unexpected registry address' };
       return headTag({ ...t, insecure });

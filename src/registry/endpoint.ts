@@ -12,7 +12,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Dispatcher } from 'undici';
 import { Agent } from './http.js';
-import { isInsecure, isLocalHost } from './insecure.js';
+import { apiHost, isInsecure, isLocalHost } from './insecure.js';
 import { trustDeferredCAs } from '../tls/deferred-ca.js';
 
 export interface EndpointOptions {
@@ -33,7 +33,7 @@ export interface Endpoint {
 }
 
 export async function makeEndpoint(domain: string, opts: EndpointOptions = {}): Promise<Endpoint> {
-  const host = domain === 'docker.io' ? 'registry-1.docker.io' : domain;
+  const host = apiHost(domain);
   const insecure = isInsecure(domain, opts);
   const plainOk = insecure || isLocalHost(domain);
   await trustDeferredCAs(); // NODE_EXTRA_CA_CERTS when bin/tsbuild deferred it (src/tls/deferred-ca.ts)

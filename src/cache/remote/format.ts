@@ -219,10 +219,10 @@ export function parseInlineCache(configBytes: Buffer, manifest: Manifest, source
   return records;
 }
 
-/** A step name from a source, safe to print: no control characters, at most 200 characters. */
-function printable(s: string): string {
+/** Text from a cache source (a step name, a travelling memo's message), safe to print: no control characters, at most `max` characters. */
+export function printable(s: string, max = 200): string {
   // eslint-disable-next-line no-control-regex
-  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ').slice(0, 200);
+  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ').slice(0, max);
 }
 
 /**
